@@ -1,0 +1,129 @@
+// Package carp is the pure core of carpd: the CARP advertisement wire format,
+// its HMAC, and the per-vhid state machine of FreeBSD's carp(4).
+//
+// Nothing here opens a socket, reads a clock or starts a goroutine. Callers
+// feed a Machine events stamped with the current time and execute the actions
+// it returns; see Machine.Step.
+package carp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Wire constants of the CARP advertisement (FreeBSD netinet/ip_carp.h).
+const (
+	// Protocol is the IP protocol number of CARP (shared with VRRP).
+	Protocol = 112
+	// Version is the CARP version in the high nibble of byte 0.
+	Version = 2
+	// vrrpVersion is VRRPv3, which shares protocol 112.
+	vrrpVersion = 3
+	// TypeAdvertisement is the only CARP message type.
+	TypeAdvertisement = 1
+	// AdvertLen is the length of a CARP advertisement.
+	AdvertLen = 36
+	// AuthLen is the authlen field: the header length in 32-bit words
+	// after the first 8 bytes (counter and digest), always 7.
+	AuthLen = 7
+	// DigestLen is the length of the HMAC-SHA1 digest.
+	DigestLen = 20
+	// TTL is the IP TTL / hop limit of every advert (CARP_DFLTTL).
+	TTL = 255
+	// MaxSkew is the highest advskew that is advertised once demotion is
+	// added (FreeBSD's CARP_MAXSKEW).
+	MaxSkew = 240
+	// BowOutAdvBase and BowOutAdvSkew are the values of the advert a master
+	// sends when it leaves (OpenBSD's carp_ifdetach): backups take over at
+	// once by the "master will time out" rule.
+	BowOutAdvBase = 255
+	BowOutAdvSkew = 255
+)
+
+// Advert is a decoded CARP advertisement.
+type Advert struct {
+	VHID    uint8
+	AdvSkew uint8
+	// Demote is byte 4: padding for FreeBSD, the group demote count for
+	// OpenBSD.
+	Demote  uint8
+	AdvBase uint8
+	Counter uint64
+	Digest  [DigestLen]byte
+}
+
+// Decode errors. Each maps to a DropReason.
+var (
+	ErrShort    = errors.New("carp: advertisement too short")
+	ErrVersion  = errors.New("carp: unknown version")
+	ErrNotCARP  = errors.New("carp: VRRPv3 packet, not CARP")
+	ErrType     = errors.New("carp: unknown message type")
+	ErrChecksum = errors.New("carp: bad checksum")
+)
+
+// Marshal encodes a as the 36-byte advertisement, checksum included.
+func (a Advert) Marshal() []byte {
+	b := make([]byte, AdvertLen)
+	b[0] = Version<<4 | TypeAdvertisement
+	b[1] = a.VHID
+	b[2] = a.AdvSkew
+	b[3] = AuthLen
+	b[4] = a.Demote
+	b[5] = a.AdvBase
+	binary.BigEndian.PutUint64(b[8:16], a.Counter)
+	copy(b[16:], a.Digest[:])
+	binary.BigEndian.PutUint16(b[6:8], Checksum(b))
+	return b
+}
+
+// ParseAdvert decodes a CARP advertisement in FreeBSD's receive order:
+// length, version, type, checksum. A VRRPv3 packet yields ErrNotCARP.
+// Bytes after the 36th are ignored, as FreeBSD does.
+func ParseAdvert(b []byte) (Advert, error) {
+	if len(b) < 8 {
+		return Advert{}, ErrShort
+	}
+	switch v := b[0] >> 4; v {
+	case Version:
+	case vrrpVersion:
+		return Advert{}, ErrNotCARP
+	default:
+		return Advert{}, fmt.Errorf("%w %d", ErrVersion, v)
+	}
+	if len(b) < AdvertLen {
+		return Advert{}, ErrShort
+	}
+	if t := b[0] & 0x0f; t != TypeAdvertisement {
+		return Advert{}, fmt.Errorf("%w %d", ErrType, t)
+	}
+	if Checksum(b[:AdvertLen]) != 0 {
+		return Advert{}, ErrChecksum
+	}
+	a := Advert{
+		VHID:    b[1],
+		AdvSkew: b[2],
+		Demote:  b[4],
+		AdvBase: b[5],
+		Counter: binary.BigEndian.Uint64(b[8:16]),
+	}
+	copy(a.Digest[:], b[16:AdvertLen])
+	return a, nil
+}
+
+// Checksum is the RFC 1071 Internet checksum of b, with no pseudo-header,
+// as CARP uses for IPv4 and IPv6 alike. Computed over a packet whose
+// checksum field holds the right value, it is 0.
+func Checksum(b []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		sum += uint32(b[i])<<8 | uint32(b[i+1])
+	}
+	if len(b)%2 == 1 {
+		sum += uint32(b[len(b)-1]) << 8
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
