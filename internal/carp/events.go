@@ -1,0 +1,135 @@
+package carp
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Event is an input to Machine.Step.
+type Event interface{ isEvent() }
+
+// LinkUp says the interface is up and running. Again is false for the first
+// one (the reason is then "initialization complete").
+type LinkUp struct{ Again bool }
+
+// LinkDown says the interface lost its link or went down.
+type LinkDown struct{}
+
+// Tick says that NextDeadline has passed.
+type Tick struct{}
+
+// Received is an advert that arrived for this vhid: already decoded by
+// ParseAdvert (length, version, checksum), with the IP TTL or hop limit it
+// came with and the family of the socket it came on.
+type Received struct {
+	Family Family
+	TTL    int
+	Advert Advert
+}
+
+// Force is a forced state change (FreeBSD's `state master|backup`).
+type Force struct{ State State }
+
+// SetDemotion sets the demotion added to the advertised advskew.
+type SetDemotion struct{ Demotion int }
+
+// Shutdown says carpd is leaving: a master bows out with an advert of
+// advbase 255, advskew 255, and the addresses are released.
+type Shutdown struct{}
+
+func (LinkUp) isEvent()      {}
+func (LinkDown) isEvent()    {}
+func (Tick) isEvent()        {}
+func (Received) isEvent()    {}
+func (Force) isEvent()       {}
+func (SetDemotion) isEvent() {}
+func (Shutdown) isEvent()    {}
+
+// Action is an output of Machine.Step for the caller to carry out.
+type Action interface{ isAction() }
+
+// SendAdvert asks to send an advert of one family.
+type SendAdvert struct {
+	Family Family
+	Advert Advert
+}
+
+// HoldAddresses says whether the vhid's addresses must be on the interface
+// (MASTER) or not (any other state). It is declarative: carrying it out
+// twice does no harm.
+type HoldAddresses struct{ Hold bool }
+
+// Announce asks for gratuitous ARP for every IPv4 address (and unsolicited
+// neighbour advertisements for IPv6 ones).
+type Announce struct{}
+
+// Transition reports a state change, for logs, metrics and hooks.
+type Transition struct {
+	From, To State
+	Reason   string
+}
+
+// Drop reports an advert that failed a check; it changed nothing.
+type Drop struct{ Reason DropReason }
+
+func (SendAdvert) isAction()    {}
+func (HoldAddresses) isAction() {}
+func (Announce) isAction()      {}
+func (Transition) isAction()    {}
+func (Drop) isAction()          {}
+
+// DropReason says why a received packet was dropped. The names follow
+// FreeBSD's carpstats counters.
+type DropReason uint8
+
+// The drop reasons.
+const (
+	DropShort    DropReason = iota + 1 // shorter than the header
+	DropVersion                        // unknown version or type
+	DropChecksum                       // bad checksum
+	DropVHID                           // no such vhid with an address of that family
+	DropTTL                            // TTL / hop limit not 255
+	DropAuth                           // bad HMAC
+	DropLoop                           // our own counter came back
+)
+
+// DropReasons lists every drop reason, for metrics.
+var DropReasons = []DropReason{DropShort, DropVersion, DropChecksum, DropVHID, DropTTL, DropAuth, DropLoop}
+
+func (r DropReason) String() string {
+	switch r {
+	case DropShort:
+		return "badlen"
+	case DropVersion:
+		return "badver"
+	case DropChecksum:
+		return "badsum"
+	case DropVHID:
+		return "badvhid"
+	case DropTTL:
+		return "badttl"
+	case DropAuth:
+		return "badauth"
+	case DropLoop:
+		return "loop"
+	}
+	return fmt.Sprintf("DropReason(%d)", uint8(r))
+}
+
+// DropReasonOf maps a ParseAdvert error to its drop reason. ok is false
+// for ErrNotCARP: VRRPv3 on protocol 112 is someone else's and is ignored
+// without counting.
+func DropReasonOf(err error) (r DropReason, ok bool) {
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, ErrNotCARP):
+		return 0, false
+	case errors.Is(err, ErrShort):
+		return DropShort, true
+	case errors.Is(err, ErrChecksum):
+		return DropChecksum, true
+	default:
+		return DropVersion, true
+	}
+}

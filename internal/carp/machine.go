@@ -1,0 +1,384 @@
+package carp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is the state of a vhid (FreeBSD's carp_state).
+type State uint8
+
+// The states of carp(4).
+const (
+	Init State = iota
+	Backup
+	Master
+)
+
+func (s State) String() string {
+	switch s {
+	case Init:
+		return "INIT"
+	case Backup:
+		return "BACKUP"
+	case Master:
+		return "MASTER"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
+// Family is the address family of an advert.
+type Family uint8
+
+// The address families a vhid can advertise on.
+const (
+	IPv4 Family = iota
+	IPv6
+	numFamilies
+)
+
+func (f Family) String() string {
+	if f == IPv6 {
+		return "v6"
+	}
+	return "v4"
+}
+
+// Transition reasons, in FreeBSD's words (ip_carp.c).
+const (
+	ReasonInit         = "initialization complete"
+	ReasonMoreFrequent = "more frequent advertisement received"
+	ReasonPreempt      = "preempting a slower master"
+	ReasonWillTimeOut  = "master will time out"
+	ReasonTimedOut     = "master timed out"
+	ReasonUser         = "user requested via ifconfig"
+	ReasonLinkDown     = "hardware interface down"
+	ReasonLinkUp       = "hardware interface up"
+	ReasonShutdown     = "shutting down"
+)
+
+// Announcement timing: a new master announces its addresses at once and
+// then AnnounceRepeats more times, AnnounceInterval apart, because some
+// neighbours miss or ignore a single gratuitous ARP.
+const (
+	AnnounceRepeats  = 3
+	AnnounceInterval = time.Second
+)
+
+// Config is the configuration of one vhid's state machine.
+type Config struct {
+	VHID    uint8
+	AdvBase uint8 // seconds, 1..255
+	AdvSkew uint8 // 0..254
+	// Password is the passphrase; only its first 19 bytes count.
+	Password string
+	// Addrs are the virtual addresses, IPv4 and IPv6, in any order.
+	Addrs []netip.Addr
+	// Preempt lets this vhid take over from a slower master.
+	Preempt bool
+	// Unicast turns the TTL check off, as FreeBSD does for unicast peers.
+	Unicast bool
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.VHID == 0:
+		return errors.New("vhid must be 1..255")
+	case c.AdvBase == 0:
+		return errors.New("advbase must be 1..255")
+	case c.AdvSkew == 255:
+		return errors.New("advskew must be 0..254")
+	case len(c.Addrs) == 0:
+		return errors.New("no address")
+	}
+	for _, a := range c.Addrs {
+		if !a.IsValid() {
+			return errors.New("invalid address")
+		}
+	}
+	return nil
+}
+
+// Machine is the state machine of one vhid. It is not safe for concurrent
+// use; the daemon's event loop owns it.
+type Machine struct {
+	cfg      Config
+	auth     *Authenticator
+	families [numFamilies]bool
+
+	state     State
+	demotion  int
+	counter   uint64
+	lastSent  uint64
+	sentAny   bool
+	linkUp    bool
+	adTimer   time.Time              // MASTER: next advert
+	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
+	annTimer  time.Time              // MASTER: next announcement
+	annRepeat int                    // announcements still to send
+}
+
+// NewMachine makes the machine of one vhid in state INIT. counter is the
+// random starting value of the advert counter (FreeBSD draws it from
+// arc4random); the caller supplies it so that the core stays deterministic.
+func NewMachine(cfg Config, counter uint64) (*Machine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("vhid %d: %w", cfg.VHID, err)
+	}
+	m := &Machine{cfg: cfg, counter: counter}
+	m.cfg.Addrs = append([]netip.Addr(nil), cfg.Addrs...)
+	m.auth = NewAuthenticator(cfg.Password, cfg.VHID, cfg.Addrs)
+	for _, a := range cfg.Addrs {
+		if a.Unmap().Is4() {
+			m.families[IPv4] = true
+		} else {
+			m.families[IPv6] = true
+		}
+	}
+	return m, nil
+}
+
+// State returns the current state.
+func (m *Machine) State() State { return m.state }
+
+// Config returns the machine's configuration.
+func (m *Machine) Config() Config { return m.cfg }
+
+// HasFamily reports whether the vhid has addresses of family f, and so
+// sends and accepts adverts of that family.
+func (m *Machine) HasFamily(f Family) bool { return f < numFamilies && m.families[f] }
+
+// AdvSkew returns the advskew that is advertised: the configured one plus
+// the demotion, clamped to 0..240 (FreeBSD's DEMOTE_ADVSKEW).
+func (m *Machine) AdvSkew() uint8 {
+	s := int(m.cfg.AdvSkew) + m.demotion
+	return uint8(min(max(s, 0), MaxSkew))
+}
+
+// AdvertInterval is the time between two adverts of a master:
+// advbase + advskew/256 seconds, with the demoted skew.
+func (m *Machine) AdvertInterval() time.Duration {
+	return interval(m.cfg.AdvBase, m.AdvSkew())
+}
+
+// MasterDownInterval is how long a backup waits for an advert before it
+// takes over: 3*advbase + advskew/256 seconds, with its own values and the
+// skew not tripled (FreeBSD).
+func (m *Machine) MasterDownInterval() time.Duration {
+	return 3*time.Duration(m.cfg.AdvBase)*time.Second + time.Duration(m.cfg.AdvSkew)*time.Second/256
+}
+
+func interval(advbase, advskew uint8) time.Duration {
+	return time.Duration(advbase)*time.Second + time.Duration(advskew)*time.Second/256
+}
+
+// rank orders (advbase, advskew) pairs as FreeBSD compares timevals: lower
+// is better (more frequent).
+func rank(advbase, advskew int) int { return advbase*256 + advskew }
+
+// NextDeadline returns the earliest time at which the machine wants a Tick,
+// or the zero time if it waits for nothing.
+func (m *Machine) NextDeadline() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	consider(m.adTimer)
+	consider(m.annTimer)
+	for _, t := range m.mdTimer {
+		consider(t)
+	}
+	return next
+}
+
+// Step feeds one event to the machine at time now and returns what the
+// caller must do, in order.
+func (m *Machine) Step(now time.Time, ev Event) []Action {
+	var out []Action
+	switch ev := ev.(type) {
+	case LinkUp:
+		m.linkUp = true
+		if m.state == Init {
+			reason := ReasonInit
+			if ev.Again {
+				reason = ReasonLinkUp
+			}
+			out = m.becomeBackup(now, reason, out)
+		}
+	case LinkDown:
+		m.linkUp = false
+		if m.state != Init {
+			out = m.setState(Init, ReasonLinkDown, out)
+			out = append(out, HoldAddresses{Hold: false})
+			m.stopTimers()
+		}
+	case Tick:
+		out = m.tick(now, out)
+	case Received:
+		out = m.receive(now, ev, out)
+	case Force:
+		out = m.force(now, ev.State, out)
+	case SetDemotion:
+		out = m.setDemotion(now, ev.Demotion, out)
+	case Shutdown:
+		if m.state == Master {
+			out = append(out, m.advert(BowOutAdvBase, BowOutAdvSkew)...)
+		}
+		if m.state != Init {
+			out = m.setState(Init, ReasonShutdown, out)
+			out = append(out, HoldAddresses{Hold: false})
+		}
+		m.stopTimers()
+	}
+	return out
+}
+
+func (m *Machine) stopTimers() {
+	m.adTimer = time.Time{}
+	m.annTimer = time.Time{}
+	m.annRepeat = 0
+	m.mdTimer = [numFamilies]time.Time{}
+}
+
+func (m *Machine) setState(s State, reason string, out []Action) []Action {
+	if s == m.state {
+		return out
+	}
+	out = append(out, Transition{From: m.state, To: s, Reason: reason})
+	m.state = s
+	return out
+}
+
+// becomeBackup enters BACKUP: addresses released, master-down timers of
+// every family started.
+func (m *Machine) becomeBackup(now time.Time, reason string, out []Action) []Action {
+	out = m.setState(Backup, reason, out)
+	out = append(out, HoldAddresses{Hold: false})
+	m.stopTimers()
+	for f := range numFamilies {
+		if m.families[f] {
+			m.mdTimer[f] = now.Add(m.MasterDownInterval())
+		}
+	}
+	return out
+}
+
+// becomeMaster enters MASTER (FreeBSD's carp_master_down_locked): an
+// advert at once, the addresses taken and announced, adverts scheduled.
+func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Action {
+	out = m.setState(Master, reason, out)
+	m.stopTimers()
+	out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+	out = append(out, HoldAddresses{Hold: true}, Announce{})
+	m.adTimer = now.Add(m.AdvertInterval())
+	m.annRepeat = AnnounceRepeats
+	m.annTimer = now.Add(AnnounceInterval)
+	return out
+}
+
+// advert makes one advert per family the vhid has, with the next counter.
+func (m *Machine) advert(advbase, advskew uint8) []Action {
+	m.counter++
+	m.lastSent, m.sentAny = m.counter, true
+	a := Advert{VHID: m.cfg.VHID, AdvSkew: advskew, AdvBase: advbase, Counter: m.counter}
+	a.Digest = m.auth.Digest(m.counter)
+	var out []Action
+	for f := range numFamilies {
+		if m.families[f] {
+			out = append(out, SendAdvert{Family: f, Advert: a})
+		}
+	}
+	return out
+}
+
+func (m *Machine) tick(now time.Time, out []Action) []Action {
+	switch m.state {
+	case Master:
+		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
+			out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+			m.adTimer = now.Add(m.AdvertInterval())
+		}
+		if !m.annTimer.IsZero() && !now.Before(m.annTimer) {
+			out = append(out, Announce{})
+			m.annRepeat--
+			m.annTimer = time.Time{}
+			if m.annRepeat > 0 {
+				m.annTimer = now.Add(AnnounceInterval)
+			}
+		}
+	case Backup:
+		for _, t := range m.mdTimer {
+			if !t.IsZero() && !now.Before(t) {
+				return m.becomeMaster(now, ReasonTimedOut, out)
+			}
+		}
+	}
+	return out
+}
+
+// receive runs FreeBSD's carp_input_c checks that belong to a vhid (family,
+// TTL, HMAC) and then the state machine.
+func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
+	a := r.Advert
+	switch {
+	case a.VHID != m.cfg.VHID || !m.HasFamily(r.Family):
+		return append(out, Drop{Reason: DropVHID})
+	case !m.cfg.Unicast && r.TTL != TTL:
+		return append(out, Drop{Reason: DropTTL})
+	case !m.auth.Verify(a.Counter, a.Digest):
+		return append(out, Drop{Reason: DropAuth})
+	case m.sentAny && a.Counter == m.lastSent:
+		// Our own advert coming back (a hypervisor switch that
+		// reflects multicast): OpenBSD's "replay or network loop".
+		return append(out, Drop{Reason: DropLoop})
+	}
+	// FreeBSD adopts the counter of a valid advert; the next one we send
+	// is one higher, so it never equals the peer's (OpenBSD drops that).
+	m.counter = a.Counter
+	ours := rank(int(m.cfg.AdvBase), int(m.AdvSkew()))
+	theirs := rank(int(a.AdvBase), int(a.AdvSkew))
+	switch m.state {
+	case Master:
+		if theirs <= ours {
+			out = m.becomeBackup(now, ReasonMoreFrequent, out)
+		}
+	case Backup:
+		switch {
+		case m.cfg.Preempt && ours < theirs:
+			out = m.becomeMaster(now, ReasonPreempt, out)
+		case rank(3*int(m.cfg.AdvBase), int(m.AdvSkew())) < theirs:
+			out = m.becomeMaster(now, ReasonWillTimeOut, out)
+		default:
+			m.mdTimer[r.Family] = now.Add(m.MasterDownInterval())
+		}
+	}
+	return out
+}
+
+// force is `ifconfig ... state master|backup`: not sticky, the protocol
+// corrects it. Forcing MASTER acts only from BACKUP, as in FreeBSD.
+func (m *Machine) force(now time.Time, s State, out []Action) []Action {
+	switch {
+	case s == Master && m.state == Backup:
+		return m.becomeMaster(now, ReasonUser, out)
+	case s == Backup && m.state == Master:
+		return m.becomeBackup(now, ReasonUser, out)
+	}
+	return out
+}
+
+// setDemotion changes the demotion added to the advertised advskew. A
+// master advertises the new value at once.
+func (m *Machine) setDemotion(now time.Time, d int, out []Action) []Action {
+	old := m.AdvSkew()
+	m.demotion = d
+	if m.state == Master && m.AdvSkew() != old {
+		out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+		m.adTimer = now.Add(m.AdvertInterval())
+	}
+	return out
+}
