@@ -1,0 +1,277 @@
+// Package e2e runs the real carpd binary in network namespaces: two CARP
+// hosts and a client on one bridged segment, as in FreeBSD's walkthrough.
+// The tests need root; they are skipped otherwise.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/probe"
+)
+
+var carpdBin string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: not root: the namespace tests are skipped")
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "carpd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	carpdBin = filepath.Join(dir, "carpd")
+	build := exec.Command("go", "build", "-o", carpdBin, "../cmd/carpd")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building carpd:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// The walkthrough's addresses, moved to the documentation range.
+var (
+	vip        = netip.MustParseAddr("192.0.2.50")
+	masterAddr = netip.MustParsePrefix("192.0.2.21/24")
+	backupAddr = netip.MustParsePrefix("192.0.2.22/24")
+	clientAddr = netip.MustParsePrefix("192.0.2.100/24")
+)
+
+// masterDown is the backup's master-down interval: 3*advbase + advskew/256
+// with advbase 1 and advskew 200.
+const masterDown = 3*time.Second + 200*time.Second/256
+
+// rcConf returns the seed's rc.conf lines for a host, em0 renamed to eth0.
+func rcConf(own netip.Prefix, master bool) string {
+	line := `ifconfig_eth0_alias0="inet alias 192.0.2.50/32 vhid 100 advskew 200 pass lampros"`
+	if master {
+		line = `ifconfig_eth0_alias0="inet 192.0.2.50/32 vhid 100 advskew 100 pass lampros"`
+	}
+	return fmt.Sprintf("ifconfig_eth0=\"inet %s netmask 255.255.255.0\"\n%s\n", own.Addr(), line)
+}
+
+type cluster struct {
+	t                      testing.TB
+	lab                    *lab.Lab
+	master, backup, client *lab.Host
+	dir                    string
+	flags                  []string
+
+	mu    sync.Mutex
+	procs map[*lab.Host]*lab.Proc
+}
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+}
+
+// newCluster builds the walkthrough's three hosts; flags are passed to both
+// carpd processes.
+func newCluster(t testing.TB, flags ...string) *cluster {
+	t.Helper()
+	requireRoot(t)
+	l, err := lab.New("carpe2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("removing the lab: %v", err)
+		}
+	})
+	c := &cluster{t: t, lab: l, dir: t.TempDir(), flags: flags, procs: map[*lab.Host]*lab.Proc{}}
+	for _, h := range []struct {
+		name string
+		p    netip.Prefix
+		dst  **lab.Host
+	}{{"master", masterAddr, &c.master}, {"backup", backupAddr, &c.backup}, {"client", clientAddr, &c.client}} {
+		host, err := l.AddHost(h.name, h.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*h.dst = host
+	}
+	for _, h := range []*lab.Host{c.master, c.backup} {
+		own := masterAddr
+		if h == c.backup {
+			own = backupAddr
+		}
+		if err := os.WriteFile(c.rcPath(h), []byte(rcConf(own, h == c.master)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for h, p := range c.procs {
+				t.Logf("carpd on %s:\n%s", h.Name, p.Output())
+			}
+		}
+	})
+	return c
+}
+
+func (c *cluster) rcPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".rc.conf") }
+
+// start starts carpd on h with the cluster's flags.
+func (c *cluster) start(h *lab.Host) *lab.Proc {
+	c.t.Helper()
+	args := append([]string{carpdBin, "--rc-conf", c.rcPath(h), "--log-level", "debug"}, c.flags...)
+	p, err := h.Start("carpd", args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.procs[h] = p
+	c.mu.Unlock()
+	return p
+}
+
+// reboot takes h down as a power cut would: carpd SIGKILLed, the link down,
+// its addresses gone.
+func (c *cluster) reboot(h *lab.Host) {
+	c.t.Helper()
+	c.mu.Lock()
+	p := c.procs[h]
+	c.mu.Unlock()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		c.t.Fatal(err)
+	}
+	_ = p.Wait()
+	if err := h.LinkDown(); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := h.FlushAddrs(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// bootBack brings h back after reboot: link up, own address, carpd.
+func (c *cluster) bootBack(h *lab.Host, own netip.Prefix) *lab.Proc {
+	c.t.Helper()
+	if err := h.LinkUp(); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := h.AddAddr(own); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.start(h)
+}
+
+// holders returns the names of the hosts that hold the virtual address.
+func (c *cluster) holders() []string {
+	c.t.Helper()
+	var names []string
+	for _, h := range []*lab.Host{c.master, c.backup} {
+		ok, err := h.Holds(vip)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if ok {
+			names = append(names, h.Name)
+		}
+	}
+	return names
+}
+
+// waitHolder polls until exactly host holds the VIP, and returns how long it took.
+func (c *cluster) waitHolder(h *lab.Host, timeout time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		if got := c.holders(); len(got) == 1 && got[0] == h.Name {
+			return time.Since(start), true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start), false
+}
+
+// prober pings the VIP from the client every interval until stop is called.
+type prober struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	res    []probe.Result
+	err    error
+}
+
+func (c *cluster) ping(interval time.Duration) *prober {
+	c.t.Helper()
+	var p *probe.Prober
+	if err := c.client.Do(func() (err error) { p, err = probe.Listen(); return err }); err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &prober{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(pr.done)
+		defer p.Close()
+		_, err := p.Run(ctx, vip, interval, func(r probe.Result) {
+			pr.mu.Lock()
+			pr.res = append(pr.res, r)
+			pr.mu.Unlock()
+		})
+		pr.mu.Lock()
+		pr.err = err
+		pr.mu.Unlock()
+	}()
+	c.t.Cleanup(pr.stop)
+	return pr
+}
+
+// results returns the results so far, in sequence order.
+func (p *prober) results() []probe.Result {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]probe.Result(nil), p.res...)
+}
+
+// stop ends the run and returns every result.
+func (p *prober) stop() {
+	p.cancel()
+	<-p.done
+}
+
+// answeredSince reports whether a probe sent after t was answered.
+func (p *prober) answeredSince(t time.Time) bool {
+	for _, r := range p.results() {
+		if !r.Lost && r.Sent.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func transitions(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if i := strings.Index(l, "carp: "); i >= 0 && strings.Contains(l, " -> ") {
+			lines = append(lines, strings.SplitN(l[i:], `"`, 2)[0])
+		}
+	}
+	return lines
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+func netipPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -1,0 +1,394 @@
+// Package daemon is carpd's event loop: the only place with goroutines and
+// the real clock. It feeds the vhids' state machines (internal/carp) with
+// received adverts, link changes and timer ticks, and carries out the
+// actions they return through small adapters: the protocol socket, the
+// address manager and the announcer.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/carpd/carpd/internal/advsock"
+	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/netmon"
+)
+
+// AdvertConn sends and receives protocol-112 datagrams (advsock.IPv4Conn).
+type AdvertConn interface {
+	// ReadPacket blocks until a datagram arrives or the conn is closed.
+	ReadPacket() (advsock.Packet, error)
+	// WriteAdvert sends payload from src to dst out of the interface.
+	WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error
+	// Join joins the CARP multicast group on the interface.
+	Join(ifindex int) error
+	Close() error
+}
+
+// Addresses makes an interface hold exactly the wanted addresses among the
+// managed ones (vip.Manager).
+type Addresses interface {
+	Set(ifname string, managed, want []netip.Prefix) ([]string, error)
+}
+
+// Announcer announces that addresses moved to this host (announce.Announcer).
+type Announcer interface {
+	GratuitousARP(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error
+}
+
+// OS is the set of adapters the daemon runs on.
+type OS struct {
+	Conn      AdvertConn
+	Addresses Addresses
+	Announcer Announcer
+	// SourceIPv4 returns the interface's own IPv4 address, the source of
+	// adverts, excluding the virtual addresses.
+	SourceIPv4 func(ifindex int, exclude []netip.Addr) (netip.Addr, error)
+	// Links reports link changes; Link reads one link's state.
+	Links func(ctx context.Context) (<-chan netmon.Link, error)
+	Link  func(name string) (netmon.Link, error)
+}
+
+// vhost is one configured vhid on one interface.
+type vhost struct {
+	cfg      config.VHID
+	m        *carp.Machine
+	iface    *iface
+	prefixes []netip.Prefix
+	addrs4   []netip.Addr
+	hold     bool
+}
+
+func (v *vhost) name() string { return fmt.Sprintf("%d@%s", v.cfg.VHID, v.cfg.Interface) }
+
+// iface is one interface that carries vhids.
+type iface struct {
+	link   netmon.Link
+	vhosts []*vhost
+	vips   []netip.Addr // every virtual address on this interface
+}
+
+// Daemon runs the vhids of one configuration.
+type Daemon struct {
+	log    *slog.Logger
+	os     OS
+	ifaces map[string]*iface
+	byIdx  map[int]*iface
+	vhosts []*vhost
+	stats  Stats
+}
+
+// Stats are the daemon's counters.
+type Stats struct {
+	mu          sync.Mutex
+	Drops       map[carp.DropReason]uint64
+	SendErrors  uint64
+	Transitions uint64
+}
+
+// DropCount returns the number of packets dropped for reason r.
+func (d *Daemon) DropCount(r carp.DropReason) uint64 {
+	d.stats.mu.Lock()
+	defer d.stats.mu.Unlock()
+	return d.stats.Drops[r]
+}
+
+// New checks the configuration against the host (interfaces exist) and
+// builds the state machines. It changes nothing on the host.
+func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
+	if len(cfg.VHIDs) == 0 {
+		return nil, errors.New("no vhid configured")
+	}
+	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}}
+	d.stats.Drops = map[carp.DropReason]uint64{}
+	for _, vc := range cfg.VHIDs {
+		if vc.Peer.IsValid() || vc.Peer6.IsValid() {
+			return nil, fmt.Errorf("%s: vhid %d: unicast peers are not supported yet", vc.Origin, vc.VHID)
+		}
+		mc := carp.Config{
+			VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
+			Password: vc.Password, Preempt: cfg.Preempt,
+		}
+		v := &vhost{cfg: vc}
+		for _, p := range vc.Addresses {
+			if !p.Addr().Is4() {
+				return nil, fmt.Errorf("%s: vhid %d: %v: IPv6 virtual addresses are not supported yet", vc.Origin, vc.VHID, p)
+			}
+			mc.Addrs = append(mc.Addrs, p.Addr())
+			v.addrs4 = append(v.addrs4, p.Addr())
+			v.prefixes = append(v.prefixes, p)
+		}
+		m, err := carp.NewMachine(mc, randomCounter())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+		}
+		v.m = m
+		ifc := d.ifaces[vc.Interface]
+		if ifc == nil {
+			l, err := osa.Link(vc.Interface)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+			}
+			ifc = &iface{link: l}
+			d.ifaces[vc.Interface] = ifc
+			d.byIdx[l.Index] = ifc
+		}
+		for _, other := range ifc.vhosts {
+			if other.cfg.VHID == vc.VHID {
+				return nil, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface)
+			}
+		}
+		v.iface = ifc
+		ifc.vhosts = append(ifc.vhosts, v)
+		ifc.vips = append(ifc.vips, v.addrs4...)
+		d.vhosts = append(d.vhosts, v)
+	}
+	return d, nil
+}
+
+func randomCounter() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	return binary.BigEndian.Uint64(b[:])
+}
+
+type received struct {
+	pkt advsock.Packet
+	at  time.Time
+}
+
+// Run runs the daemon until ctx is done, then bows out: masters send the
+// bow-out advert and every virtual address is removed.
+func (d *Daemon) Run(ctx context.Context) error {
+	loopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	links, err := d.os.Links(loopCtx)
+	if err != nil {
+		return err
+	}
+	for name, ifc := range d.ifaces {
+		if err := d.os.Conn.Join(ifc.link.Index); err != nil {
+			return fmt.Errorf("join 224.0.0.18 on %s: %w", name, err)
+		}
+		// A virtual address left behind (by a crash, or by a peer's
+		// scripts) must go before we are BACKUP.
+		d.syncAddresses(ifc)
+	}
+	pkts := make(chan received, 256)
+	go func() {
+		for {
+			p, err := d.os.Conn.ReadPacket()
+			if err != nil {
+				if loopCtx.Err() == nil {
+					d.log.Error("reading adverts", "err", err)
+				}
+				close(pkts)
+				return
+			}
+			select {
+			case pkts <- received{pkt: p, at: time.Now()}:
+			case <-loopCtx.Done():
+				return
+			}
+		}
+	}()
+
+	now := time.Now()
+	for _, ifc := range d.ifaces {
+		// The state may have changed between New and the subscription.
+		if l, err := d.os.Link(ifc.link.Name); err == nil {
+			ifc.link = l
+		}
+		for _, v := range ifc.vhosts {
+			if ifc.link.Up {
+				d.step(now, v, carp.LinkUp{})
+			} else {
+				d.log.Info(fmt.Sprintf("carp: %s: waiting for the interface to be up and running", v.name()))
+			}
+			switch v.cfg.State {
+			case "master":
+				d.step(now, v, carp.Force{State: carp.Master})
+			case "backup":
+				d.step(now, v, carp.Force{State: carp.Backup})
+			}
+		}
+	}
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			d.shutdown()
+			stop()
+			_ = d.os.Conn.Close()
+			return nil
+		case r, ok := <-pkts:
+			if !ok {
+				d.shutdown()
+				return errors.New("advert socket closed")
+			}
+			d.receive(r.at, r.pkt)
+		case l, ok := <-links:
+			if !ok {
+				links = nil
+				continue
+			}
+			d.linkChanged(time.Now(), l)
+		case <-timer.C:
+			now := time.Now()
+			for _, v := range d.vhosts {
+				if dl := v.m.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
+					d.step(now, v, carp.Tick{})
+				}
+			}
+		}
+	}
+}
+
+func (d *Daemon) resetTimer(t *time.Timer) {
+	var next time.Time
+	for _, v := range d.vhosts {
+		if dl := v.m.NextDeadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+			next = dl
+		}
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = max(time.Until(next), 0)
+	}
+	t.Reset(wait)
+}
+
+func (d *Daemon) shutdown() {
+	now := time.Now()
+	for _, v := range d.vhosts {
+		d.step(now, v, carp.Shutdown{})
+	}
+	for _, ifc := range d.ifaces {
+		d.syncAddresses(ifc)
+	}
+}
+
+func (d *Daemon) linkChanged(now time.Time, l netmon.Link) {
+	ifc := d.byIdx[l.Index]
+	if ifc == nil {
+		return
+	}
+	was := ifc.link.Up
+	ifc.link = l
+	if was == l.Up {
+		return
+	}
+	for _, v := range ifc.vhosts {
+		if l.Up {
+			d.step(now, v, carp.LinkUp{Again: true})
+		} else {
+			d.step(now, v, carp.LinkDown{})
+		}
+	}
+}
+
+func (d *Daemon) receive(now time.Time, p advsock.Packet) {
+	ifc := d.byIdx[p.IfIndex]
+	if ifc == nil {
+		return // not an interface we run vhids on
+	}
+	a, err := carp.ParseAdvert(p.Payload)
+	if err != nil {
+		if r, counted := carp.DropReasonOf(err); counted {
+			d.drop(r, ifc, p, 0)
+		}
+		return
+	}
+	for _, v := range ifc.vhosts {
+		if v.cfg.VHID == a.VHID {
+			d.step(now, v, carp.Received{Family: carp.IPv4, TTL: p.TTL, Advert: a})
+			return
+		}
+	}
+	d.drop(carp.DropVHID, ifc, p, a.VHID)
+}
+
+func (d *Daemon) drop(r carp.DropReason, ifc *iface, p advsock.Packet, vhid uint8) {
+	d.stats.mu.Lock()
+	d.stats.Drops[r]++
+	d.stats.mu.Unlock()
+	d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifc.link.Name, "src", p.Src, "ttl", p.TTL, "vhid", vhid)
+}
+
+// step feeds one event to a vhid's machine and carries out its actions.
+func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
+	for _, a := range v.m.Step(now, ev) {
+		switch a := a.(type) {
+		case carp.Transition:
+			d.stats.mu.Lock()
+			d.stats.Transitions++
+			d.stats.mu.Unlock()
+			d.log.Info(fmt.Sprintf("carp: %s: %s -> %s (%s)", v.name(), a.From, a.To, a.Reason),
+				"vhid", v.cfg.VHID, "iface", v.cfg.Interface, "state", a.To.String())
+		case carp.SendAdvert:
+			d.sendAdvert(v, a)
+		case carp.HoldAddresses:
+			if v.hold != a.Hold {
+				v.hold = a.Hold
+				d.syncAddresses(v.iface)
+			}
+		case carp.Announce:
+			if err := d.os.Announcer.GratuitousARP(v.iface.link.Index, v.iface.link.MAC, v.addrs4); err != nil {
+				d.log.Warn(fmt.Sprintf("carp: %s: gratuitous ARP: %v", v.name(), err))
+			}
+		case carp.Drop:
+			d.drop(a.Reason, v.iface, advsock.Packet{}, v.cfg.VHID)
+		}
+	}
+}
+
+func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) {
+	ifc := v.iface
+	src, err := d.os.SourceIPv4(ifc.link.Index, ifc.vips)
+	if err == nil {
+		err = d.os.Conn.WriteAdvert(ifc.link.Index, src, advsock.GroupIPv4, a.Advert.Marshal())
+	}
+	if err != nil {
+		d.stats.mu.Lock()
+		d.stats.SendErrors++
+		d.stats.mu.Unlock()
+		d.log.Warn(fmt.Sprintf("carp: %s: sending advert: %v", v.name(), err))
+	}
+}
+
+// syncAddresses makes the interface hold the addresses of exactly the
+// vhids that are MASTER.
+func (d *Daemon) syncAddresses(ifc *iface) {
+	var managed, want []netip.Prefix
+	for _, v := range ifc.vhosts {
+		managed = append(managed, v.prefixes...)
+		if v.hold {
+			want = append(want, v.prefixes...)
+		}
+	}
+	managed = slices.Clip(managed)
+	changes, err := d.os.Addresses.Set(ifc.link.Name, managed, want)
+	for _, c := range changes {
+		d.log.Info("carp: " + c)
+	}
+	if err != nil {
+		d.log.Error(fmt.Sprintf("carp: %s: setting addresses: %v", ifc.link.Name, err))
+	}
+}
+
+// SetOS replaces the adapters, so that sockets are opened only once the
+// configuration has been checked by New.
+func (d *Daemon) SetOS(osa OS) { d.os = osa }

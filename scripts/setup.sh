@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what carpd's demo and tests need on a fresh Debian 12 machine:
+# iproute2 (ip netns, veth, bridge), the CARP/VRRP peers and the decoders.
+# Go itself (1.26) must already be installed. Needs root.
+set -euo pipefail
+pkgs=(iproute2 iputils-ping arping tcpdump tshark ucarp keepalived)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

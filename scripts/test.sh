@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test: static checks, unit tests, fuzz seeds, and the
+# network-namespace tests against the real carpd binary and real peers.
+# Needs root (network namespaces); installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+	echo "scripts/test.sh: needs root for network namespaces: sudo scripts/test.sh" >&2
+	exit 2
+fi
+scripts/setup.sh
+echo "== gofmt, go vet, staticcheck"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+echo "== go test"
+go test -count=1 -p 1 -timeout 40m ./...
