@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -240,8 +241,12 @@ func (c *cluster) ping(interval time.Duration) *prober {
 // results returns the results so far, in sequence order.
 func (p *prober) results() []probe.Result {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]probe.Result(nil), p.res...)
+	res := append([]probe.Result(nil), p.res...)
+	p.mu.Unlock()
+	// Results arrive in completion order: a loss is known only after its
+	// timeout, later answers before it.
+	slices.SortFunc(res, func(a, b probe.Result) int { return a.Seq - b.Seq })
+	return res
 }
 
 // stop ends the run and returns every result.

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.Preempt = *preempt
 	osa := daemon.OS{
-		Addresses:  vip.New(nil),
+		Addresses:  vip.New(nil, vip.AddOptions{}),
 		SourceIPv4: advsock.PrimaryIPv4,
 		Links:      netmon.WatchLinks,
 		Link:       netmon.LinkByName,

@@ -1,0 +1,135 @@
+package advsock
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+)
+
+// maxDatagram is the size of the receive buffer: the largest IPv4 datagram,
+// so that nothing is ever truncated.
+const maxDatagram = 0xffff
+
+// IPv4Conn is a raw IPv4 socket for protocol 112 in the network namespace
+// that was current when ListenIPv4 ran. WriteAdvert, Join, Leave and Close
+// are safe for concurrent use; ReadPacket calls are serialised.
+type IPv4Conn struct {
+	raw *ipv4.RawConn
+	tos int
+
+	readMu sync.Mutex
+	buf    []byte
+}
+
+// ListenIPv4 opens a raw IPv4 socket for protocol 112 on all interfaces
+// (net.ListenPacket("ip4:112", "0.0.0.0")) with IP_HDRINCL, asks for the
+// incoming interface with every datagram, turns multicast loopback off (a
+// node must not hear its own advertisements) and sets the multicast TTL to
+// 255. Advertisements written through it carry the TOS byte tos
+// (DefaultTOS in carpd). It needs CAP_NET_RAW. Multicast advertisements are
+// received only on interfaces joined with Join.
+func ListenIPv4(tos int) (*IPv4Conn, error) {
+	if tos < 0 || tos > 0xff {
+		return nil, fmt.Errorf("advsock: TOS %d out of range 0..255", tos)
+	}
+	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", Protocol), "0.0.0.0")
+	if err != nil {
+		return nil, fmt.Errorf("advsock: open raw IPv4 socket for protocol %d: %w", Protocol, err)
+	}
+	raw, err := ipv4.NewRawConn(pc)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("advsock: set IP_HDRINCL: %w", err)
+	}
+	c := &IPv4Conn{raw: raw, tos: tos, buf: make([]byte, maxDatagram)}
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"ask for the incoming interface", func() error { return raw.SetControlMessage(ipv4.FlagInterface, true) }},
+		{"turn multicast loopback off", func() error { return raw.SetMulticastLoopback(false) }},
+		{"set multicast TTL", func() error { return raw.SetMulticastTTL(TTL) }},
+		{"set TOS", func() error { return raw.SetTOS(tos) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("advsock: %s: %w", s.what, err)
+		}
+	}
+	return c, nil
+}
+
+// Join makes the socket receive advertisements sent to 224.0.0.18 on the
+// interface with index ifindex. Joining a group already joined is not an
+// error.
+func (c *IPv4Conn) Join(ifindex int) error {
+	err := c.raw.JoinGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: GroupIPv4.AsSlice()})
+	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("advsock: join %v on ifindex %d: %w", GroupIPv4, ifindex, err)
+	}
+	return nil
+}
+
+// Leave undoes Join. Leaving a group not joined is not an error.
+func (c *IPv4Conn) Leave(ifindex int) error {
+	err := c.raw.LeaveGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: GroupIPv4.AsSlice()})
+	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return fmt.Errorf("advsock: leave %v on ifindex %d: %w", GroupIPv4, ifindex, err)
+	}
+	return nil
+}
+
+// ReadPacket blocks until a protocol-112 datagram arrives and returns it
+// with the TTL, source and destination of its IPv4 header and the index of
+// the interface it arrived on. The payload is a copy. The datagram is not
+// checked in any way. After Close, ReadPacket returns an error wrapping
+// net.ErrClosed.
+func (c *IPv4Conn) ReadPacket() (Packet, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	h, payload, cm, err := c.raw.ReadFrom(c.buf)
+	if err != nil {
+		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+	}
+	p, err := packetFrom(h, payload, cm)
+	if err != nil {
+		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+	}
+	return p, nil
+}
+
+// WriteAdvert sends payload in one IPv4 datagram whose header it builds:
+// source src (the interface's own primary address, see PrimaryIPv4, never
+// a virtual address), destination dst (GroupIPv4 or a unicast peer), TTL
+// 255, the TOS given to ListenIPv4, DF set, no options, protocol 112. The
+// datagram leaves through the interface with index ifindex (chosen per
+// packet, so one socket serves every interface); ifindex 0 leaves the
+// choice to the routing table.
+func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
+	h, err := advertHeader(c.tos, src, dst, len(payload))
+	if err != nil {
+		return fmt.Errorf("advsock: advert on ifindex %d: %w", ifindex, err)
+	}
+	var cm *ipv4.ControlMessage
+	if ifindex != 0 {
+		cm = &ipv4.ControlMessage{IfIndex: ifindex}
+	}
+	if err := c.raw.WriteTo(h, payload, cm); err != nil {
+		return fmt.Errorf("advsock: send advert %v -> %v on ifindex %d: %w", src, dst, ifindex, err)
+	}
+	return nil
+}
+
+// Close closes the socket; a blocked ReadPacket returns.
+func (c *IPv4Conn) Close() error {
+	if err := c.raw.Close(); err != nil {
+		return fmt.Errorf("advsock: close: %w", err)
+	}
+	return nil
+}

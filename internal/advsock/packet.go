@@ -1,0 +1,103 @@
+package advsock
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"golang.org/x/net/ipv4"
+)
+
+// Protocol is the IP protocol number of CARP (shared with VRRP, which is
+// told apart by the version nibble of the payload).
+const Protocol = 112
+
+// TTL is the IPv4 TTL of every advertisement; a receiver drops a multicast
+// advertisement whose TTL is not 255 (carp(4) "badttl").
+const TTL = 255
+
+// DefaultTOS is the IPv4 TOS byte FreeBSD puts on advertisements (DSCP 56,
+// net.inet.carp.dscp). OpenBSD and ucarp use 0x10.
+const DefaultTOS = 0xE0
+
+// GroupIPv4 is the IPv4 multicast group CARP advertisements are sent to.
+var GroupIPv4 = netip.MustParseAddr("224.0.0.18")
+
+// Packet is one received protocol-112 datagram.
+type Packet struct {
+	// IfIndex is the index of the interface the datagram arrived on.
+	IfIndex int
+	// Src and Dst are the addresses of the IP header.
+	Src, Dst netip.Addr
+	// TTL is the TTL (IPv4) or hop limit (IPv6) of the IP header.
+	TTL int
+	// Payload is the datagram after the IP header, owned by the caller.
+	Payload []byte
+}
+
+// advertHeader returns the IPv4 header of an advertisement from src to dst
+// carrying payloadLen bytes: no options, the given TOS, DF set, TTL 255,
+// protocol 112. The kernel fills in the ID and the checksum.
+func advertHeader(tos int, src, dst netip.Addr, payloadLen int) (*ipv4.Header, error) {
+	if !src.Is4() {
+		return nil, fmt.Errorf("source %v is not an IPv4 address", src)
+	}
+	if !dst.Is4() {
+		return nil, fmt.Errorf("destination %v is not an IPv4 address", dst)
+	}
+	if tos < 0 || tos > 0xff {
+		return nil, fmt.Errorf("TOS %d out of range 0..255", tos)
+	}
+	total := ipv4.HeaderLen + payloadLen
+	if total > 0xffff {
+		return nil, fmt.Errorf("payload of %d bytes too long for IPv4", payloadLen)
+	}
+	return &ipv4.Header{
+		Version:  ipv4.Version,
+		Len:      ipv4.HeaderLen,
+		TOS:      tos,
+		TotalLen: total,
+		Flags:    ipv4.DontFragment,
+		TTL:      TTL,
+		Protocol: Protocol,
+		Src:      src.AsSlice(),
+		Dst:      dst.AsSlice(),
+	}, nil
+}
+
+// packetFrom turns what ipv4.RawConn.ReadFrom returned into a Packet,
+// copying the payload. The incoming interface comes from the control
+// message; it is 0 when the control message is missing.
+func packetFrom(h *ipv4.Header, payload []byte, cm *ipv4.ControlMessage) (Packet, error) {
+	if h == nil {
+		return Packet{}, fmt.Errorf("no IPv4 header")
+	}
+	src, ok := addrFromIP(h.Src)
+	if !ok {
+		return Packet{}, fmt.Errorf("bad IPv4 source %v", h.Src)
+	}
+	dst, ok := addrFromIP(h.Dst)
+	if !ok {
+		return Packet{}, fmt.Errorf("bad IPv4 destination %v", h.Dst)
+	}
+	p := Packet{
+		Src:     src,
+		Dst:     dst,
+		TTL:     h.TTL,
+		Payload: append([]byte(nil), payload...),
+	}
+	if cm != nil {
+		p.IfIndex = cm.IfIndex
+	}
+	return p, nil
+}
+
+// addrFromIP converts an IPv4 net.IP (4- or 16-byte form) to a netip.Addr.
+func addrFromIP(ip net.IP) (netip.Addr, bool) {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a = a.Unmap()
+	return a, a.Is4()
+}

@@ -1,0 +1,135 @@
+package advsock
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/ipv4"
+)
+
+var (
+	src4 = netip.MustParseAddr("192.0.2.1")
+	dst4 = netip.MustParseAddr("192.0.2.2")
+)
+
+func TestAdvertHeader(t *testing.T) {
+	tests := []struct {
+		name       string
+		tos        int
+		src, dst   netip.Addr
+		payloadLen int
+		want       *ipv4.Header
+		wantErr    bool
+	}{
+		{
+			name: "multicast advert, FreeBSD TOS",
+			tos:  DefaultTOS, src: src4, dst: GroupIPv4, payloadLen: 36,
+			want: &ipv4.Header{
+				Version: 4, Len: 20, TOS: 0xE0, TotalLen: 56, Flags: ipv4.DontFragment,
+				TTL: 255, Protocol: 112, Src: net.IPv4(192, 0, 2, 1).To4(), Dst: net.IPv4(224, 0, 0, 18).To4(),
+			},
+		},
+		{
+			name: "unicast peer, ucarp TOS",
+			tos:  0x10, src: src4, dst: dst4, payloadLen: 36,
+			want: &ipv4.Header{
+				Version: 4, Len: 20, TOS: 0x10, TotalLen: 56, Flags: ipv4.DontFragment,
+				TTL: 255, Protocol: 112, Src: net.IPv4(192, 0, 2, 1).To4(), Dst: net.IPv4(192, 0, 2, 2).To4(),
+			},
+		},
+		{name: "IPv6 source", tos: 0, src: netip.MustParseAddr("2001:db8::1"), dst: GroupIPv4, wantErr: true},
+		{name: "IPv6 destination", tos: 0, src: src4, dst: netip.MustParseAddr("ff02::12"), wantErr: true},
+		{name: "invalid source", tos: 0, src: netip.Addr{}, dst: GroupIPv4, wantErr: true},
+		{name: "TOS too big", tos: 256, src: src4, dst: GroupIPv4, wantErr: true},
+		{name: "TOS negative", tos: -1, src: src4, dst: GroupIPv4, wantErr: true},
+		{name: "payload too long", tos: 0, src: src4, dst: GroupIPv4, payloadLen: 0xffff, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := advertHeader(tt.tos, tt.src, tt.dst, tt.payloadLen)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("advertHeader() error = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("advertHeader() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestAdvertHeaderWire checks the bytes the header marshals to, as a
+// receiver (or tcpdump) sees them.
+func TestAdvertHeaderWire(t *testing.T) {
+	h, err := advertHeader(DefaultTOS, src4, GroupIPv4, 36)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{
+		0x45, 0xE0, 0x00, 56, // version 4, IHL 5, TOS, total length
+		0x00, 0x00, 0x40, 0x00, // ID (kernel fills), DF, fragment offset 0
+		255, 112, 0x00, 0x00, // TTL, protocol, checksum (kernel fills)
+		192, 0, 2, 1,
+		224, 0, 0, 18,
+	}
+	if diff := cmp.Diff(want, b); diff != "" {
+		t.Errorf("marshalled header mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestPacketFrom(t *testing.T) {
+	tests := []struct {
+		name    string
+		h       *ipv4.Header
+		payload []byte
+		cm      *ipv4.ControlMessage
+		want    Packet
+		wantErr bool
+	}{
+		{
+			name:    "16-byte addresses and control message",
+			h:       &ipv4.Header{TTL: 255, Src: net.IPv4(192, 0, 2, 1), Dst: net.IPv4(224, 0, 0, 18)},
+			payload: []byte{0x21, 1, 2, 3},
+			cm:      &ipv4.ControlMessage{IfIndex: 7},
+			want:    Packet{IfIndex: 7, Src: src4, Dst: GroupIPv4, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
+		},
+		{
+			name: "4-byte addresses, no control message",
+			h:    &ipv4.Header{TTL: 1, Src: net.IPv4(192, 0, 2, 1).To4(), Dst: net.IPv4(192, 0, 2, 2).To4()},
+			want: Packet{Src: src4, Dst: dst4, TTL: 1},
+		},
+		{name: "no header", wantErr: true},
+		{name: "no source", h: &ipv4.Header{Dst: net.IPv4(224, 0, 0, 18)}, wantErr: true},
+		{name: "IPv6 destination", h: &ipv4.Header{Src: net.IPv4(192, 0, 2, 1), Dst: net.ParseIP("2001:db8::1")}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := packetFrom(tt.h, tt.payload, tt.cm)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("packetFrom() error = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Errorf("packetFrom() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPacketFromCopies checks that the payload does not alias the read
+// buffer, which the next read overwrites.
+func TestPacketFromCopies(t *testing.T) {
+	buf := []byte{1, 2, 3}
+	p, err := packetFrom(&ipv4.Header{Src: net.IPv4(192, 0, 2, 1), Dst: net.IPv4(224, 0, 0, 18)}, buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf[0] = 9
+	if p.Payload[0] != 1 {
+		t.Errorf("payload aliases the read buffer: got %v", p.Payload)
+	}
+}

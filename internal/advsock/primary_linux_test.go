@@ -1,0 +1,77 @@
+package advsock
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func nlAddr(t *testing.T, s string, flags int) netlink.Addr {
+	t.Helper()
+	ip, ipnet, err := net.ParseCIDR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipnet.IP = ip
+	return netlink.Addr{IPNet: ipnet, Flags: flags}
+}
+
+func TestPickPrimaryIPv4(t *testing.T) {
+	vip := netip.MustParseAddr("192.0.2.50")
+	tests := []struct {
+		name    string
+		addrs   []netlink.Addr
+		exclude []netip.Addr
+		want    netip.Addr
+		wantErr error
+	}{
+		{
+			name:  "first plain address",
+			addrs: []netlink.Addr{nlAddr(t, "192.0.2.1/24", 0), nlAddr(t, "198.51.100.1/24", 0)},
+			want:  netip.MustParseAddr("192.0.2.1"),
+		},
+		{
+			name:    "VIP listed first is skipped",
+			addrs:   []netlink.Addr{nlAddr(t, "192.0.2.50/32", 0), nlAddr(t, "192.0.2.1/24", 0)},
+			exclude: []netip.Addr{vip},
+			want:    netip.MustParseAddr("192.0.2.1"),
+		},
+		{
+			name:    "IPv4-mapped exclude matches too",
+			addrs:   []netlink.Addr{nlAddr(t, "192.0.2.50/32", 0), nlAddr(t, "192.0.2.1/24", 0)},
+			exclude: []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.50")},
+			want:    netip.MustParseAddr("192.0.2.1"),
+		},
+		{
+			name: "secondary and deprecated are skipped",
+			addrs: []netlink.Addr{
+				nlAddr(t, "192.0.2.9/24", unix.IFA_F_DEPRECATED),
+				nlAddr(t, "192.0.2.8/24", unix.IFA_F_SECONDARY),
+				nlAddr(t, "203.0.113.1/24", unix.IFA_F_PERMANENT),
+			},
+			want: netip.MustParseAddr("203.0.113.1"),
+		},
+		{
+			name:    "only the VIP",
+			addrs:   []netlink.Addr{nlAddr(t, "192.0.2.50/24", 0)},
+			exclude: []netip.Addr{vip},
+			wantErr: ErrNoPrimary,
+		},
+		{name: "no address", wantErr: ErrNoPrimary},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pickPrimaryIPv4(tt.addrs, tt.exclude)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("pickPrimaryIPv4() error = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("pickPrimaryIPv4() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

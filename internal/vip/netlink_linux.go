@@ -1,0 +1,110 @@
+package vip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// New returns a Manager that works through the netlink handle h, or in the
+// network namespace current at each call when h is nil, and applies opts to
+// every address it adds. Tests and the lab pass a handle made with
+// netlink.NewHandleAt to manage a namespace without switching threads.
+func New(h *netlink.Handle, opts AddOptions) *Manager {
+	if h == nil {
+		h = &netlink.Handle{} // the zero Handle works in the current namespace
+	}
+	return &Manager{os: netlinkOS{h}, opts: opts}
+}
+
+// netlinkOS is the real addrOS, through rtnetlink.
+type netlinkOS struct {
+	h *netlink.Handle
+}
+
+func (o netlinkOS) link(ifname string) (netlink.Link, error) {
+	l, err := o.h.LinkByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	return l, nil
+}
+
+func (o netlinkOS) list(ifname string) ([]netip.Prefix, error) {
+	l, err := o.link(ifname)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netlink.Addr
+	for range 3 { // a dump interrupted by a concurrent change is retried
+		addrs, err = o.h.AddrList(l, netlink.FAMILY_ALL)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		if p, ok := prefixOf(a); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (o netlinkOS) add(ifname string, r addReq) error {
+	l, err := o.link(ifname)
+	if err != nil {
+		return err
+	}
+	return o.h.AddrAdd(l, netlinkAddr(r))
+}
+
+func (o netlinkOS) del(ifname string, p netip.Prefix) error {
+	l, err := o.link(ifname)
+	if err != nil {
+		return err
+	}
+	return o.h.AddrDel(l, &netlink.Addr{IPNet: ipNet(p)})
+}
+
+// netlinkAddr is the netlink form of r. IPv4 keeps the kernel's default
+// behaviour (prefix route, broadcast address derived from the mask).
+func netlinkAddr(r addReq) *netlink.Addr {
+	a := &netlink.Addr{IPNet: ipNet(r.Prefix)}
+	if r.NoDAD {
+		a.Flags |= unix.IFA_F_NODAD
+	}
+	if r.Lifetimes {
+		// Both fields are non-zero here, so netlink sends IFA_CACHEINFO.
+		a.ValidLft, a.PreferedLft = int(r.ValidLft), int(r.PreferredLft)
+	}
+	return a
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// prefixOf returns the local address of a with its prefix length.
+func prefixOf(a netlink.Addr) (netip.Prefix, bool) {
+	if a.IPNet == nil {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ip = ip.Unmap()
+	ones, bits := a.Mask.Size()
+	if bits != ip.BitLen() {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(ip, ones), true
+}

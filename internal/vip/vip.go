@@ -1,0 +1,224 @@
+// Package vip manages the virtual addresses of carpd on network interfaces.
+//
+// A Manager is declarative and idempotent, in the manner of tailscale's
+// router: each call to Set states which of the addresses carpd manages an
+// interface must hold, and the Manager adds and removes only what differs
+// from what the kernel reports. Calling Set again with the same arguments
+// changes nothing, and an address removed underneath carpd is put back by
+// the next call. Addresses carpd does not manage are never touched.
+package vip
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// AddOptions are applied to every address a Manager adds.
+type AddOptions struct {
+	// ValidLifetime, when non-zero, gives added addresses a finite valid
+	// lifetime, after which the kernel removes them; zero means forever.
+	// Lifetimes are whole seconds, rounded up. A master that refreshes its
+	// addresses with a lifetime of a few advertisement intervals leaves
+	// none behind if it dies (refresh is not implemented yet: Set does not
+	// touch an address that is already present).
+	ValidLifetime time.Duration
+	// PreferredLifetime, when non-zero, gives added addresses a finite
+	// preferred lifetime, after which they are deprecated; zero means the
+	// same as ValidLifetime. It must not exceed ValidLifetime.
+	PreferredLifetime time.Duration
+}
+
+// foreverLft is the kernel's infinite lifetime (INFINITY_LIFE_TIME).
+const foreverLft = math.MaxUint32
+
+// lifetimes returns the valid and preferred lifetimes in seconds to install,
+// or ok false when the addresses are permanent.
+func (o AddOptions) lifetimes() (valid, preferred uint32, ok bool, err error) {
+	if o.ValidLifetime < 0 || o.PreferredLifetime < 0 {
+		return 0, 0, false, fmt.Errorf("negative address lifetime (valid %v, preferred %v)", o.ValidLifetime, o.PreferredLifetime)
+	}
+	if o.ValidLifetime == 0 && o.PreferredLifetime == 0 {
+		return 0, 0, false, nil
+	}
+	secs := func(d time.Duration) (uint32, error) {
+		s := (d + time.Second - 1) / time.Second
+		if s >= foreverLft {
+			return 0, fmt.Errorf("address lifetime %v too long", d)
+		}
+		return uint32(s), nil
+	}
+	valid = foreverLft
+	if o.ValidLifetime > 0 {
+		if valid, err = secs(o.ValidLifetime); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	preferred = valid
+	if o.PreferredLifetime > 0 {
+		if preferred, err = secs(o.PreferredLifetime); err != nil {
+			return 0, 0, false, err
+		}
+	}
+	if preferred > valid {
+		return 0, 0, false, fmt.Errorf("preferred lifetime %v exceeds valid lifetime %v", o.PreferredLifetime, o.ValidLifetime)
+	}
+	return valid, preferred, true, nil
+}
+
+// addReq is one address to add, as the OS layer receives it.
+type addReq struct {
+	Prefix netip.Prefix
+	// NoDAD skips IPv6 duplicate address detection (IFA_F_NODAD): a
+	// virtual address is expected to exist elsewhere on the link for a
+	// moment, and must be usable at once.
+	NoDAD bool
+	// Lifetimes says whether ValidLft and PreferredLft (seconds, the
+	// kernel's 0xffffffff meaning forever) apply; otherwise the address is
+	// permanent.
+	Lifetimes              bool
+	ValidLft, PreferredLft uint32
+}
+
+// command returns the ip(8) command that does what r does.
+func (r addReq) command(ifname string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ip addr add %s dev %s", r.Prefix, ifname)
+	if r.NoDAD {
+		b.WriteString(" nodad")
+	}
+	if r.Lifetimes {
+		fmt.Fprintf(&b, " valid_lft %s preferred_lft %s", lftString(r.ValidLft), lftString(r.PreferredLft))
+	}
+	return b.String()
+}
+
+func lftString(s uint32) string {
+	if s == foreverLft {
+		return "forever"
+	}
+	return fmt.Sprint(s)
+}
+
+// delCommand returns the ip(8) command that removes p from ifname.
+func delCommand(ifname string, p netip.Prefix) string {
+	return fmt.Sprintf("ip addr del %s dev %s", p, ifname)
+}
+
+// addrOS is what a Manager needs from the operating system: the addresses
+// of a link, and adding and removing one. Errors are returned as the kernel
+// gave them, so that EEXIST and EADDRNOTAVAIL can be recognised.
+type addrOS interface {
+	list(ifname string) ([]netip.Prefix, error)
+	add(ifname string, r addReq) error
+	del(ifname string, p netip.Prefix) error
+}
+
+// Manager adds and removes virtual addresses. It keeps no state between
+// calls and is safe for concurrent use, though concurrent calls for one
+// interface race as ip(8) commands would.
+type Manager struct {
+	os   addrOS
+	opts AddOptions
+}
+
+// Set makes the interface hold exactly the addresses of want among managed:
+// every prefix in want is present (added if missing), every prefix in
+// managed but not in want is absent (removed if present). Addresses not in
+// managed are never touched; every prefix of want must be in managed. A
+// prefix is an address with its length: 192.0.2.50/32 and 192.0.2.50/24
+// are different addresses. Removals are done before additions. IPv6
+// addresses are added without duplicate address detection.
+//
+// Set returns what it changed as ip(8) command lines, such as
+// "ip addr add 192.0.2.50/32 dev eth0", in the order done. An address that
+// turns out to exist already when added (EEXIST), or to be gone already
+// when removed (EADDRNOTAVAIL), counts as done and is not listed. A failure
+// to add or remove one address does not stop the others: the error then
+// joins every failure, and the lines list what did change.
+func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, error) {
+	if ifname == "" {
+		return nil, errors.New("vip: no interface name")
+	}
+	valid, preferred, lifetimes, err := m.opts.lifetimes()
+	if err != nil {
+		return nil, fmt.Errorf("vip: %s: %w", ifname, err)
+	}
+	managed, err = uniq(managed)
+	if err != nil {
+		return nil, fmt.Errorf("vip: %s: managed: %w", ifname, err)
+	}
+	want, err = uniq(want)
+	if err != nil {
+		return nil, fmt.Errorf("vip: %s: wanted: %w", ifname, err)
+	}
+	isManaged := setOf(managed)
+	for _, p := range want {
+		if !isManaged[p] {
+			return nil, fmt.Errorf("vip: %s: wanted %s is not among the managed addresses", ifname, p)
+		}
+	}
+	current, err := m.os.list(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("vip: list addresses of %s: %w", ifname, err)
+	}
+	have, isWanted := setOf(current), setOf(want)
+
+	var done []string
+	var errs []error
+	for _, p := range managed {
+		if isWanted[p] || !have[p] {
+			continue
+		}
+		switch err := m.os.del(ifname, p); {
+		case err == nil:
+			done = append(done, delCommand(ifname, p))
+		case errors.Is(err, syscall.EADDRNOTAVAIL):
+		default:
+			errs = append(errs, fmt.Errorf("vip: %s: %w", delCommand(ifname, p), err))
+		}
+	}
+	for _, p := range want {
+		if have[p] {
+			continue
+		}
+		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: lifetimes, ValidLft: valid, PreferredLft: preferred}
+		switch err := m.os.add(ifname, r); {
+		case err == nil:
+			done = append(done, r.command(ifname))
+		case errors.Is(err, syscall.EEXIST):
+		default:
+			errs = append(errs, fmt.Errorf("vip: %s: %w", r.command(ifname), err))
+		}
+	}
+	return done, errors.Join(errs...)
+}
+
+// uniq returns ps without repeats, in order, after checking that each is a
+// plain IPv4 or IPv6 prefix.
+func uniq(ps []netip.Prefix) ([]netip.Prefix, error) {
+	seen := make(map[netip.Prefix]bool, len(ps))
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("bad address %q", p)
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func setOf(ps []netip.Prefix) map[netip.Prefix]bool {
+	m := make(map[netip.Prefix]bool, len(ps))
+	for _, p := range ps {
+		m[p] = true
+	}
+	return m
+}
