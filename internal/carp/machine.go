@@ -57,7 +57,13 @@ const (
 	ReasonLinkDown     = "hardware interface down"
 	ReasonLinkUp       = "hardware interface up"
 	ReasonShutdown     = "shutting down"
+	ReasonDemoted      = "preempting a demoted master"
 )
+
+// demoteCount is the OpenBSD group demote count carpd sends in byte 4 and
+// compares received ones against. carpd demotes FreeBSD's way, through the
+// advertised advskew, so it sends 0 as FreeBSD does.
+const demoteCount = 0
 
 // Announcement timing: a new master announces its addresses at once and
 // then AnnounceRepeats more times, AnnounceInterval apart, because some
@@ -343,13 +349,19 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	theirs := rank(int(a.AdvBase), int(a.AdvSkew))
 	switch m.state {
 	case Master:
-		if theirs <= ours {
+		// OpenBSD: never yield to a master with a higher demote count;
+		// always yield to one with a lower count.
+		if (theirs <= ours && a.Demote <= demoteCount) || a.Demote < demoteCount {
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
 		}
 	case Backup:
 		switch {
-		case m.cfg.Preempt && ours < theirs:
+		case m.cfg.Preempt && ours < theirs && a.Demote >= demoteCount:
 			out = m.becomeMaster(now, ReasonPreempt, out)
+		case a.Demote > demoteCount:
+			// OpenBSD: take over from a master with a higher demote
+			// count, whatever preempt says.
+			out = m.becomeMaster(now, ReasonDemoted, out)
 		case rank(3*int(m.cfg.AdvBase), int(m.AdvSkew())) < theirs:
 			out = m.becomeMaster(now, ReasonWillTimeOut, out)
 		default:

@@ -41,8 +41,10 @@ func (h *Host) Run(ctx context.Context, args ...string) (string, error) {
 
 // Start starts args in the background inside the host's namespace. Its
 // stdout and stderr go to the Proc's buffer. The process gets its own
-// process group and is killed (SIGKILL) if this process dies; Lab.Close
-// kills it. name labels the process in errors.
+// process group and is killed (SIGKILL) if this process dies (strictly:
+// when the OS thread that started it exits, which Go threads do only in
+// the rare case of Do failing to switch back); Lab.Close kills it. name
+// labels the process in errors.
 func (h *Host) Start(name string, args ...string) (*Proc, error) {
 	if len(args) == 0 {
 		return nil, errors.New("lab: Start: no command")
