@@ -27,7 +27,6 @@ type fakeOS struct {
 	mu     sync.Mutex
 	ops    []string
 	sent   []carp.Advert
-	closed bool
 }
 
 var eth0 = netmon.Link{Index: 2, Name: "eth0", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Up: true}
