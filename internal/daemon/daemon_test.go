@@ -24,9 +24,9 @@ type fakeOS struct {
 	in    chan advsock.Packet
 	links chan netmon.Link
 
-	mu     sync.Mutex
-	ops    []string
-	sent   []carp.Advert
+	mu   sync.Mutex
+	ops  []string
+	sent []carp.Advert
 }
 
 var eth0 = netmon.Link{Index: 2, Name: "eth0", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Up: true}
