@@ -49,6 +49,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	rcConf := fs.String("rc-conf", "", "read the carp lines (ifconfig_<iface>_alias<N> with a vhid) of this FreeBSD rc.conf")
 	preempt := fs.Bool("preempt", false, "take over from a slower master (FreeBSD's net.inet.carp.preempt=1)")
+	preemptDelay := fs.Duration("preempt-delay", 0, "after start, wait this long before preempting (keepalived's preempt_delay), e.g. 30s")
+	ifdownDemotion := fs.Int("ifdown-demotion", config.DefaultDemotionFactor, "demotion while a vhid's interface is down (FreeBSD's ifdown_demotion_factor); 0: off")
+	senderrDemotion := fs.Int("senderr-demotion", config.DefaultDemotionFactor, "demotion after 3 failed adverts in a row (FreeBSD's senderr_demotion_factor); 0: off")
 	check := fs.Bool("check", false, "check the configuration against this host and exit: 0 when good, 2 otherwise")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	tos := fs.Int("tos", advsock.DefaultTOS, "IPv4 TOS byte of adverts (FreeBSD: 0xE0, DSCP 56; ucarp and OpenBSD: 0x10)")
@@ -86,12 +89,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return exitConfig
 	}
-	cfg.Preempt = *preempt
+	if *preemptDelay < 0 {
+		fmt.Fprintf(stderr, "carpd: --preempt-delay %v: must not be negative\n", *preemptDelay)
+		return exitConfig
+	}
+	cfg.Preempt, cfg.PreemptDelay = *preempt, *preemptDelay
+	cfg.IfDownDemotion, cfg.SendErrDemotion = *ifdownDemotion, *senderrDemotion
 	osa := daemon.OS{
-		Addresses:  vip.New(nil, vip.AddOptions{}),
+		Addresses:  vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)}),
 		SourceIPv4: advsock.PrimaryIPv4,
 		Links:      netmon.WatchLinks,
 		Link:       netmon.LinkByName,
+		Addrs:      netmon.WatchAddrs,
 	}
 	d, err := daemon.New(cfg, osa, log)
 	if err != nil {

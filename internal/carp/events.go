@@ -33,9 +33,14 @@ type Force struct{ State State }
 // SetDemotion sets the demotion added to the advertised advskew.
 type SetDemotion struct{ Demotion int }
 
-// Shutdown says carpd is leaving: a master bows out with an advert of
-// advbase 255, advskew 255, and the addresses are released.
+// Shutdown says carpd is leaving. A master bows out with an advert of
+// advbase 255, advskew 255 and keeps its addresses until it hears the new
+// master (make before break) or LeaveTimeout passes; then Left is true.
 type Shutdown struct{}
+
+// SendResult reports whether the last SendAdvert went out, for FreeBSD's
+// send-error demotion.
+type SendResult struct{ Err bool }
 
 func (LinkUp) isEvent()      {}
 func (LinkDown) isEvent()    {}
@@ -44,6 +49,7 @@ func (Received) isEvent()    {}
 func (Force) isEvent()       {}
 func (SetDemotion) isEvent() {}
 func (Shutdown) isEvent()    {}
+func (SendResult) isEvent()  {}
 
 // Action is an output of Machine.Step for the caller to carry out.
 type Action interface{ isAction() }
@@ -72,11 +78,20 @@ type Transition struct {
 // Drop reports an advert that failed a check; it changed nothing.
 type Drop struct{ Reason DropReason }
 
+// Demote asks to add Delta to the host's demotion (FreeBSD's global
+// net.inet.carp.demotion), which the caller then hands to every machine
+// with SetDemotion.
+type Demote struct {
+	Delta  int
+	Reason string
+}
+
 func (SendAdvert) isAction()    {}
 func (HoldAddresses) isAction() {}
 func (Announce) isAction()      {}
 func (Transition) isAction()    {}
 func (Drop) isAction()          {}
+func (Demote) isAction()        {}
 
 // DropReason says why a received packet was dropped. The names follow
 // FreeBSD's carpstats counters.

@@ -86,7 +86,25 @@ type Config struct {
 	Preempt bool
 	// Unicast turns the TTL check off, as FreeBSD does for unicast peers.
 	Unicast bool
+	// PreemptDelay holds preemption back for this long after the first
+	// LinkUp, so that a rebooting primary with a flapping link does not
+	// thrash (keepalived's preempt_delay).
+	PreemptDelay time.Duration
+	// IfDownDemotion and SendErrDemotion are the demotions this vhid asks
+	// for while its interface is down and while its adverts fail to go out
+	// (FreeBSD's ifdown_demotion_factor and senderr_demotion_factor, 240).
+	IfDownDemotion, SendErrDemotion int
 }
+
+// DefaultDemotionFactor is FreeBSD's default for both demotion factors.
+const DefaultDemotionFactor = 240
+
+// Send-error demotion thresholds (FreeBSD's CARP_SENDAD_MAX_ERRORS and
+// CARP_SENDAD_MIN_SUCCESS).
+const (
+	sendErrorsToDemote     = 3
+	sendSuccessesToRecover = 3
+)
 
 func (c Config) validate() error {
 	switch {
@@ -124,6 +142,14 @@ type Machine struct {
 	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
 	annTimer  time.Time              // MASTER: next announcement
 	annRepeat int                    // announcements still to send
+
+	started      time.Time // first LinkUp, for PreemptDelay
+	leaving      bool      // bowed out, holding the addresses until a new master is heard
+	leaveTimer   time.Time // give up waiting for the new master
+	ifDownDemote bool      // IfDownDemotion is in force
+	sendErrs     int       // consecutive send errors
+	sendOKs      int       // consecutive successes while send-error demoted
+	sendDemote   bool      // SendErrDemotion is in force
 }
 
 // NewMachine makes the machine of one vhid in state INIT. counter is the
@@ -195,6 +221,7 @@ func (m *Machine) NextDeadline() time.Time {
 	}
 	consider(m.adTimer)
 	consider(m.annTimer)
+	consider(m.leaveTimer)
 	for _, t := range m.mdTimer {
 		consider(t)
 	}
@@ -208,6 +235,16 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case LinkUp:
 		m.linkUp = true
+		if m.started.IsZero() {
+			m.started = now
+		}
+		if m.ifDownDemote {
+			m.ifDownDemote = false
+			out = append(out, Demote{Delta: -m.cfg.IfDownDemotion, Reason: "interface up"})
+		}
+		if m.leaving {
+			break
+		}
 		if m.state == Init {
 			reason := ReasonInit
 			if ev.Again {
@@ -217,6 +254,13 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		}
 	case LinkDown:
 		m.linkUp = false
+		if !m.ifDownDemote && m.cfg.IfDownDemotion != 0 {
+			m.ifDownDemote = true
+			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Reason: "interface down"})
+		}
+		if m.leaving {
+			return m.leave(out)
+		}
 		if m.state != Init {
 			out = m.setState(Init, ReasonLinkDown, out)
 			out = append(out, HoldAddresses{Hold: false})
@@ -231,19 +275,71 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	case SetDemotion:
 		out = m.setDemotion(now, ev.Demotion, out)
 	case Shutdown:
-		if m.state == Master {
+		if m.state == Master && !m.leaving {
+			// Make before break: bow out, but keep answering for the
+			// addresses until the new master is heard (or LeaveTimeout).
 			out = append(out, m.advert(BowOutAdvBase, BowOutAdvSkew)...)
+			m.stopTimers()
+			m.leaving = true
+			m.leaveTimer = now.Add(m.LeaveTimeout())
+			return out
 		}
-		if m.state != Init {
-			out = m.setState(Init, ReasonShutdown, out)
-			out = append(out, HoldAddresses{Hold: false})
+		if !m.leaving {
+			out = m.leave(out)
 		}
-		m.stopTimers()
+	case SendResult:
+		out = m.sendResult(ev.Err, out)
+	}
+	return out
+}
+
+// LeaveTimeout is how long a master that bowed out keeps its addresses
+// while no new master is heard: a peer's master-down interval at most
+// (3*advbase + 255/256 s), so that a peer that ignores the bow-out advert
+// still takes over before the addresses go.
+func (m *Machine) LeaveTimeout() time.Duration {
+	return 3*time.Duration(m.cfg.AdvBase)*time.Second + time.Second
+}
+
+// Left reports whether a Shutdown has completed: the addresses are released
+// and nothing more will be sent.
+func (m *Machine) Left() bool { return m.state == Init && !m.leaving }
+
+func (m *Machine) leave(out []Action) []Action {
+	m.leaving = false
+	m.stopTimers()
+	if m.state != Init {
+		out = m.setState(Init, ReasonShutdown, out)
+		out = append(out, HoldAddresses{Hold: false})
+	}
+	return out
+}
+
+// sendResult counts consecutive send errors and successes: 3 errors in a
+// row demote the vhid, 3 successes after that lift it (FreeBSD).
+func (m *Machine) sendResult(failed bool, out []Action) []Action {
+	if failed {
+		m.sendOKs = 0
+		m.sendErrs++
+		if m.sendErrs >= sendErrorsToDemote && !m.sendDemote && m.cfg.SendErrDemotion != 0 {
+			m.sendDemote = true
+			out = append(out, Demote{Delta: m.cfg.SendErrDemotion, Reason: "send error"})
+		}
+		return out
+	}
+	m.sendErrs = 0
+	if m.sendDemote {
+		m.sendOKs++
+		if m.sendOKs >= sendSuccessesToRecover {
+			m.sendDemote, m.sendOKs = false, 0
+			out = append(out, Demote{Delta: -m.cfg.SendErrDemotion, Reason: "send ok"})
+		}
 	}
 	return out
 }
 
 func (m *Machine) stopTimers() {
+	m.leaveTimer = time.Time{}
 	m.adTimer = time.Time{}
 	m.annTimer = time.Time{}
 	m.annRepeat = 0
@@ -302,6 +398,12 @@ func (m *Machine) advert(advbase, advskew uint8) []Action {
 }
 
 func (m *Machine) tick(now time.Time, out []Action) []Action {
+	if m.leaving {
+		if !now.Before(m.leaveTimer) {
+			out = m.leave(out)
+		}
+		return out
+	}
 	switch m.state {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
@@ -345,6 +447,14 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	// FreeBSD adopts the counter of a valid advert; the next one we send
 	// is one higher, so it never equals the peer's (OpenBSD drops that).
 	m.counter = a.Counter
+	if m.leaving {
+		// A new master speaks (or the bow-out found nobody better):
+		// the addresses can go now.
+		if a.AdvBase != BowOutAdvBase {
+			out = m.leave(out)
+		}
+		return out
+	}
 	ours := rank(int(m.cfg.AdvBase), int(m.AdvSkew()))
 	theirs := rank(int(a.AdvBase), int(a.AdvSkew))
 	switch m.state {
@@ -353,10 +463,16 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		// always yield to one with a lower count.
 		if (theirs <= ours && a.Demote <= demoteCount) || a.Demote < demoteCount {
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
+		} else {
+			// Another master, worse than us: a healed partition. It
+			// will step down, but the neighbours may still point at
+			// it: announce again (ucarp does; FreeBSD does not).
+			out = append(out, Announce{})
 		}
 	case Backup:
+		mayPreempt := m.cfg.Preempt && !now.Before(m.started.Add(m.cfg.PreemptDelay))
 		switch {
-		case m.cfg.Preempt && ours < theirs && a.Demote >= demoteCount:
+		case mayPreempt && ours < theirs && a.Demote >= demoteCount:
 			out = m.becomeMaster(now, ReasonPreempt, out)
 		case a.Demote > demoteCount:
 			// OpenBSD: take over from a master with a higher demote

@@ -22,12 +22,14 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // Commands:
 //
 //	config vhid=N advbase=N advskew=N pass=P addrs=A,B preempt unicast counter=N
+//	       preempt-delay=DURATION ifdown=N senderr=N
 //	link up|down
 //	advance DURATION    move the clock, ticking at every deadline on the way
 //	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N]
 //	force master|backup
 //	demote N
 //	shutdown
+//	send error|ok       the result of the last advert sent
 //	state
 func TestScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.txt")
@@ -170,6 +172,17 @@ func (s *scenario) run(cmd string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		if v, ok := args["preempt-delay"]; ok {
+			if c.PreemptDelay, err = time.ParseDuration(v); err != nil {
+				return "", err
+			}
+		}
+		if c.IfDownDemotion, err = num(args, "ifdown", 0); err != nil {
+			return "", err
+		}
+		if c.SendErrDemotion, err = num(args, "senderr", 0); err != nil {
+			return "", err
+		}
 		m, err := NewMachine(c, uint64(counter))
 		if err != nil {
 			return "error: " + err.Error() + "\n", nil
@@ -249,12 +262,18 @@ func (s *scenario) run(cmd string) (string, error) {
 		return s.step(SetDemotion{Demotion: n}), nil
 	case "shutdown":
 		return s.step(Shutdown{}), nil
+	case "send":
+		return s.step(SendResult{Err: bare[0] == "error"}), nil
 	case "state":
 		next := "none"
 		if d := s.m.NextDeadline(); !d.IsZero() {
 			next = fmt.Sprintf("t=%.3f", d.Sub(s.start).Seconds())
 		}
-		return fmt.Sprintf("%s advskew=%d next=%s\n", s.m.State(), s.m.AdvSkew(), next), nil
+		left := ""
+		if s.m.Left() {
+			left = " left"
+		}
+		return fmt.Sprintf("%s advskew=%d next=%s%s\n", s.m.State(), s.m.AdvSkew(), next, left), nil
 	}
 	return "", fmt.Errorf("unknown command %q", f[0])
 }
@@ -287,6 +306,8 @@ func (s *scenario) step(ev Event) string {
 			fmt.Fprintf(&out, "%s announce\n", at)
 		case Drop:
 			fmt.Fprintf(&out, "%s drop %s\n", at, a.Reason)
+		case Demote:
+			fmt.Fprintf(&out, "%s demote %+d (%s)\n", at, a.Delta, a.Reason)
 		}
 	}
 	return out.String()

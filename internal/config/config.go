@@ -2,12 +2,16 @@
 // rc.conf (the ifconfig_<iface>_alias<N> lines that carry a vhid).
 package config
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
-// Defaults of carp(4) as documented in FreeBSD's ifconfig(8).
+// Defaults of carp(4) as documented in FreeBSD's ifconfig(8) and carp(4).
 const (
-	DefaultAdvBase = 1 // seconds
-	DefaultAdvSkew = 0
+	DefaultAdvBase        = 1 // seconds
+	DefaultAdvSkew        = 0
+	DefaultDemotionFactor = 240
 )
 
 // Config is carpd's whole configuration.
@@ -15,6 +19,13 @@ type Config struct {
 	// Preempt lets a better BACKUP take over from a slower MASTER
 	// (FreeBSD's net.inet.carp.preempt, off by default).
 	Preempt bool
+	// PreemptDelay holds preemption back for this long after start
+	// (keepalived's preempt_delay).
+	PreemptDelay time.Duration
+	// IfDownDemotion and SendErrDemotion are FreeBSD's
+	// net.inet.carp.ifdown_demotion_factor and senderr_demotion_factor
+	// (240 there); 0 turns that demotion off.
+	IfDownDemotion, SendErrDemotion int
 	// VHIDs lists the virtual hosts, in the order they were first named.
 	VHIDs []VHID
 }

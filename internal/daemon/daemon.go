@@ -57,6 +57,21 @@ type OS struct {
 	// Links reports link changes; Link reads one link's state.
 	Links func(ctx context.Context) (<-chan netmon.Link, error)
 	Link  func(name string) (netmon.Link, error)
+	// Addrs reports address changes (nil: not watched).
+	Addrs func(ctx context.Context) (<-chan netmon.AddrChange, error)
+}
+
+// AddressLifetime is the valid lifetime carpd gives the virtual addresses
+// it holds: 3 advert intervals of the slowest vhid (whole seconds, at
+// least one advert interval + 1 s). A master refreshes it at every advert;
+// when carpd is killed, the kernel removes the addresses within about a
+// backup's master-down interval, so no stale address answers for the VIP.
+func AddressLifetime(cfg *config.Config) time.Duration {
+	var maxBase time.Duration
+	for _, v := range cfg.VHIDs {
+		maxBase = max(maxBase, time.Duration(v.AdvBase)*time.Second)
+	}
+	return max(3*maxBase, maxBase+2*time.Second)
 }
 
 // vhost is one configured vhid on one interface.
@@ -86,6 +101,41 @@ type Daemon struct {
 	byIdx  map[int]*iface
 	vhosts []*vhost
 	stats  Stats
+
+	demotion int         // FreeBSD's global net.inet.carp.demotion
+	cmds     chan func() // calls run by the event loop
+	leaving  bool        // Shutdown sent, waiting for every vhid to leave
+}
+
+// Demote adds delta to the host's demotion (FreeBSD's
+// `sysctl net.inet.carp.demotion=delta`, which adds): every vhid's
+// advertised advskew moves by it, clamped to 0..240, and masters advertise
+// at once. It returns the new demotion, or an error if the daemon is not
+// running.
+func (d *Daemon) Demote(ctx context.Context, delta int, reason string) (int, error) {
+	res := make(chan int, 1)
+	select {
+	case d.cmds <- func() { d.adjustDemotion(time.Now(), delta, reason); res <- d.demotion }:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case v := <-res:
+		return v, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (d *Daemon) adjustDemotion(now time.Time, delta int, reason string) {
+	if delta == 0 {
+		return
+	}
+	d.demotion += delta
+	d.log.Info(fmt.Sprintf("carp: demoted by %+d (%s): demotion %d", delta, reason, d.demotion))
+	for _, v := range d.vhosts {
+		d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
+	}
 }
 
 // Stats are the daemon's counters.
@@ -109,7 +159,7 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 	if len(cfg.VHIDs) == 0 {
 		return nil, errors.New("no vhid configured")
 	}
-	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}}
+	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}, cmds: make(chan func())}
 	d.stats.Drops = map[carp.DropReason]uint64{}
 	for _, vc := range cfg.VHIDs {
 		if vc.Peer.IsValid() || vc.Peer6.IsValid() {
@@ -117,7 +167,8 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 		}
 		mc := carp.Config{
 			VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
-			Password: vc.Password, Preempt: cfg.Preempt,
+			Password: vc.Password, Preempt: cfg.Preempt, PreemptDelay: cfg.PreemptDelay,
+			IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
 		}
 		v := &vhost{cfg: vc}
 		for _, p := range vc.Addresses {
@@ -176,6 +227,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var addrs <-chan netmon.AddrChange
+	if d.os.Addrs != nil {
+		if addrs, err = d.os.Addrs(loopCtx); err != nil {
+			return err
+		}
+	}
 	for name, ifc := range d.ifaces {
 		if err := d.os.Conn.Join(ifc.link.Index); err != nil {
 			return fmt.Errorf("join 224.0.0.18 on %s: %w", name, err)
@@ -226,17 +283,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	done := ctx.Done()
 	for {
-		d.resetTimer(timer)
-		select {
-		case <-ctx.Done():
-			d.shutdown()
+		if d.leaving && d.allLeft() {
+			for _, ifc := range d.ifaces {
+				d.syncAddresses(ifc) // a last check: nothing left behind
+			}
 			stop()
 			_ = d.os.Conn.Close()
 			return nil
+		}
+		d.resetTimer(timer)
+		select {
+		case <-done:
+			// Masters bow out and keep their addresses until the new
+			// master is heard (make before break); the loop goes on
+			// until every vhid has left.
+			done = nil
+			d.leaving = true
+			now := time.Now()
+			for _, v := range d.vhosts {
+				d.step(now, v, carp.Shutdown{})
+			}
 		case r, ok := <-pkts:
 			if !ok {
-				d.shutdown()
+				d.releaseAll()
 				return errors.New("advert socket closed")
 			}
 			d.receive(r.at, r.pkt)
@@ -246,6 +317,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 				continue
 			}
 			d.linkChanged(time.Now(), l)
+		case c, ok := <-addrs:
+			if !ok {
+				addrs = nil
+				continue
+			}
+			d.addrChanged(c)
+		case f := <-d.cmds:
+			f()
 		case <-timer.C:
 			now := time.Now()
 			for _, v := range d.vhosts {
@@ -271,13 +350,46 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	t.Reset(wait)
 }
 
-func (d *Daemon) shutdown() {
-	now := time.Now()
+func (d *Daemon) allLeft() bool {
 	for _, v := range d.vhosts {
-		d.step(now, v, carp.Shutdown{})
+		if !v.m.Left() {
+			return false
+		}
+	}
+	return true
+}
+
+// releaseAll removes every virtual address at once, for a daemon that can
+// no longer run the protocol.
+func (d *Daemon) releaseAll() {
+	for _, v := range d.vhosts {
+		v.hold = false
 	}
 	for _, ifc := range d.ifaces {
 		d.syncAddresses(ifc)
+	}
+}
+
+// addrChanged reacts to addresses changed underneath carpd (an `ip addr
+// flush`, systemd-networkd): a virtual address removed from a master is put
+// back and announced again; one added to a non-master is removed.
+func (d *Daemon) addrChanged(c netmon.AddrChange) {
+	ifc := d.byIdx[c.LinkIndex]
+	if ifc == nil {
+		return
+	}
+	for _, v := range ifc.vhosts {
+		if !slices.Contains(v.prefixes, c.Prefix) || v.hold == c.Removed {
+			continue
+		}
+		// c.Removed && v.hold: ours went missing; !c.Removed && !v.hold:
+		// someone added an address this host must not hold.
+		d.log.Warn(fmt.Sprintf("carp: %s: %v was %s underneath carpd; restoring", v.name(), c.Prefix, map[bool]string{true: "removed", false: "added"}[c.Removed]))
+		d.syncAddresses(ifc)
+		if v.hold {
+			d.announce(v)
+		}
+		return
 	}
 }
 
@@ -339,23 +451,33 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 			d.log.Info(fmt.Sprintf("carp: %s: %s -> %s (%s)", v.name(), a.From, a.To, a.Reason),
 				"vhid", v.cfg.VHID, "iface", v.cfg.Interface, "state", a.To.String())
 		case carp.SendAdvert:
-			d.sendAdvert(v, a)
+			err := d.sendAdvert(v, a)
+			if v.hold {
+				d.syncAddresses(v.iface) // refreshes the addresses' lifetime
+			}
+			d.step(now, v, carp.SendResult{Err: err != nil})
+		case carp.Demote:
+			d.adjustDemotion(now, a.Delta, fmt.Sprintf("%s: %s", v.name(), a.Reason))
 		case carp.HoldAddresses:
 			if v.hold != a.Hold {
 				v.hold = a.Hold
 				d.syncAddresses(v.iface)
 			}
 		case carp.Announce:
-			if err := d.os.Announcer.GratuitousARP(v.iface.link.Index, v.iface.link.MAC, v.addrs4); err != nil {
-				d.log.Warn(fmt.Sprintf("carp: %s: gratuitous ARP: %v", v.name(), err))
-			}
+			d.announce(v)
 		case carp.Drop:
 			d.drop(a.Reason, v.iface, advsock.Packet{}, v.cfg.VHID)
 		}
 	}
 }
 
-func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) {
+func (d *Daemon) announce(v *vhost) {
+	if err := d.os.Announcer.GratuitousARP(v.iface.link.Index, v.iface.link.MAC, v.addrs4); err != nil {
+		d.log.Warn(fmt.Sprintf("carp: %s: gratuitous ARP: %v", v.name(), err))
+	}
+}
+
+func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	ifc := v.iface
 	src, err := d.os.SourceIPv4(ifc.link.Index, ifc.vips)
 	if err == nil {
@@ -367,6 +489,7 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) {
 		d.stats.mu.Unlock()
 		d.log.Warn(fmt.Sprintf("carp: %s: sending advert: %v", v.name(), err))
 	}
+	return err
 }
 
 // syncAddresses makes the interface hold the addresses of exactly the

@@ -23,6 +23,7 @@ import (
 type fakeOS struct {
 	in    chan advsock.Packet
 	links chan netmon.Link
+	addrs chan netmon.AddrChange
 
 	mu   sync.Mutex
 	ops  []string
@@ -32,7 +33,7 @@ type fakeOS struct {
 var eth0 = netmon.Link{Index: 2, Name: "eth0", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Up: true}
 
 func newFakeOS() *fakeOS {
-	return &fakeOS{in: make(chan advsock.Packet), links: make(chan netmon.Link)}
+	return &fakeOS{in: make(chan advsock.Packet), links: make(chan netmon.Link), addrs: make(chan netmon.AddrChange)}
 }
 
 func (f *fakeOS) record(format string, args ...any) {
@@ -91,6 +92,7 @@ func (f *fakeOS) os() OS {
 		Conn: f, Addresses: f, Announcer: f,
 		SourceIPv4: func(int, []netip.Addr) (netip.Addr, error) { return netip.MustParseAddr("192.0.2.22"), nil },
 		Links:      func(context.Context) (<-chan netmon.Link, error) { return f.links, nil },
+		Addrs:      func(context.Context) (<-chan netmon.AddrChange, error) { return f.addrs, nil },
 		Link: func(name string) (netmon.Link, error) {
 			if name != "eth0" {
 				return netmon.Link{}, fmt.Errorf("interface %s: link not found", name)
@@ -179,20 +181,39 @@ func TestDaemonWiring(t *testing.T) {
 	f.links <- netmon.Link{Index: 2, Name: "eth0", MAC: eth0.MAC, Up: false}
 	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[]")
 
-	// Link up and a bow-out again, then stop: the master bows out and
-	// releases its address.
+	// Link up and a bow-out again.
 	f.links <- eth0
 	f.in <- advert("lampros", 255, 255, 255)
 	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]")
+
+	// Demotion: the master advertises the demoted skew at once.
+	n = f.count()
+	if got, err := d.Demote(context.Background(), 30, "test"); err != nil || got != 30 {
+		t.Fatalf("Demote = %d, %v; want 30", got, err)
+	}
+	waitOps(t, f, n, "advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=230")
+
+	// The address removed underneath: put back and announced.
+	n = f.count()
+	f.addrs <- netmon.AddrChange{LinkIndex: 2, Prefix: netip.MustParsePrefix("192.0.2.50/32"), Removed: true}
+	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]", "garp if2 02:00:00:00:00:01 [192.0.2.50]")
+
+	// Stop: the master bows out, keeps the address until it hears the
+	// new master, then releases it and exits.
 	n = f.count()
 	cancel()
+	waitOps(t, f, n, "advert if2 192.0.2.22->224.0.0.18 advbase=255 advskew=255")
+	time.Sleep(50 * time.Millisecond)
+	for _, op := range f.opsSince(n) {
+		if op == "set eth0 managed=[192.0.2.50/32] want=[]" {
+			t.Fatal("the address was released before the new master was heard")
+		}
+	}
+	f.in <- advert("lampros", 1, 100, 255)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitOps(t, f, n,
-		"advert if2 192.0.2.22->224.0.0.18 advbase=255 advskew=255",
-		"set eth0 managed=[192.0.2.50/32] want=[]",
-		"close")
+	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[]", "close")
 	close(f.in)
 }
 

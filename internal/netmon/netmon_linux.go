@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -66,6 +67,52 @@ func WatchLinks(ctx context.Context) (<-chan Link, error) {
 				}
 				select {
 				case out <- fromNetlink(u.Link):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// AddrChange is an address added to or removed from an interface.
+type AddrChange struct {
+	LinkIndex int
+	Prefix    netip.Prefix
+	Removed   bool
+}
+
+// WatchAddrs sends every address change the kernel reports, until ctx is
+// done. Like WatchLinks, the subscription is in place when it returns.
+func WatchAddrs(ctx context.Context) (<-chan AddrChange, error) {
+	updates := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.AddrSubscribeWithOptions(updates, done, netlink.AddrSubscribeOptions{
+		ErrorCallback: func(error) {},
+	}); err != nil {
+		return nil, fmt.Errorf("subscribe to address changes: %w", err)
+	}
+	out := make(chan AddrChange, 64)
+	go func() {
+		defer close(out)
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-updates:
+				if !ok {
+					return
+				}
+				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+				if !ok {
+					continue
+				}
+				ones, _ := u.LinkAddress.Mask.Size()
+				c := AddrChange{LinkIndex: u.LinkIndex, Prefix: netip.PrefixFrom(ip.Unmap(), ones), Removed: !u.NewAddr}
+				select {
+				case out <- c:
 				case <-ctx.Done():
 					return
 				}

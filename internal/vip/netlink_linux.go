@@ -66,6 +66,14 @@ func (o netlinkOS) add(ifname string, r addReq) error {
 	return o.h.AddrAdd(l, netlinkAddr(r))
 }
 
+func (o netlinkOS) replace(ifname string, r addReq) error {
+	l, err := o.link(ifname)
+	if err != nil {
+		return err
+	}
+	return o.h.AddrReplace(l, netlinkAddr(r))
+}
+
 func (o netlinkOS) del(ifname string, p netip.Prefix) error {
 	l, err := o.link(ifname)
 	if err != nil {

@@ -22,10 +22,10 @@ import (
 type AddOptions struct {
 	// ValidLifetime, when non-zero, gives added addresses a finite valid
 	// lifetime, after which the kernel removes them; zero means forever.
-	// Lifetimes are whole seconds, rounded up. A master that refreshes its
-	// addresses with a lifetime of a few advertisement intervals leaves
-	// none behind if it dies (refresh is not implemented yet: Set does not
-	// touch an address that is already present).
+	// Lifetimes are whole seconds, rounded up. Every Set refreshes the
+	// lifetime of the wanted addresses that are already present, so a
+	// master that calls Set at each advertisement and then dies leaves no
+	// address behind once the lifetime has run out.
 	ValidLifetime time.Duration
 	// PreferredLifetime, when non-zero, gives added addresses a finite
 	// preferred lifetime, after which they are deprecated; zero means the
@@ -115,6 +115,9 @@ func delCommand(ifname string, p netip.Prefix) string {
 type addrOS interface {
 	list(ifname string) ([]netip.Prefix, error)
 	add(ifname string, r addReq) error
+	// replace adds or updates the address (its lifetimes), as
+	// `ip addr replace`.
+	replace(ifname string, r addReq) error
 	del(ifname string, p netip.Prefix) error
 }
 
@@ -183,10 +186,15 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 		}
 	}
 	for _, p := range want {
+		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: lifetimes, ValidLft: valid, PreferredLft: preferred}
 		if have[p] {
+			if lifetimes {
+				if err := m.os.replace(ifname, r); err != nil {
+					errs = append(errs, fmt.Errorf("vip: refresh %s: %w", r.command(ifname), err))
+				}
+			}
 			continue
 		}
-		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: lifetimes, ValidLft: valid, PreferredLft: preferred}
 		switch err := m.os.add(ifname, r); {
 		case err == nil:
 			done = append(done, r.command(ifname))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,6 +39,14 @@ func (f *fakeOS) add(ifname string, r addReq) error {
 		return syscall.EEXIST
 	}
 	f.addrs[ifname] = append(f.addrs[ifname], r.Prefix)
+	return nil
+}
+
+func (f *fakeOS) replace(ifname string, r addReq) error {
+	f.ops = append(f.ops, strings.Replace(r.command(ifname), "ip addr add", "ip addr replace", 1))
+	if !slices.Contains(f.addrs[ifname], r.Prefix) {
+		f.addrs[ifname] = append(f.addrs[ifname], r.Prefix)
+	}
 	return nil
 }
 
@@ -241,6 +250,16 @@ func TestSet(t *testing.T) {
 			wantLines: []string{"ip addr add 192.0.2.50/32 dev eth0 valid_lft forever preferred_lft 10"},
 			wantOps:   []string{"ip addr add 192.0.2.50/32 dev eth0 valid_lft forever preferred_lft 10"},
 			wantAddrs: pfx("192.0.2.50/32"),
+		},
+		{
+			name:      "with lifetimes, a present address is refreshed, not listed",
+			opts:      AddOptions{ValidLifetime: 3 * time.Second},
+			have:      pfx("192.0.2.50/32"),
+			managed:   pfx("192.0.2.50/32", "192.0.2.51/32"),
+			want:      pfx("192.0.2.50/32", "192.0.2.51/32"),
+			wantLines: []string{"ip addr add 192.0.2.51/32 dev eth0 valid_lft 3 preferred_lft 3"},
+			wantOps:   []string{"ip addr replace 192.0.2.50/32 dev eth0 valid_lft 3 preferred_lft 3", "ip addr add 192.0.2.51/32 dev eth0 valid_lft 3 preferred_lft 3"},
+			wantAddrs: pfx("192.0.2.50/32", "192.0.2.51/32"),
 		},
 		{
 			name:    "preferred longer than valid is refused",

@@ -1,0 +1,241 @@
+package e2e
+
+// Interop with ucarp 1.5.2 (Debian's package): the real ucarp and carpd on
+// one segment, vhid 100, pass lampros, VIP 192.0.2.50, advbase 1. ucarp's
+// up and down scripts add and remove the VIP and announce it with arping.
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// backupMasterDown is the master-down interval of a backup with advbase 1
+// and advskew 200, for carpd (FreeBSD: 3*advbase + advskew/256) and ucarp
+// (deadratio*advbase + advskew/256, deadratio 3) alike.
+const backupMasterDown = 3*time.Second + 200*time.Second/256
+
+// ucarpStartMaster bounds the time a fresh ucarp with advskew 100 waits before
+// it becomes MASTER, plus room for its up script.
+const ucarpStartMaster = 3*time.Second + 100*time.Second/256 + 6*time.Second
+
+// TestInteropUcarpMasterCarpdBackup: ucarp (advskew 100) is MASTER, carpd
+// (advskew 200) joins as BACKUP. For 20 s nothing changes and neither
+// rejects the other's adverts. Then ucarp's host dies and carpd takes over
+// within its master-down interval + 1 s; the client's pings recover.
+func TestInteropUcarpMasterCarpdBackup(t *testing.T) {
+	p := newPeers(t, true)
+	uc := p.startUcarp(100)
+	if took, ok := p.waitSole(p.ucarp, ucarpStartMaster); !ok {
+		t.Fatalf("ucarp does not hold the VIP alone after %v (holders %v)", took, p.holders())
+	}
+	cd := p.startCarpd(200)
+	if err := waitOutput(cd, "INIT -> BACKUP", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ucBefore := ucarpStates(uc.Output())
+	pr := pingVIP(t, p.client, 100*time.Millisecond)
+	p.steady(p.ucarp, 20*time.Second)
+	checkNoLoss(t, pr, 150)
+
+	if got := ucarpStates(uc.Output()); !slices.Equal(got, ucBefore) {
+		t.Errorf("ucarp changed state while carpd was BACKUP: %q, want %q", got, ucBefore)
+	}
+	if got, want := transitions(cd.Output()), []string{"carp: 100@eth0: INIT -> BACKUP (initialization complete)"}; !slices.Equal(got, want) {
+		t.Errorf("carpd's transitions = %q, want %q", got, want)
+	}
+	checkClean(t, cd, uc)
+
+	pr = pingVIP(t, p.client, 100*time.Millisecond)
+	time.Sleep(time.Second)
+	killed := die(t, p.ucarp, uc)
+	bound := backupMasterDown + time.Second
+	took, ok := waitHolds(t, p.carpd, killed, bound+5*time.Second)
+	if !ok {
+		t.Fatalf("carpd does not hold the VIP %v after ucarp's host died", took)
+	}
+	if took > bound {
+		t.Errorf("carpd took the VIP %v after ucarp's host died, want within %v", took, bound)
+	}
+	if err := waitOutput(cd, "BACKUP -> MASTER (master timed out)", time.Second); err != nil {
+		t.Error(err)
+	}
+	rec := pr.waitRecovered(t, killed.Add(took), 5*time.Second)
+	t.Logf("carpd took over %v after ucarp's host died (bound %v); first answered ping sent %v after that", took, bound, rec)
+	mac, _, err := p.client.Neigh(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mac.String() != p.carpd.MAC.String() {
+		t.Errorf("client's ARP entry for %v is %v, want carpd's %v", vip, mac, p.carpd.MAC)
+	}
+}
+
+// TestInteropCarpdMasterUcarpBackup: carpd (advskew 100) is MASTER, ucarp
+// (advskew 200) joins as BACKUP. For 20 s nothing changes and neither
+// rejects the other's adverts. Then carpd's host dies and ucarp takes over
+// within its own master-down interval + 2 s for its scripts; the client's
+// pings recover.
+func TestInteropCarpdMasterUcarpBackup(t *testing.T) {
+	p := newPeers(t, true)
+	cd := p.startCarpd(100)
+	if took, ok := p.waitSole(p.carpd, 10*time.Second); !ok {
+		t.Fatalf("carpd does not hold the VIP alone after %v (holders %v)", took, p.holders())
+	}
+	uc := p.startUcarp(200)
+	if err := waitOutput(uc, "Switching to state: BACKUP", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// ucarp runs its down script right after that line.
+	time.Sleep(500 * time.Millisecond)
+	ucBefore := ucarpStates(uc.Output())
+	cdBefore := transitions(cd.Output())
+	pr := pingVIP(t, p.client, 100*time.Millisecond)
+	p.steady(p.carpd, 20*time.Second)
+	checkNoLoss(t, pr, 150)
+
+	if got, want := ucarpStates(uc.Output()), []string{"BACKUP"}; !slices.Equal(got, want) || !slices.Equal(ucBefore, want) {
+		t.Errorf("ucarp's states = %q, want only %q", got, want)
+	}
+	want := []string{
+		"carp: 100@eth0: INIT -> BACKUP (initialization complete)",
+		"carp: 100@eth0: BACKUP -> MASTER (master timed out)",
+	}
+	if got := transitions(cd.Output()); !slices.Equal(got, want) || !slices.Equal(cdBefore, want) {
+		t.Errorf("carpd's transitions = %q, want %q", got, want)
+	}
+	checkClean(t, cd, uc)
+
+	pr = pingVIP(t, p.client, 100*time.Millisecond)
+	time.Sleep(time.Second)
+	killed := die(t, p.carpd, cd)
+	bound := backupMasterDown + 2*time.Second
+	took, ok := waitHolds(t, p.ucarp, killed, bound+5*time.Second)
+	if !ok {
+		t.Fatalf("ucarp does not hold the VIP %v after carpd's host died", took)
+	}
+	if took > bound {
+		t.Errorf("ucarp took the VIP %v after carpd's host died, want within %v", took, bound)
+	}
+	if got := ucarpStates(uc.Output()); !slices.Equal(got, []string{"BACKUP", "MASTER"}) {
+		t.Errorf("ucarp's states = %q, want BACKUP, MASTER", got)
+	}
+	rec := pr.waitRecovered(t, killed.Add(took), 5*time.Second)
+	t.Logf("ucarp took over %v after carpd's host died (bound %v); first answered ping sent %v after that", took, bound, rec)
+	mac, _, err := p.client.Neigh(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mac.String() != p.ucarp.MAC.String() {
+		t.Errorf("client's ARP entry for %v is %v, want ucarp's %v", vip, mac, p.ucarp.MAC)
+	}
+}
+
+// TestInteropCarpdJoinsUcarpMaster: carpd with a better advskew (50) joins
+// a cluster where ucarp (advskew 100) is MASTER. With --preempt it takes
+// the VIP over and ucarp goes BACKUP, running its down script, so that
+// exactly one host holds the VIP; without, carpd stays BACKUP.
+func TestInteropCarpdJoinsUcarpMaster(t *testing.T) {
+	t.Run("preempt", func(t *testing.T) {
+		p := newPeers(t, true)
+		uc := p.startUcarp(100)
+		if took, ok := p.waitSole(p.ucarp, ucarpStartMaster); !ok {
+			t.Fatalf("ucarp does not hold the VIP alone after %v (holders %v)", took, p.holders())
+		}
+		cd := p.startCarpd(50, "--preempt")
+		// carpd goes BACKUP at once, preempts on ucarp's next advert (at
+		// most 1.4 s later); ucarp then hears a better advert.
+		took, ok := p.waitSole(p.carpd, 6*time.Second)
+		if !ok {
+			t.Fatalf("carpd does not hold the VIP alone %v after it started (holders %v)", took, p.holders())
+		}
+		t.Logf("carpd alone holds the VIP %v after it started", took)
+		if err := waitOutput(cd, "BACKUP -> MASTER (preempting a slower master)", time.Second); err != nil {
+			t.Error(err)
+		}
+		p.steady(p.carpd, 5*time.Second)
+		if got, want := ucarpStates(uc.Output()), []string{"BACKUP", "MASTER", "BACKUP"}; !slices.Equal(got, want) {
+			t.Errorf("ucarp's states = %q, want %q", got, want)
+		}
+		if got := transitions(cd.Output()); len(got) != 2 {
+			t.Errorf("carpd's transitions = %q, want INIT -> BACKUP, BACKUP -> MASTER", got)
+		}
+		checkClean(t, cd, uc)
+	})
+	t.Run("no-preempt", func(t *testing.T) {
+		p := newPeers(t, true)
+		uc := p.startUcarp(100)
+		if took, ok := p.waitSole(p.ucarp, ucarpStartMaster); !ok {
+			t.Fatalf("ucarp does not hold the VIP alone after %v (holders %v)", took, p.holders())
+		}
+		cd := p.startCarpd(50)
+		if err := waitOutput(cd, "INIT -> BACKUP", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		p.steady(p.ucarp, 10*time.Second)
+		if got, want := ucarpStates(uc.Output()), []string{"BACKUP", "MASTER"}; !slices.Equal(got, want) {
+			t.Errorf("ucarp's states = %q, want %q", got, want)
+		}
+		if got, want := transitions(cd.Output()), []string{"carp: 100@eth0: INIT -> BACKUP (initialization complete)"}; !slices.Equal(got, want) {
+			t.Errorf("carpd's transitions = %q, want %q", got, want)
+		}
+		checkClean(t, cd, uc)
+	})
+}
+
+// TestInteropEqualSkew: carpd and ucarp both with advskew 100, started
+// together. FreeBSD's rule (a MASTER yields to an equal advert) meets
+// ucarp's (a MASTER yields to an equal advert only from a lower source
+// address): once the pair has settled, at most one transition in 30 s.
+// Both address orders, since ucarp's tie-break depends on them.
+func TestInteropEqualSkew(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ucarpLow bool
+	}{{"ucarp-lower-ip", true}, {"ucarp-higher-ip", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPeers(t, tc.ucarpLow)
+			uc := p.startUcarp(100)
+			cd := p.startCarpd(100)
+			// Settled: one host alone has held the VIP for 5 s.
+			var holder string
+			var since time.Time
+			start := time.Now()
+			for {
+				got := p.holders()
+				if len(got) != 1 || got[0] != holder {
+					holder, since = "", time.Now()
+					if len(got) == 1 {
+						holder = got[0]
+					}
+				}
+				if holder != "" && time.Since(since) >= 5*time.Second {
+					break
+				}
+				if time.Since(start) > 30*time.Second {
+					t.Fatalf("the pair has not settled after %v: holders %v; carpd %q, ucarp %q",
+						time.Since(start), got, transitions(cd.Output()), ucarpStates(uc.Output()))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("settled after %v with %s holding the VIP; carpd %q, ucarp %q",
+				time.Since(start), holder, transitions(cd.Output()), ucarpStates(uc.Output()))
+			cdBefore, ucBefore := transitions(cd.Output()), ucarpStates(uc.Output())
+			time.Sleep(30 * time.Second)
+			cdNew := transitions(cd.Output())[len(cdBefore):]
+			ucNew := ucarpStates(uc.Output())[len(ucBefore):]
+			if n := len(cdNew) + len(ucNew); n > 1 {
+				t.Errorf("%d transitions in 30 s after settling, want at most 1: carpd %q, ucarp %q", n, cdNew, ucNew)
+			}
+			if got := p.holders(); len(got) != 1 {
+				t.Errorf("after 30 s the VIP is held by %v, want exactly one host", got)
+			}
+			checkClean(t, cd, uc)
+			if strings.Contains(uc.Output(), "Bad") {
+				t.Errorf("ucarp complained:\n%s", strings.Join(grepLines(uc.Output(), "Bad"), "\n"))
+			}
+		})
+	}
+}
