@@ -462,6 +462,13 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		// OpenBSD: never yield to a master with a higher demote count;
 		// always yield to one with a lower count.
 		if (theirs <= ours && a.Demote <= demoteCount) || a.Demote < demoteCount {
+			if theirs < ours {
+				// Step-down advert: after a partition heals, the better
+				// master may speak first, so it would never hear us
+				// and never re-announce; this worse advert makes it do
+				// so. Peers that are not carpd ignore a worse advert.
+				out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+			}
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
 		} else {
 			// Another master, worse than us: a healed partition. It

@@ -379,7 +379,7 @@ func (d *Daemon) addrChanged(c netmon.AddrChange) {
 		return
 	}
 	for _, v := range ifc.vhosts {
-		if !slices.Contains(v.prefixes, c.Prefix) || v.hold == c.Removed {
+		if !slices.Contains(v.prefixes, c.Prefix) || v.hold != c.Removed {
 			continue
 		}
 		// c.Removed && v.hold: ours went missing; !c.Removed && !v.hold:
