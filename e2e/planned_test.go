@@ -228,7 +228,7 @@ func TestSplitBrainHeal(t *testing.T) {
 	pr.stop()
 	var lostAfter int
 	for _, r := range pr.results() {
-		if r.Sent.After(healed.Add(took + 500*time.Millisecond)) && r.Lost {
+		if r.Sent.After(healed.Add(took+500*time.Millisecond)) && r.Lost {
 			lostAfter++
 		}
 	}
