@@ -7,8 +7,17 @@
 // header it builds itself, so that TTL 255, the TOS byte and DF are exactly
 // what CARP requires whatever the socket defaults are.
 //
+// An IPv6Conn does the same over IPv6 with the same methods. An IPv6 raw
+// socket never sees the IPv6 header: the kernel builds it from socket
+// options (hop limit 255, traffic class, multicast loopback off) and a
+// per-packet control message (source address and interface), and reports
+// hop limit, destination and interface of received datagrams in control
+// messages.
+//
+// PrimaryIPv4 and SourceIPv6 pick the address an interface sends its
+// advertisements from: its own, never a virtual one.
+//
 // The package opens sockets and nothing else: it neither decodes nor
 // validates payloads (internal/carp does) and defines no interface for its
-// callers; the daemon declares the small interface it needs. IPv6 will sit
-// beside IPv4 as ListenIPv6 and IPv6Conn.
+// callers; the daemon declares the small interface it needs.
 package advsock

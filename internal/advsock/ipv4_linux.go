@@ -1,12 +1,10 @@
 package advsock
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 
 	"golang.org/x/net/ipv4"
 )
@@ -69,20 +67,12 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 // interface with index ifindex. Joining a group already joined is not an
 // error.
 func (c *IPv4Conn) Join(ifindex int) error {
-	err := c.raw.JoinGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: GroupIPv4.AsSlice()})
-	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("advsock: join %v on ifindex %d: %w", GroupIPv4, ifindex, err)
-	}
-	return nil
+	return join(c.raw, ifindex, GroupIPv4)
 }
 
 // Leave undoes Join. Leaving a group not joined is not an error.
 func (c *IPv4Conn) Leave(ifindex int) error {
-	err := c.raw.LeaveGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: GroupIPv4.AsSlice()})
-	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("advsock: leave %v on ifindex %d: %w", GroupIPv4, ifindex, err)
-	}
-	return nil
+	return leave(c.raw, ifindex, GroupIPv4)
 }
 
 // ReadPacket blocks until a protocol-112 datagram arrives and returns it

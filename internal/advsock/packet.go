@@ -6,28 +6,39 @@ import (
 	"net/netip"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Protocol is the IP protocol number of CARP (shared with VRRP, which is
 // told apart by the version nibble of the payload).
 const Protocol = 112
 
-// TTL is the IPv4 TTL of every advertisement; a receiver drops a multicast
-// advertisement whose TTL is not 255 (carp(4) "badttl").
+// TTL is the IPv4 TTL and the IPv6 hop limit of every advertisement; a
+// receiver drops a multicast advertisement whose TTL or hop limit is not 255
+// (carp(4) "badttl").
 const TTL = 255
 
 // DefaultTOS is the IPv4 TOS byte FreeBSD puts on advertisements (DSCP 56,
 // net.inet.carp.dscp). OpenBSD and ucarp use 0x10.
 const DefaultTOS = 0xE0
 
+// DefaultTrafficClass is the IPv6 traffic class FreeBSD puts on
+// advertisements: the same DSCP 56 as DefaultTOS.
+const DefaultTrafficClass = 0xE0
+
 // GroupIPv4 is the IPv4 multicast group CARP advertisements are sent to.
 var GroupIPv4 = netip.MustParseAddr("224.0.0.18")
+
+// GroupIPv6 is the link-local IPv6 multicast group CARP advertisements are
+// sent to.
+var GroupIPv6 = netip.MustParseAddr("ff02::12")
 
 // Packet is one received protocol-112 datagram.
 type Packet struct {
 	// IfIndex is the index of the interface the datagram arrived on.
 	IfIndex int
-	// Src and Dst are the addresses of the IP header.
+	// Src and Dst are the addresses of the IP header, without IPv6 zone
+	// (IfIndex says which link they belong to).
 	Src, Dst netip.Addr
 	// TTL is the TTL (IPv4) or hop limit (IPv6) of the IP header.
 	TTL int
@@ -100,4 +111,71 @@ func addrFromIP(ip net.IP) (netip.Addr, bool) {
 	}
 	a = a.Unmap()
 	return a, a.Is4()
+}
+
+// packetFromIPv6 turns what ipv6.PacketConn.ReadFrom returned (the payload,
+// the control message and the source address) into a Packet, copying the
+// payload. The destination, the hop limit and the incoming interface come
+// from the control message; without one the packet is refused, since the
+// receive checks cannot do without the hop limit.
+func packetFromIPv6(payload []byte, cm *ipv6.ControlMessage, src net.Addr) (Packet, error) {
+	if cm == nil {
+		return Packet{}, fmt.Errorf("no IPv6 control message")
+	}
+	ipa, ok := src.(*net.IPAddr)
+	if !ok || ipa == nil {
+		return Packet{}, fmt.Errorf("source %v is not an IP address", src)
+	}
+	s, ok := addr6FromIP(ipa.IP)
+	if !ok {
+		return Packet{}, fmt.Errorf("bad IPv6 source %v", ipa.IP)
+	}
+	d, ok := addr6FromIP(cm.Dst)
+	if !ok {
+		return Packet{}, fmt.Errorf("bad IPv6 destination %v", cm.Dst)
+	}
+	return Packet{
+		IfIndex: cm.IfIndex,
+		Src:     s,
+		Dst:     d,
+		TTL:     cm.HopLimit,
+		Payload: append([]byte(nil), payload...),
+	}, nil
+}
+
+// addr6FromIP converts a 16-byte IPv6 net.IP to a netip.Addr; IPv4 and
+// IPv4-mapped addresses are refused.
+func addr6FromIP(ip net.IP) (netip.Addr, bool) {
+	if len(ip) != net.IPv6len {
+		return netip.Addr{}, false
+	}
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok || !a.Is6() || a.Is4In6() {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+// advertControl returns the control message that goes with an IPv6 advert
+// from src to dst out of interface ifindex: hop limit 255, traffic class
+// tc, and IPV6_PKTINFO with the source and the interface. An invalid src
+// is left out, letting the kernel choose the source.
+func advertControl(tc, ifindex int, src, dst netip.Addr) (*ipv6.ControlMessage, error) {
+	if src.IsValid() && (!src.Is6() || src.Is4In6()) {
+		return nil, fmt.Errorf("source %v is not an IPv6 address", src)
+	}
+	if !dst.Is6() || dst.Is4In6() {
+		return nil, fmt.Errorf("destination %v is not an IPv6 address", dst)
+	}
+	if tc < 0 || tc > 0xff {
+		return nil, fmt.Errorf("traffic class %d out of range 0..255", tc)
+	}
+	if ifindex < 0 {
+		return nil, fmt.Errorf("bad interface index %d", ifindex)
+	}
+	cm := &ipv6.ControlMessage{TrafficClass: tc, HopLimit: TTL, IfIndex: ifindex}
+	if src.IsValid() {
+		cm.Src = src.AsSlice()
+	}
+	return cm, nil
 }

@@ -7,7 +7,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
+
+// cmpAddr compares netip.Addr values by value, zone included.
+var cmpAddr = cmp.Comparer(func(x, y netip.Addr) bool { return x == y })
 
 var (
 	src4 = netip.MustParseAddr("192.0.2.1")
@@ -113,7 +117,7 @@ func TestPacketFrom(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("packetFrom() error = %v, want error %v", err, tt.wantErr)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmpAddr); diff != "" {
 				t.Errorf("packetFrom() mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -125,6 +129,116 @@ func TestPacketFrom(t *testing.T) {
 func TestPacketFromCopies(t *testing.T) {
 	buf := []byte{1, 2, 3}
 	p, err := packetFrom(&ipv4.Header{Src: net.IPv4(192, 0, 2, 1), Dst: net.IPv4(224, 0, 0, 18)}, buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf[0] = 9
+	if p.Payload[0] != 1 {
+		t.Errorf("payload aliases the read buffer: got %v", p.Payload)
+	}
+}
+
+var (
+	ll6  = netip.MustParseAddr("fe80::1")
+	src6 = netip.MustParseAddr("2001:db8::1")
+	dst6 = netip.MustParseAddr("2001:db8::2")
+)
+
+func TestAdvertControl(t *testing.T) {
+	tests := []struct {
+		name     string
+		tc       int
+		ifindex  int
+		src, dst netip.Addr
+		want     *ipv6.ControlMessage
+		wantErr  bool
+	}{
+		{
+			name: "multicast advert from link-local, FreeBSD traffic class",
+			tc:   DefaultTrafficClass, ifindex: 3, src: ll6, dst: GroupIPv6,
+			want: &ipv6.ControlMessage{TrafficClass: 0xE0, HopLimit: 255, Src: net.ParseIP("fe80::1"), IfIndex: 3},
+		},
+		{
+			name: "zones dropped",
+			tc:   0x10, ifindex: 3, src: ll6.WithZone("eth0"), dst: GroupIPv6.WithZone("eth0"),
+			want: &ipv6.ControlMessage{TrafficClass: 0x10, HopLimit: 255, Src: net.ParseIP("fe80::1"), IfIndex: 3},
+		},
+		{
+			name: "no source: the kernel chooses",
+			tc:   DefaultTrafficClass, ifindex: 3, dst: dst6,
+			want: &ipv6.ControlMessage{TrafficClass: 0xE0, HopLimit: 255, IfIndex: 3},
+		},
+		{
+			name: "no interface: the routing table chooses",
+			tc:   0, src: src6, dst: dst6,
+			want: &ipv6.ControlMessage{HopLimit: 255, Src: net.ParseIP("2001:db8::1")},
+		},
+		{name: "IPv4 source", src: src4, dst: GroupIPv6, wantErr: true},
+		{name: "IPv4-mapped source", src: netip.MustParseAddr("::ffff:192.0.2.1"), dst: GroupIPv6, wantErr: true},
+		{name: "IPv4 destination", src: ll6, dst: GroupIPv4, wantErr: true},
+		{name: "no destination", src: ll6, wantErr: true},
+		{name: "traffic class too big", tc: 256, src: ll6, dst: GroupIPv6, wantErr: true},
+		{name: "negative interface index", ifindex: -1, src: ll6, dst: GroupIPv6, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := advertControl(tt.tc, tt.ifindex, tt.src, tt.dst)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("advertControl() error = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("advertControl() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPacketFromIPv6(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload []byte
+		cm      *ipv6.ControlMessage
+		src     net.Addr
+		want    Packet
+		wantErr bool
+	}{
+		{
+			name:    "link-local source with zone, multicast destination",
+			payload: []byte{0x21, 1, 2, 3},
+			cm:      &ipv6.ControlMessage{HopLimit: 255, Dst: net.ParseIP("ff02::12"), IfIndex: 7},
+			src:     &net.IPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0"},
+			want:    Packet{IfIndex: 7, Src: ll6, Dst: GroupIPv6, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
+		},
+		{
+			name: "unicast, hop limit as received",
+			cm:   &ipv6.ControlMessage{HopLimit: 63, Dst: net.ParseIP("2001:db8::2"), IfIndex: 2},
+			src:  &net.IPAddr{IP: net.ParseIP("2001:db8::1")},
+			want: Packet{IfIndex: 2, Src: src6, Dst: dst6, TTL: 63},
+		},
+		{name: "no control message", src: &net.IPAddr{IP: net.ParseIP("2001:db8::1")}, wantErr: true},
+		{name: "no destination", cm: &ipv6.ControlMessage{HopLimit: 255}, src: &net.IPAddr{IP: net.ParseIP("2001:db8::1")}, wantErr: true},
+		{name: "not an IP source", cm: &ipv6.ControlMessage{Dst: net.ParseIP("ff02::12")}, src: &net.UDPAddr{IP: net.ParseIP("2001:db8::1")}, wantErr: true},
+		{name: "nil source", cm: &ipv6.ControlMessage{Dst: net.ParseIP("ff02::12")}, wantErr: true},
+		{name: "IPv4 source", cm: &ipv6.ControlMessage{Dst: net.ParseIP("ff02::12")}, src: &net.IPAddr{IP: net.IPv4(192, 0, 2, 1)}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := packetFromIPv6(tt.payload, tt.cm, tt.src)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("packetFromIPv6() error = %v, want error %v", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpAddr); diff != "" {
+				t.Errorf("packetFromIPv6() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPacketFromIPv6Copies checks that the payload does not alias the read
+// buffer, which the next read overwrites.
+func TestPacketFromIPv6Copies(t *testing.T) {
+	buf := []byte{1, 2, 3}
+	p, err := packetFromIPv6(buf, &ipv6.ControlMessage{Dst: net.ParseIP("ff02::12")}, &net.IPAddr{IP: net.ParseIP("fe80::1")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,3 +75,87 @@ func TestPickPrimaryIPv4(t *testing.T) {
 		})
 	}
 }
+
+func TestPickSourceIPv6(t *testing.T) {
+	vip := netip.MustParseAddr("2001:db8::50")
+	llVIP := netip.MustParseAddr("fe80::50")
+	tests := []struct {
+		name    string
+		addrs   []netlink.Addr
+		exclude []netip.Addr
+		want    netip.Addr
+		wantErr error
+	}{
+		{
+			name: "link-local preferred over a global listed first, as Linux lists them",
+			addrs: []netlink.Addr{
+				nlAddr(t, "2001:db8::1/64", unix.IFA_F_PERMANENT),
+				nlAddr(t, "fe80::1/64", unix.IFA_F_PERMANENT),
+			},
+			want: netip.MustParseAddr("fe80::1"),
+		},
+		{
+			name:  "only global: the global",
+			addrs: []netlink.Addr{nlAddr(t, "2001:db8::1/64", 0), nlAddr(t, "2001:db8:1::1/64", 0)},
+			want:  netip.MustParseAddr("2001:db8::1"),
+		},
+		{
+			name: "VIPs skipped, link-local VIP included",
+			addrs: []netlink.Addr{
+				nlAddr(t, "2001:db8::50/64", 0),
+				nlAddr(t, "fe80::50/64", 0),
+				nlAddr(t, "2001:db8::1/64", 0),
+			},
+			exclude: []netip.Addr{vip, llVIP.WithZone("eth0")},
+			want:    netip.MustParseAddr("2001:db8::1"),
+		},
+		{
+			name: "tentative, failed and deprecated skipped",
+			addrs: []netlink.Addr{
+				nlAddr(t, "fe80::1/64", unix.IFA_F_TENTATIVE),
+				nlAddr(t, "fe80::2/64", unix.IFA_F_DADFAILED),
+				nlAddr(t, "fe80::3/64", unix.IFA_F_DEPRECATED),
+				nlAddr(t, "2001:db8::9/64", unix.IFA_F_TENTATIVE),
+				nlAddr(t, "2001:db8::1/64", 0),
+				nlAddr(t, "fe80::4/64", unix.IFA_F_OPTIMISTIC),
+			},
+			want: netip.MustParseAddr("fe80::4"),
+		},
+		{
+			name:    "only the VIP",
+			addrs:   []netlink.Addr{nlAddr(t, "2001:db8::50/64", 0)},
+			exclude: []netip.Addr{vip},
+			wantErr: ErrNoSourceIPv6,
+		},
+		{
+			name:    "only tentative: retry later",
+			addrs:   []netlink.Addr{nlAddr(t, "fe80::1/64", unix.IFA_F_TENTATIVE)},
+			wantErr: ErrNoSourceIPv6,
+		},
+		{
+			name:    "IPv4 and loopback are not sources",
+			addrs:   []netlink.Addr{nlAddr(t, "192.0.2.1/24", 0), nlAddr(t, "::1/128", 0)},
+			wantErr: ErrNoSourceIPv6,
+		},
+		{name: "no address", wantErr: ErrNoSourceIPv6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pickSourceIPv6(tt.addrs, tt.exclude)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("pickSourceIPv6() error = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Errorf("pickSourceIPv6() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSourceIPv6UnknownInterface checks that SourceIPv6 reports an
+// interface that does not exist.
+func TestSourceIPv6UnknownInterface(t *testing.T) {
+	if a, err := SourceIPv6(1<<30, nil); err == nil {
+		t.Errorf("SourceIPv6(unknown ifindex) = %v, want an error", a)
+	}
+}

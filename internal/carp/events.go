@@ -3,6 +3,7 @@ package carp
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // Event is an input to Machine.Step.
@@ -23,6 +24,7 @@ type Tick struct{}
 // came with and the family of the socket it came on.
 type Received struct {
 	Family Family
+	Src    netip.Addr // the IP source address
 	TTL    int
 	Advert Advert
 }
@@ -106,10 +108,11 @@ const (
 	DropTTL                            // TTL / hop limit not 255
 	DropAuth                           // bad HMAC
 	DropLoop                           // our own counter came back
+	DropPeer                           // not from the configured unicast peer
 )
 
 // DropReasons lists every drop reason, for metrics.
-var DropReasons = []DropReason{DropShort, DropVersion, DropChecksum, DropVHID, DropTTL, DropAuth, DropLoop}
+var DropReasons = []DropReason{DropShort, DropVersion, DropChecksum, DropVHID, DropTTL, DropAuth, DropLoop, DropPeer}
 
 func (r DropReason) String() string {
 	switch r {
@@ -127,6 +130,8 @@ func (r DropReason) String() string {
 		return "badauth"
 	case DropLoop:
 		return "loop"
+	case DropPeer:
+		return "badpeer"
 	}
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }

@@ -84,8 +84,10 @@ type Config struct {
 	Addrs []netip.Addr
 	// Preempt lets this vhid take over from a slower master.
 	Preempt bool
-	// Unicast turns the TTL check off, as FreeBSD does for unicast peers.
-	Unicast bool
+	// Peer4 and Peer6 are unicast peers (FreeBSD's `peer` and `peer6`);
+	// the zero Addr means multicast. With a peer, adverts of that family
+	// are accepted only from it and the TTL check is off, as FreeBSD does.
+	Peer4, Peer6 netip.Addr
 	// PreemptDelay holds preemption back for this long after the first
 	// LinkUp, so that a rebooting primary with a flapping link does not
 	// thrash (keepalived's preempt_delay).
@@ -181,6 +183,15 @@ func (m *Machine) Config() Config { return m.cfg }
 // HasFamily reports whether the vhid has addresses of family f, and so
 // sends and accepts adverts of that family.
 func (m *Machine) HasFamily(f Family) bool { return f < numFamilies && m.families[f] }
+
+// Peer returns the unicast peer for family f, or the zero Addr for
+// multicast.
+func (m *Machine) Peer(f Family) netip.Addr {
+	if f == IPv6 {
+		return m.cfg.Peer6
+	}
+	return m.cfg.Peer4
+}
 
 // AdvSkew returns the advskew that is advertised: the configured one plus
 // the demotion, clamped to 0..240 (FreeBSD's DEMOTE_ADVSKEW).
@@ -435,7 +446,9 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	switch {
 	case a.VHID != m.cfg.VHID || !m.HasFamily(r.Family):
 		return append(out, Drop{Reason: DropVHID})
-	case !m.cfg.Unicast && r.TTL != TTL:
+	case m.Peer(r.Family).IsValid() && r.Src != m.Peer(r.Family):
+		return append(out, Drop{Reason: DropPeer})
+	case !m.Peer(r.Family).IsValid() && r.TTL != TTL:
 		return append(out, Drop{Reason: DropTTL})
 	case !m.auth.Verify(a.Counter, a.Digest):
 		return append(out, Drop{Reason: DropAuth})

@@ -21,11 +21,11 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //
 // Commands:
 //
-//	config vhid=N advbase=N advskew=N pass=P addrs=A,B preempt unicast counter=N
+//	config vhid=N advbase=N advskew=N pass=P addrs=A,B preempt peer=A peer6=A counter=N
 //	       preempt-delay=DURATION ifdown=N senderr=N
 //	link up|down
 //	advance DURATION    move the clock, ticking at every deadline on the way
-//	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N]
+//	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N src=A]
 //	force master|backup
 //	demote N
 //	shutdown
@@ -151,7 +151,16 @@ func (s *scenario) run(cmd string) (string, error) {
 	args, bare := kv(f[1:])
 	switch f[0] {
 	case "config":
-		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt"), Unicast: contains(bare, "unicast")}
+		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt")}
+		for k, p := range map[string]*netip.Addr{"peer": &c.Peer4, "peer6": &c.Peer6} {
+			if v, ok := args[k]; ok {
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					return "", err
+				}
+				*p = a
+			}
+		}
 		vals := map[string]*uint8{"vhid": &c.VHID, "advbase": &c.AdvBase, "advskew": &c.AdvSkew}
 		defs := map[string]int{"vhid": 1, "advbase": 1, "advskew": 0}
 		for k, p := range vals {
@@ -247,7 +256,16 @@ func (s *scenario) run(cmd string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return s.step(Received{Family: fam, TTL: ttl, Advert: parsed}), nil
+		src := netip.MustParseAddr("192.0.2.254")
+		if fam == IPv6 {
+			src = netip.MustParseAddr("fe80::254")
+		}
+		if v, ok := args["src"]; ok {
+			if src, err = netip.ParseAddr(v); err != nil {
+				return "", err
+			}
+		}
+		return s.step(Received{Family: fam, Src: src, TTL: ttl, Advert: parsed}), nil
 	case "force":
 		st := Backup
 		if bare[0] == "master" {

@@ -71,8 +71,8 @@ func LoadRCConf(path string) (*Config, error) {
 // each VHID's Origin.
 //
 // The returned Config lists one VHID per (interface, vhid) pair in the
-// order they were first named. Config.Preempt is left false: it is a sysctl
-// (net.inet.carp.preempt), not an rc.conf setting.
+// order they were first named. The global settings are Default(): they
+// are sysctls (net.inet.carp.preempt, ...), not rc.conf settings.
 //
 // The interface is the part of the variable name between "ifconfig_" and
 // "_alias", taken verbatim. rc.conf cannot hold '.', '-', '/' or '+' in a
@@ -107,7 +107,9 @@ func ParseRCConf(name string, r io.Reader) (*Config, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	return &p.cfg, nil
+	cfg := Default() // rc.conf holds no global setting
+	cfg.VHIDs = p.cfg.VHIDs
+	return cfg, nil
 }
 
 // Carp parameters that several entries of one vhid may repeat. They index

@@ -583,7 +583,8 @@ func TestLoadRCConf(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadRCConf: %v", err)
 	}
-	want := &Config{VHIDs: []VHID{
+	want := Default()
+	want.VHIDs = []VHID{
 		{
 			Interface: "em0", VHID: 1, AdvBase: 1, AdvSkew: 100, Password: "lampros",
 			Addresses: prefixes("192.0.2.50/24", "192.0.2.51/32", "2001:db8::50/64"),
@@ -600,7 +601,7 @@ func TestLoadRCConf(t *testing.T) {
 			Peer:      netip.MustParseAddr("198.51.100.224"),
 			Origin:    path + ":23",
 		},
-	}}
+	}
 	if diff := cmp.Diff(want, cfg, cmpOpts...); diff != "" {
 		t.Errorf("LoadRCConf mismatch (-want +got):\n%s", diff)
 	}

@@ -24,13 +24,14 @@ import (
 	"github.com/carpd/carpd/internal/netmon"
 )
 
-// AdvertConn sends and receives protocol-112 datagrams (advsock.IPv4Conn).
+// AdvertConn sends and receives protocol-112 datagrams of one family
+// (advsock.IPv4Conn, advsock.IPv6Conn).
 type AdvertConn interface {
 	// ReadPacket blocks until a datagram arrives or the conn is closed.
 	ReadPacket() (advsock.Packet, error)
 	// WriteAdvert sends payload from src to dst out of the interface.
 	WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error
-	// Join joins the CARP multicast group on the interface.
+	// Join joins the family's CARP multicast group on the interface.
 	Join(ifindex int) error
 	Close() error
 }
@@ -43,17 +44,21 @@ type Addresses interface {
 
 // Announcer announces that addresses moved to this host (announce.Announcer).
 type Announcer interface {
-	GratuitousARP(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error
+	// Announce sends gratuitous ARP for the IPv4 addresses and unsolicited
+	// neighbour advertisements for the IPv6 ones, from hw.
+	Announce(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error
 }
 
 // OS is the set of adapters the daemon runs on.
 type OS struct {
-	Conn      AdvertConn
+	// Conns are the protocol sockets, by family; one may be nil when no
+	// vhid has addresses of that family.
+	Conns     [2]AdvertConn
 	Addresses Addresses
 	Announcer Announcer
-	// SourceIPv4 returns the interface's own IPv4 address, the source of
-	// adverts, excluding the virtual addresses.
-	SourceIPv4 func(ifindex int, exclude []netip.Addr) (netip.Addr, error)
+	// Source returns the interface's own address of a family, the source
+	// of adverts, excluding the virtual addresses.
+	Source func(f carp.Family, ifindex int, exclude []netip.Addr) (netip.Addr, error)
 	// Links reports link changes; Link reads one link's state.
 	Links func(ctx context.Context) (<-chan netmon.Link, error)
 	Link  func(name string) (netmon.Link, error)
@@ -80,7 +85,7 @@ type vhost struct {
 	m        *carp.Machine
 	iface    *iface
 	prefixes []netip.Prefix
-	addrs4   []netip.Addr
+	addrs    []netip.Addr
 	hold     bool
 }
 
@@ -105,7 +110,14 @@ type Daemon struct {
 	demotion int         // FreeBSD's global net.inet.carp.demotion
 	cmds     chan func() // calls run by the event loop
 	leaving  bool        // Shutdown sent, waiting for every vhid to leave
+	families [2]bool     // some vhid has addresses of this family
 }
+
+// Families reports which address families the configuration uses, so that
+// the caller opens only the sockets needed.
+func (d *Daemon) Families() (ipv4, ipv6 bool) { return d.families[carp.IPv4], d.families[carp.IPv6] }
+
+var groups = [2]netip.Addr{advsock.GroupIPv4, advsock.GroupIPv6}
 
 // Demote adds delta to the host's demotion (FreeBSD's
 // `sysctl net.inet.carp.demotion=delta`, which adds): every vhid's
@@ -162,21 +174,16 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}, cmds: make(chan func())}
 	d.stats.Drops = map[carp.DropReason]uint64{}
 	for _, vc := range cfg.VHIDs {
-		if vc.Peer.IsValid() || vc.Peer6.IsValid() {
-			return nil, fmt.Errorf("%s: vhid %d: unicast peers are not supported yet", vc.Origin, vc.VHID)
-		}
 		mc := carp.Config{
 			VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
-			Password: vc.Password, Preempt: cfg.Preempt, PreemptDelay: cfg.PreemptDelay,
+			Password: vc.Password, Preempt: cfg.PreemptOf(&vc), PreemptDelay: cfg.PreemptDelay,
+			Peer4: vc.Peer, Peer6: vc.Peer6,
 			IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
 		}
 		v := &vhost{cfg: vc}
 		for _, p := range vc.Addresses {
-			if !p.Addr().Is4() {
-				return nil, fmt.Errorf("%s: vhid %d: %v: IPv6 virtual addresses are not supported yet", vc.Origin, vc.VHID, p)
-			}
 			mc.Addrs = append(mc.Addrs, p.Addr())
-			v.addrs4 = append(v.addrs4, p.Addr())
+			v.addrs = append(v.addrs, p.Addr())
 			v.prefixes = append(v.prefixes, p)
 		}
 		m, err := carp.NewMachine(mc, randomCounter())
@@ -201,7 +208,10 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 		}
 		v.iface = ifc
 		ifc.vhosts = append(ifc.vhosts, v)
-		ifc.vips = append(ifc.vips, v.addrs4...)
+		ifc.vips = append(ifc.vips, v.addrs...)
+		for f := range d.families {
+			d.families[f] = d.families[f] || m.HasFamily(carp.Family(f))
+		}
 		d.vhosts = append(d.vhosts, v)
 	}
 	return d, nil
@@ -214,6 +224,7 @@ func randomCounter() uint64 {
 }
 
 type received struct {
+	fam carp.Family
 	pkt advsock.Packet
 	at  time.Time
 }
@@ -234,31 +245,48 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	for name, ifc := range d.ifaces {
-		if err := d.os.Conn.Join(ifc.link.Index); err != nil {
-			return fmt.Errorf("join 224.0.0.18 on %s: %w", name, err)
+		for f, conn := range d.os.Conns {
+			if !d.families[f] {
+				continue
+			}
+			if conn == nil {
+				return fmt.Errorf("no %v socket", carp.Family(f))
+			}
+			if err := conn.Join(ifc.link.Index); err != nil {
+				return fmt.Errorf("join %v on %s: %w", groups[f], name, err)
+			}
 		}
 		// A virtual address left behind (by a crash, or by a peer's
 		// scripts) must go before we are BACKUP.
 		d.syncAddresses(ifc)
 	}
 	pkts := make(chan received, 256)
-	go func() {
-		for {
-			p, err := d.os.Conn.ReadPacket()
-			if err != nil {
-				if loopCtx.Err() == nil {
-					d.log.Error("reading adverts", "err", err)
-				}
-				close(pkts)
-				return
-			}
-			select {
-			case pkts <- received{pkt: p, at: time.Now()}:
-			case <-loopCtx.Done():
-				return
-			}
+	var readers sync.WaitGroup
+	for f, conn := range d.os.Conns {
+		if !d.families[f] {
+			continue
 		}
-	}()
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				p, err := conn.ReadPacket()
+				if err != nil {
+					if loopCtx.Err() == nil {
+						d.log.Error("reading adverts", "family", carp.Family(f).String(), "err", err)
+					}
+					return
+				}
+				select {
+				case pkts <- received{fam: carp.Family(f), pkt: p, at: time.Now()}:
+				case <-loopCtx.Done():
+					return
+				}
+			}
+		}()
+	}
+	readersDone := make(chan struct{})
+	go func() { readers.Wait(); close(readersDone) }()
 
 	now := time.Now()
 	for _, ifc := range d.ifaces {
@@ -290,7 +318,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				d.syncAddresses(ifc) // a last check: nothing left behind
 			}
 			stop()
-			_ = d.os.Conn.Close()
+			d.closeConns()
 			return nil
 		}
 		d.resetTimer(timer)
@@ -305,12 +333,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			for _, v := range d.vhosts {
 				d.step(now, v, carp.Shutdown{})
 			}
-		case r, ok := <-pkts:
-			if !ok {
-				d.releaseAll()
-				return errors.New("advert socket closed")
-			}
-			d.receive(r.at, r.pkt)
+		case r := <-pkts:
+			d.receive(r.at, r.fam, r.pkt)
+		case <-readersDone:
+			d.releaseAll()
+			d.closeConns()
+			return errors.New("advert socket failed")
 		case l, ok := <-links:
 			if !ok {
 				links = nil
@@ -348,6 +376,14 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 		wait = max(time.Until(next), 0)
 	}
 	t.Reset(wait)
+}
+
+func (d *Daemon) closeConns() {
+	for _, c := range d.os.Conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
 }
 
 func (d *Daemon) allLeft() bool {
@@ -412,7 +448,7 @@ func (d *Daemon) linkChanged(now time.Time, l netmon.Link) {
 	}
 }
 
-func (d *Daemon) receive(now time.Time, p advsock.Packet) {
+func (d *Daemon) receive(now time.Time, fam carp.Family, p advsock.Packet) {
 	ifc := d.byIdx[p.IfIndex]
 	if ifc == nil {
 		return // not an interface we run vhids on
@@ -426,7 +462,7 @@ func (d *Daemon) receive(now time.Time, p advsock.Packet) {
 	}
 	for _, v := range ifc.vhosts {
 		if v.cfg.VHID == a.VHID {
-			d.step(now, v, carp.Received{Family: carp.IPv4, TTL: p.TTL, Advert: a})
+			d.step(now, v, carp.Received{Family: fam, Src: p.Src, TTL: p.TTL, Advert: a})
 			return
 		}
 	}
@@ -472,16 +508,20 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 }
 
 func (d *Daemon) announce(v *vhost) {
-	if err := d.os.Announcer.GratuitousARP(v.iface.link.Index, v.iface.link.MAC, v.addrs4); err != nil {
-		d.log.Warn(fmt.Sprintf("carp: %s: gratuitous ARP: %v", v.name(), err))
+	if err := d.os.Announcer.Announce(v.iface.link.Index, v.iface.link.MAC, v.addrs); err != nil {
+		d.log.Warn(fmt.Sprintf("carp: %s: announcing addresses: %v", v.name(), err))
 	}
 }
 
 func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	ifc := v.iface
-	src, err := d.os.SourceIPv4(ifc.link.Index, ifc.vips)
+	dst := v.m.Peer(a.Family)
+	if !dst.IsValid() {
+		dst = groups[a.Family]
+	}
+	src, err := d.os.Source(a.Family, ifc.link.Index, ifc.vips)
 	if err == nil {
-		err = d.os.Conn.WriteAdvert(ifc.link.Index, src, advsock.GroupIPv4, a.Advert.Marshal())
+		err = d.os.Conns[a.Family].WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
 	}
 	if err != nil {
 		d.stats.mu.Lock()

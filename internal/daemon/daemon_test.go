@@ -70,7 +70,7 @@ func (f *fakeOS) Set(ifname string, managed, want []netip.Prefix) ([]string, err
 	return nil, nil
 }
 
-func (f *fakeOS) GratuitousARP(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error {
+func (f *fakeOS) Announce(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error {
 	f.record("garp if%d %v %v", ifindex, hw, addrs)
 	return nil
 }
@@ -89,10 +89,12 @@ func (f *fakeOS) count() int {
 
 func (f *fakeOS) os() OS {
 	return OS{
-		Conn: f, Addresses: f, Announcer: f,
-		SourceIPv4: func(int, []netip.Addr) (netip.Addr, error) { return netip.MustParseAddr("192.0.2.22"), nil },
-		Links:      func(context.Context) (<-chan netmon.Link, error) { return f.links, nil },
-		Addrs:      func(context.Context) (<-chan netmon.AddrChange, error) { return f.addrs, nil },
+		Conns: [2]AdvertConn{f, nil}, Addresses: f, Announcer: f,
+		Source: func(carp.Family, int, []netip.Addr) (netip.Addr, error) {
+			return netip.MustParseAddr("192.0.2.22"), nil
+		},
+		Links: func(context.Context) (<-chan netmon.Link, error) { return f.links, nil },
+		Addrs: func(context.Context) (<-chan netmon.AddrChange, error) { return f.addrs, nil },
 		Link: func(name string) (netmon.Link, error) {
 			if name != "eth0" {
 				return netmon.Link{}, fmt.Errorf("interface %s: link not found", name)
@@ -222,8 +224,6 @@ func TestNewRejects(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	missing := testConfig()
 	missing.VHIDs[0].Interface = "eth9"
-	v6 := testConfig()
-	v6.VHIDs[0].Addresses = []netip.Prefix{netip.MustParsePrefix("2001:db8::50/128")}
 	twice := testConfig()
 	twice.VHIDs = append(twice.VHIDs, twice.VHIDs[0])
 	for name, tc := range map[string]struct {
@@ -231,7 +231,6 @@ func TestNewRejects(t *testing.T) {
 		want string
 	}{
 		"missing interface": {missing, "rc.conf:2: interface eth9"},
-		"ipv6":              {v6, "IPv6 virtual addresses are not supported yet"},
 		"twice":             {twice, "vhid 100 configured twice on eth0"},
 		"empty":             {&config.Config{}, "no vhid configured"},
 	} {

@@ -1,0 +1,124 @@
+package advsock
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/net/ipv6"
+)
+
+// IPv6Conn is a raw IPv6 socket for protocol 112 in the network namespace
+// that was current when ListenIPv6 ran. WriteAdvert, Join, Leave and Close
+// are safe for concurrent use; ReadPacket calls are serialised.
+//
+// Unlike an IPv4 raw socket, an IPv6 raw socket never sees the IP header:
+// the kernel builds it on send from the socket options and the per-packet
+// control message, and reports its fields on receive in a control message.
+type IPv6Conn struct {
+	pc *ipv6.PacketConn
+	tc int
+
+	readMu sync.Mutex
+	buf    []byte
+}
+
+// ListenIPv6 opens a raw IPv6 socket for protocol 112 on all interfaces
+// (net.ListenPacket("ip6:112", "::")), asks for the incoming interface, the
+// destination address and the hop limit with every datagram, turns
+// multicast loopback off (a node must not hear its own advertisements), and
+// sets the unicast and multicast hop limits to 255 and the traffic class to
+// trafficClass (DefaultTrafficClass in carpd). The kernel computes no
+// checksum on this socket: the CARP checksum is part of the payload. It
+// needs CAP_NET_RAW. Multicast advertisements are received only on
+// interfaces joined with Join.
+func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
+	if trafficClass < 0 || trafficClass > 0xff {
+		return nil, fmt.Errorf("advsock: traffic class %d out of range 0..255", trafficClass)
+	}
+	c, err := net.ListenPacket(fmt.Sprintf("ip6:%d", Protocol), "::")
+	if err != nil {
+		return nil, fmt.Errorf("advsock: open raw IPv6 socket for protocol %d: %w", Protocol, err)
+	}
+	pc := ipv6.NewPacketConn(c)
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"ask for interface, destination and hop limit", func() error {
+			return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst|ipv6.FlagHopLimit, true)
+		}},
+		{"turn multicast loopback off", func() error { return pc.SetMulticastLoopback(false) }},
+		{"set multicast hop limit", func() error { return pc.SetMulticastHopLimit(TTL) }},
+		{"set unicast hop limit", func() error { return pc.SetHopLimit(TTL) }},
+		{"set traffic class", func() error { return pc.SetTrafficClass(trafficClass) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			pc.Close()
+			return nil, fmt.Errorf("advsock: %s: %w", s.what, err)
+		}
+	}
+	return &IPv6Conn{pc: pc, tc: trafficClass, buf: make([]byte, maxDatagram)}, nil
+}
+
+// Join makes the socket receive advertisements sent to ff02::12 on the
+// interface with index ifindex. Joining a group already joined is not an
+// error.
+func (c *IPv6Conn) Join(ifindex int) error {
+	return join(c.pc, ifindex, GroupIPv6)
+}
+
+// Leave undoes Join. Leaving a group not joined is not an error.
+func (c *IPv6Conn) Leave(ifindex int) error {
+	return leave(c.pc, ifindex, GroupIPv6)
+}
+
+// ReadPacket blocks until a protocol-112 datagram arrives and returns it
+// with the hop limit (in Packet.TTL), source and destination of its IPv6
+// header and the index of the interface it arrived on. Addresses carry no
+// zone. The payload is a copy. The datagram is not checked in any way.
+// After Close, ReadPacket returns an error wrapping net.ErrClosed.
+func (c *IPv6Conn) ReadPacket() (Packet, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	n, cm, src, err := c.pc.ReadFrom(c.buf)
+	if err != nil {
+		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+	}
+	p, err := packetFromIPv6(c.buf[:n], cm, src)
+	if err != nil {
+		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+	}
+	return p, nil
+}
+
+// WriteAdvert sends payload in one IPv6 datagram from src to dst (GroupIPv6
+// or a unicast peer) out of the interface with index ifindex, with hop
+// limit 255, the traffic class given to ListenIPv6 and next header 112. The
+// kernel builds the IPv6 header; src and ifindex reach it through the
+// packet's control message (IPV6_PKTINFO), so that one socket serves every
+// interface. src must be an address the interface holds, normally the one
+// SourceIPv6 picks (never a virtual address); the zero Addr lets the kernel
+// choose by RFC 6724, which may pick a virtual address. ifindex 0 leaves
+// the choice of interface to the routing table, which for the link-scoped
+// ff02::12 means any interface. Zones on src and dst are ignored.
+func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
+	cm, err := advertControl(c.tc, ifindex, src, dst)
+	if err != nil {
+		return fmt.Errorf("advsock: advert on ifindex %d: %w", ifindex, err)
+	}
+	if _, err := c.pc.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("advsock: send advert %v -> %v on ifindex %d: %w", src, dst, ifindex, err)
+	}
+	return nil
+}
+
+// Close closes the socket; a blocked ReadPacket returns.
+func (c *IPv6Conn) Close() error {
+	if err := c.pc.Close(); err != nil {
+		return fmt.Errorf("advsock: close: %w", err)
+	}
+	return nil
+}
