@@ -31,6 +31,7 @@ import (
 	"github.com/carpd/carpd/internal/demo"
 	"github.com/carpd/carpd/internal/netmon"
 	"github.com/carpd/carpd/internal/vip"
+	"github.com/carpd/carpd/internal/vmac"
 )
 
 // Exit statuses.
@@ -174,6 +175,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Links:     netmon.WatchLinks,
 		Link:      netmon.LinkByName,
 		Addrs:     netmon.WatchAddrs,
+		VirtualMAC: func(parent string, vhid uint8) (netmon.Link, error) {
+			name, _, err := vmac.Ensure(parent, vhid)
+			if err != nil {
+				return netmon.Link{}, err
+			}
+			return netmon.LinkByName(name)
+		},
+		RemoveVirtualMAC: vmac.Remove,
 	}
 	d, err := daemon.New(cfg, osa, log)
 	if err != nil {

@@ -64,6 +64,11 @@ type OS struct {
 	Link  func(name string) (netmon.Link, error)
 	// Addrs reports address changes (nil: not watched).
 	Addrs func(ctx context.Context) (<-chan netmon.AddrChange, error)
+	// VirtualMAC creates (or reuses) the virtual MAC interface of a vhid on
+	// a parent and returns it; RemoveVirtualMAC deletes it. Needed only
+	// for vhids in virtual MAC mode.
+	VirtualMAC       func(parent string, vhid uint8) (netmon.Link, error)
+	RemoveVirtualMAC func(name string) error
 }
 
 // AddressLifetime is the valid lifetime carpd gives the virtual addresses
@@ -87,6 +92,18 @@ type vhost struct {
 	prefixes []netip.Prefix
 	addrs    []netip.Addr
 	hold     bool
+	// vmac is the virtual MAC interface that holds the addresses and
+	// sends the IPv4 adverts in virtual MAC mode; nil otherwise.
+	vmac *netmon.Link
+}
+
+// home is the interface that holds the vhid's addresses while MASTER: its
+// virtual MAC interface, or the parent.
+func (v *vhost) home() netmon.Link {
+	if v.vmac != nil {
+		return *v.vmac
+	}
+	return v.iface.link
 }
 
 func (v *vhost) name() string { return fmt.Sprintf("%d@%s", v.cfg.VHID, v.cfg.Interface) }
@@ -103,9 +120,12 @@ type Daemon struct {
 	log    *slog.Logger
 	os     OS
 	ifaces map[string]*iface
-	byIdx  map[int]*iface
-	vhosts []*vhost
-	stats  Stats
+	byIdx  map[int]*iface // parents by index
+	// vmacIdx maps virtual MAC interfaces to their parent, for address
+	// changes only: adverts and link state are the parent's.
+	vmacIdx map[int]*iface
+	vhosts  []*vhost
+	stats   Stats
 
 	demotion int         // FreeBSD's global net.inet.carp.demotion
 	cmds     chan func() // calls run by the event loop
@@ -171,7 +191,7 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 	if len(cfg.VHIDs) == 0 {
 		return nil, errors.New("no vhid configured")
 	}
-	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}, cmds: make(chan func())}
+	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{}, cmds: make(chan func())}
 	d.stats.Drops = map[carp.DropReason]uint64{}
 	for _, vc := range cfg.VHIDs {
 		mc := carp.Config{
@@ -243,6 +263,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if addrs, err = d.os.Addrs(loopCtx); err != nil {
 			return err
 		}
+	}
+	for _, v := range d.vhosts {
+		if !v.cfg.VirtualMAC {
+			continue
+		}
+		if d.os.VirtualMAC == nil {
+			return fmt.Errorf("%s: virtual MAC mode is not available", v.name())
+		}
+		l, err := d.os.VirtualMAC(v.cfg.Interface, v.cfg.VHID)
+		if err != nil {
+			return fmt.Errorf("%s: %w", v.name(), err)
+		}
+		v.vmac = &l
+		d.vmacIdx[l.Index] = v.iface
+		d.log.Info(fmt.Sprintf("carp: %s: virtual MAC %v on %s", v.name(), l.MAC, l.Name))
+		defer d.removeVirtualMAC(v)
 	}
 	for name, ifc := range d.ifaces {
 		for f, conn := range d.os.Conns {
@@ -378,6 +414,12 @@ func (d *Daemon) resetTimer(t *time.Timer) {
 	t.Reset(wait)
 }
 
+func (d *Daemon) removeVirtualMAC(v *vhost) {
+	if err := d.os.RemoveVirtualMAC(v.vmac.Name); err != nil {
+		d.log.Warn(fmt.Sprintf("carp: %s: %v", v.name(), err))
+	}
+}
+
 func (d *Daemon) closeConns() {
 	for _, c := range d.os.Conns {
 		if c != nil {
@@ -412,18 +454,28 @@ func (d *Daemon) releaseAll() {
 func (d *Daemon) addrChanged(c netmon.AddrChange) {
 	ifc := d.byIdx[c.LinkIndex]
 	if ifc == nil {
+		ifc = d.vmacIdx[c.LinkIndex]
+	}
+	if ifc == nil {
 		return
 	}
 	for _, v := range ifc.vhosts {
-		if !slices.Contains(v.prefixes, c.Prefix) || v.hold != c.Removed {
+		if !slices.Contains(v.prefixes, c.Prefix) {
 			continue
 		}
-		// c.Removed && v.hold: ours went missing; !c.Removed && !v.hold:
-		// someone added an address this host must not hold.
-		d.log.Warn(fmt.Sprintf("carp: %s: %v was %s underneath carpd; restoring", v.name(), c.Prefix, map[bool]string{true: "removed", false: "added"}[c.Removed]))
-		d.syncAddresses(ifc)
-		if v.hold {
-			d.announce(v)
+		atHome := c.LinkIndex == v.home().Index
+		missing := c.Removed && atHome && v.hold    // ours went missing
+		stray := !c.Removed && (!v.hold || !atHome) // one this host must not hold
+		if !missing && !stray {
+			continue
+		}
+		// The event may be older than the current state: sync, and
+		// speak only if something had to change.
+		if d.syncAddresses(ifc) > 0 {
+			d.log.Warn(fmt.Sprintf("carp: %s: %v was %s underneath carpd; restored", v.name(), c.Prefix, map[bool]string{true: "removed", false: "added"}[c.Removed]))
+			if v.hold {
+				d.announce(v)
+			}
 		}
 		return
 	}
@@ -508,7 +560,8 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 }
 
 func (d *Daemon) announce(v *vhost) {
-	if err := d.os.Announcer.Announce(v.iface.link.Index, v.iface.link.MAC, v.addrs); err != nil {
+	home := v.home()
+	if err := d.os.Announcer.Announce(home.Index, home.MAC, v.addrs); err != nil {
 		d.log.Warn(fmt.Sprintf("carp: %s: announcing addresses: %v", v.name(), err))
 	}
 }
@@ -519,6 +572,10 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	if !dst.IsValid() {
 		dst = groups[a.Family]
 	}
+	// Adverts leave from the parent, also in virtual MAC mode (as
+	// keepalived's vmac_xmit_base): a Linux macvlan consumes multicast
+	// whose source MAC is its own, so a peer's macvlan with the same
+	// virtual MAC would hide the master's adverts from the backup.
 	src, err := d.os.Source(a.Family, ifc.link.Index, ifc.vips)
 	if err == nil {
 		err = d.os.Conns[a.Family].WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
@@ -534,22 +591,38 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 
 // syncAddresses makes the interface hold the addresses of exactly the
 // vhids that are MASTER.
-func (d *Daemon) syncAddresses(ifc *iface) {
+// The parent never holds the addresses of a vhid in virtual MAC mode. It
+// returns the number of addresses added or removed.
+func (d *Daemon) syncAddresses(ifc *iface) int {
 	var managed, want []netip.Prefix
 	for _, v := range ifc.vhosts {
 		managed = append(managed, v.prefixes...)
-		if v.hold {
+		if v.hold && v.vmac == nil {
 			want = append(want, v.prefixes...)
 		}
 	}
-	managed = slices.Clip(managed)
-	changes, err := d.os.Addresses.Set(ifc.link.Name, managed, want)
+	n := d.setAddresses(ifc.link.Name, slices.Clip(managed), want)
+	for _, v := range ifc.vhosts {
+		if v.vmac != nil {
+			want = nil
+			if v.hold {
+				want = v.prefixes
+			}
+			n += d.setAddresses(v.vmac.Name, v.prefixes, want)
+		}
+	}
+	return n
+}
+
+func (d *Daemon) setAddresses(ifname string, managed, want []netip.Prefix) int {
+	changes, err := d.os.Addresses.Set(ifname, managed, want)
 	for _, c := range changes {
 		d.log.Info("carp: " + c)
 	}
 	if err != nil {
-		d.log.Error(fmt.Sprintf("carp: %s: setting addresses: %v", ifc.link.Name, err))
+		d.log.Error(fmt.Sprintf("carp: %s: setting addresses: %v", ifname, err))
 	}
+	return len(changes)
 }
 
 // SetOS replaces the adapters, so that sockets are opened only once the

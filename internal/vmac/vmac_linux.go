@@ -28,9 +28,11 @@ func Name(parent int, vhid uint8) string {
 }
 
 // Ensure creates (or reuses) the virtual MAC interface of vhid on parent and
-// brings it up, and sets arp_ignore=1 on the parent, so that the parent does
-// not answer ARP for the addresses the macvlan holds with its own MAC. It
-// returns the macvlan's name and index.
+// brings it up. It sets arp_ignore=1 on the parent, so that the parent does
+// not answer ARP for the addresses the macvlan holds with its own MAC, and
+// arp_announce=2, so that the host's own ARP requests do not announce a
+// virtual address with the parent's MAC. It returns the macvlan's name and
+// index.
 func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 	p, err := netlink.LinkByName(parent)
 	if err != nil {
@@ -55,11 +57,20 @@ func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 	}
 	for _, s := range []struct{ iface, key, val string }{
 		{parent, "arp_ignore", "1"},
+		// ARP requests of the host carry its own address, never a
+		// virtual one: else neighbours learn the VIP at the parent's MAC.
+		{parent, "arp_announce", "2"},
 		{name, "arp_ignore", "1"},
 	} {
 		if err := sysctl(s.iface, s.key, s.val); err != nil {
 			return "", 0, err
 		}
+	}
+	// Both hosts' macvlans have the same MAC, so the same EUI-64
+	// link-local address: generate none (IPv6 adverts and neighbour
+	// advertisements use the parent's).
+	if err := os.WriteFile(filepath.Join("/proc/sys/net/ipv6/conf", name, "addr_gen_mode"), []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", 0, fmt.Errorf("vmac: sysctl net.ipv6.conf.%s.addr_gen_mode=1: %w", name, err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
 		return "", 0, fmt.Errorf("vmac: ip link set %s up: %w", name, err)
