@@ -380,13 +380,17 @@ func (m *Machine) becomeBackup(now time.Time, reason string, out []Action) []Act
 	return out
 }
 
-// becomeMaster enters MASTER (FreeBSD's carp_master_down_locked): an
-// advert at once, the addresses taken and announced, adverts scheduled.
+// becomeMaster enters MASTER (FreeBSD's carp_master_down_locked): the
+// addresses taken, an advert at once, the addresses announced, adverts
+// scheduled.
 func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Action {
 	out = m.setState(Master, reason, out)
 	m.stopTimers()
+	// The addresses first: a master that bowed out releases its own when
+	// it hears this advert (make before break).
+	out = append(out, HoldAddresses{Hold: true})
 	out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
-	out = append(out, HoldAddresses{Hold: true}, Announce{})
+	out = append(out, Announce{})
 	m.adTimer = now.Add(m.AdvertInterval())
 	m.annRepeat = AnnounceRepeats
 	m.annTimer = now.Add(AnnounceInterval)

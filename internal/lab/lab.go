@@ -167,6 +167,13 @@ func (l *Lab) sysctl(ns, key, value string) error {
 // letter followed by up to 14 lowercase letters or digits, unique in the lab
 // ("sw" is taken).
 func (l *Lab) AddHost(name string, addrs ...netip.Prefix) (*Host, error) {
+	return l.AddHostOn(Bridge, name, addrs...)
+}
+
+// AddHostOn is AddHost with the host's eth0 cabled to segment, a bridge made
+// by AddSegment (or Bridge, which makes it AddHost), rather than to br0: a
+// host that lives on another segment only, such as a host behind a router.
+func (l *Lab) AddHostOn(segment, name string, addrs ...netip.Prefix) (*Host, error) {
 	if !hostName.MatchString(name) || name == "sw" || name == Bridge {
 		return nil, fmt.Errorf("lab: bad host name %q", name)
 	}
@@ -184,7 +191,7 @@ func (l *Lab) AddHost(name string, addrs ...netip.Prefix) (*Host, error) {
 		return nil, err
 	}
 	for _, s := range [][]string{
-		{"link", "set", "dev", name, "master", Bridge},
+		{"link", "set", "dev", name, "master", segment},
 		{"link", "set", "dev", name, "up"},
 	} {
 		if err := l.ip(l.Switch, s...); err != nil {
