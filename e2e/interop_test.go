@@ -354,3 +354,61 @@ func stopGracefully(t testing.TB, pr *lab.Proc) {
 		t.Fatalf("%s did not exit within 10 s of SIGTERM", pr.Name)
 	}
 }
+
+// isolate sets or clears the bridge's isolated flag on the switch ports of
+// hosts: isolated ports exchange no frames with each other but still with
+// the others (the client). Isolating both CARP hosts splits them without a
+// carrier loss, as a multicast filter would.
+func (p *peers) isolate(on bool, hosts ...*lab.Host) {
+	p.t.Helper()
+	flag := "off"
+	if on {
+		flag = "on"
+	}
+	for _, h := range hosts {
+		out, err := exec.Command("ip", "netns", "exec", p.lab.Switch,
+			"ip", "link", "set", "dev", h.Port, "type", "bridge_slave", "isolated", flag).CombinedOutput()
+		if err != nil {
+			p.t.Fatalf("isolated %s on switch port %s: %v: %s", flag, h.Port, err, out)
+		}
+	}
+}
+
+// settle waits until one CARP host alone has held the VIP for hold, at
+// most limit. It returns that host's name, the time it took (up to the
+// start of the hold) and the longest time in between when no host held the
+// VIP; the host is "" when the pair did not settle.
+func (p *peers) settle(hold, limit time.Duration) (holder string, took, gap time.Duration) {
+	start := time.Now()
+	since := start
+	var gapStart time.Time
+	for time.Since(start) < limit {
+		now := time.Now()
+		got := p.holders()
+		if len(got) == 0 {
+			if gapStart.IsZero() {
+				gapStart = now
+			}
+			gap = max(gap, now.Sub(gapStart))
+		} else {
+			gapStart = time.Time{}
+		}
+		if len(got) != 1 || got[0] != holder {
+			holder, since = "", now
+			if len(got) == 1 {
+				holder = got[0]
+			}
+		}
+		if holder != "" && now.Sub(since) >= hold {
+			return holder, since.Sub(start), gap
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", time.Since(start), gap
+}
+
+// tail returns the last n lines of out.
+func tail(out string, n int) []string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	return lines[max(0, len(lines)-n):]
+}

@@ -5,6 +5,7 @@ package e2e
 // up and down scripts add and remove the VIP and announce it with arping.
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -72,11 +73,19 @@ func TestInteropUcarpMasterCarpdBackup(t *testing.T) {
 	}
 }
 
+// ucarpLateness is how much later than its nominal master-down interval
+// ucarp 1.5.2 takes over, scripts included. It reads adverts through a
+// pcap handle that hands them over only on its 1 s buffer timeout, so it
+// restarts its master-down timer up to 1 s late, and it checks that timer
+// only when its 1 s poll(2) returns. Measured: 4.5 to 5.9 s after the
+// master's death for a nominal 3.78 s.
+const ucarpLateness = 3 * time.Second
+
 // TestInteropCarpdMasterUcarpBackup: carpd (advskew 100) is MASTER, ucarp
 // (advskew 200) joins as BACKUP. For 20 s nothing changes and neither
 // rejects the other's adverts. Then carpd's host dies and ucarp takes over
-// within its own master-down interval + 2 s for its scripts; the client's
-// pings recover.
+// within its own master-down interval + ucarpLateness; the client's pings
+// recover.
 func TestInteropCarpdMasterUcarpBackup(t *testing.T) {
 	p := newPeers(t, true)
 	cd := p.startCarpd(100)
@@ -110,7 +119,7 @@ func TestInteropCarpdMasterUcarpBackup(t *testing.T) {
 	pr = pingVIP(t, p.client, 100*time.Millisecond)
 	time.Sleep(time.Second)
 	killed := die(t, p.carpd, cd)
-	bound := backupMasterDown + 2*time.Second
+	bound := backupMasterDown + ucarpLateness
 	took, ok := waitHolds(t, p.ucarp, killed, bound+5*time.Second)
 	if !ok {
 		t.Fatalf("ucarp does not hold the VIP %v after carpd's host died", took)
@@ -184,11 +193,17 @@ func TestInteropCarpdJoinsUcarpMaster(t *testing.T) {
 	})
 }
 
-// TestInteropEqualSkew: carpd and ucarp both with advskew 100, started
-// together. FreeBSD's rule (a MASTER yields to an equal advert) meets
-// ucarp's (a MASTER yields to an equal advert only from a lower source
-// address): once the pair has settled, at most one transition in 30 s.
-// Both address orders, since ucarp's tie-break depends on them.
+// TestInteropEqualSkew: carpd and ucarp both with advskew 100. FreeBSD's
+// rule (a MASTER yields to an equal advert) meets ucarp's (a MASTER yields
+// to an equal advert only from a lower source address). The pair starts
+// together and settles; then a split (both switch ports isolated, carrier
+// up) makes both MASTER, and the heal makes each hear the other's equal
+// adverts. The pair must settle again with one holder, and then make at
+// most one transition in 30 s. Both address orders, since ucarp's
+// tie-break depends on them. With carpd on the lower address both yield at
+// the heal (carpd to the equal advert, ucarp to the lower source), and no
+// host holds the VIP until carpd's master-down timer fires: the test logs
+// that gap but does not fail on it.
 func TestInteropEqualSkew(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -199,43 +214,52 @@ func TestInteropEqualSkew(t *testing.T) {
 			p := newPeers(t, tc.ucarpLow)
 			uc := p.startUcarp(100)
 			cd := p.startCarpd(100)
-			// Settled: one host alone has held the VIP for 5 s.
-			var holder string
-			var since time.Time
-			start := time.Now()
-			for {
-				got := p.holders()
-				if len(got) != 1 || got[0] != holder {
-					holder, since = "", time.Now()
-					if len(got) == 1 {
-						holder = got[0]
-					}
-				}
-				if holder != "" && time.Since(since) >= 5*time.Second {
-					break
-				}
-				if time.Since(start) > 30*time.Second {
-					t.Fatalf("the pair has not settled after %v: holders %v; carpd %q, ucarp %q",
-						time.Since(start), got, transitions(cd.Output()), ucarpStates(uc.Output()))
+			states := func() string {
+				return fmt.Sprintf("carpd %q, ucarp %q", transitions(cd.Output()), ucarpStates(uc.Output()))
+			}
+			holder, took, _ := p.settle(5*time.Second, 30*time.Second)
+			if holder == "" {
+				t.Fatalf("the pair has not settled after %v: holders %v; %s", took, p.holders(), states())
+			}
+			t.Logf("started together: settled after %v with %s holding the VIP; %s", took, holder, states())
+
+			// Split: both MASTER.
+			p.isolate(true, p.carpd, p.ucarp)
+			split := time.Now()
+			for len(p.holders()) != 2 {
+				if time.Since(split) > 10*time.Second {
+					t.Fatalf("split: both hosts do not hold the VIP after %v (holders %v); %s", time.Since(split), p.holders(), states())
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			t.Logf("settled after %v with %s holding the VIP; carpd %q, ucarp %q",
-				time.Since(start), holder, transitions(cd.Output()), ucarpStates(uc.Output()))
-			cdBefore, ucBefore := transitions(cd.Output()), ucarpStates(uc.Output())
+			// Let the log lines of the split reach the output buffers.
+			time.Sleep(500 * time.Millisecond)
+			cdBefore, ucBefore := len(transitions(cd.Output())), len(ucarpStates(uc.Output()))
+			p.isolate(false, p.carpd, p.ucarp)
+			holder, took, gap := p.settle(5*time.Second, 30*time.Second)
+			healCD, healUC := transitions(cd.Output())[cdBefore:], ucarpStates(uc.Output())[ucBefore:]
+			if holder == "" {
+				t.Fatalf("healed: the pair has not settled after %v: holders %v; since the heal carpd %q, ucarp %q",
+					took, p.holders(), healCD, healUC)
+			}
+			t.Logf("healed: settled after %v with %s holding the VIP, longest time with no holder %v; since the heal carpd %q, ucarp %q",
+				took, holder, gap, healCD, healUC)
+			if gap > 0 {
+				// Both yielded to the other's equal advert: show the logs.
+				t.Logf("no host held the VIP for %v after the heal; carpd:\n%s\nucarp:\n%s", gap,
+					strings.Join(tail(cd.Output(), 6), "\n"), strings.Join(tail(uc.Output(), 10), "\n"))
+			}
+
+			cdBefore, ucBefore = len(transitions(cd.Output())), len(ucarpStates(uc.Output()))
 			time.Sleep(30 * time.Second)
-			cdNew := transitions(cd.Output())[len(cdBefore):]
-			ucNew := ucarpStates(uc.Output())[len(ucBefore):]
+			cdNew, ucNew := transitions(cd.Output())[cdBefore:], ucarpStates(uc.Output())[ucBefore:]
 			if n := len(cdNew) + len(ucNew); n > 1 {
 				t.Errorf("%d transitions in 30 s after settling, want at most 1: carpd %q, ucarp %q", n, cdNew, ucNew)
 			}
-			if got := p.holders(); len(got) != 1 {
-				t.Errorf("after 30 s the VIP is held by %v, want exactly one host", got)
+			if got := p.holders(); len(got) != 1 || got[0] != holder {
+				t.Errorf("after 30 s the VIP is held by %v, want only %s", got, holder)
 			}
 			checkClean(t, cd, uc)
-			if strings.Contains(uc.Output(), "Bad") {
-				t.Errorf("ucarp complained:\n%s", strings.Join(grepLines(uc.Output(), "Bad"), "\n"))
-			}
 		})
 	}
 }
