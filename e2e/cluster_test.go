@@ -180,11 +180,22 @@ func (c *cluster) bootBack(h *lab.Host, own netip.Prefix) *lab.Proc {
 // holders returns the names of the hosts that hold the virtual address.
 func (c *cluster) holders() []string {
 	c.t.Helper()
+	return holdersOf(c.t, vip, c.master, c.backup)
+}
+
+// waitHolder polls until exactly host holds the VIP, and returns how long it took.
+func (c *cluster) waitHolder(h *lab.Host, timeout time.Duration) (time.Duration, bool) {
+	return waitSole(c.t, h, timeout, c.master, c.backup)
+}
+
+// holdersOf returns the names of those hosts that hold a.
+func holdersOf(t testing.TB, a netip.Addr, hosts ...*lab.Host) []string {
+	t.Helper()
 	var names []string
-	for _, h := range []*lab.Host{c.master, c.backup} {
-		ok, err := h.Holds(vip)
+	for _, h := range hosts {
+		ok, err := h.Holds(a)
 		if err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
 		if ok {
 			names = append(names, h.Name)
@@ -193,16 +204,34 @@ func (c *cluster) holders() []string {
 	return names
 }
 
-// waitHolder polls until exactly host holds the VIP, and returns how long it took.
-func (c *cluster) waitHolder(h *lab.Host, timeout time.Duration) (time.Duration, bool) {
+// waitSole polls until h alone among hosts holds the VIP, and returns how
+// long it took.
+func waitSole(t testing.TB, h *lab.Host, timeout time.Duration, hosts ...*lab.Host) (time.Duration, bool) {
+	t.Helper()
 	start := time.Now()
 	for time.Since(start) < timeout {
-		if got := c.holders(); len(got) == 1 && got[0] == h.Name {
+		if got := holdersOf(t, vip, hosts...); len(got) == 1 && got[0] == h.Name {
 			return time.Since(start), true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return time.Since(start), false
+}
+
+// isolatePorts sets or clears the bridge's isolated flag on the switch
+// ports of hosts: isolated ports exchange no frames with each other but
+// still with the others (the client). Isolating both CARP hosts splits them
+// without a carrier loss, as a multicast filter would.
+func isolatePorts(t testing.TB, l *lab.Lab, on bool, hosts ...*lab.Host) {
+	t.Helper()
+	flag := map[bool]string{true: "on", false: "off"}[on]
+	for _, h := range hosts {
+		out, err := exec.Command("ip", "netns", "exec", l.Switch,
+			"ip", "link", "set", "dev", h.Port, "type", "bridge_slave", "isolated", flag).CombinedOutput()
+		if err != nil {
+			t.Fatalf("isolated %s on switch port %s: %v: %s", flag, h.Port, err, out)
+		}
+	}
 }
 
 // prober pings the VIP from the client every interval until stop is called.

@@ -176,29 +176,12 @@ func (p *peers) startUcarp(advskew int, flags ...string) *lab.Proc {
 // holders returns the names of the CARP hosts that hold the VIP.
 func (p *peers) holders() []string {
 	p.t.Helper()
-	var names []string
-	for _, h := range []*lab.Host{p.carpd, p.ucarp} {
-		ok, err := h.Holds(vip)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		if ok {
-			names = append(names, h.Name)
-		}
-	}
-	return names
+	return holdersOf(p.t, vip, p.carpd, p.ucarp)
 }
 
 // waitSole polls until h alone holds the VIP and returns how long it took.
 func (p *peers) waitSole(h *lab.Host, timeout time.Duration) (time.Duration, bool) {
-	start := time.Now()
-	for time.Since(start) < timeout {
-		if got := p.holders(); len(got) == 1 && got[0] == h.Name {
-			return time.Since(start), true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return time.Since(start), false
+	return waitSole(p.t, h, timeout, p.carpd, p.ucarp)
 }
 
 // waitHolds polls until h holds the VIP, whoever else does (a dead host
@@ -355,23 +338,10 @@ func stopGracefully(t testing.TB, pr *lab.Proc) {
 	}
 }
 
-// isolate sets or clears the bridge's isolated flag on the switch ports of
-// hosts: isolated ports exchange no frames with each other but still with
-// the others (the client). Isolating both CARP hosts splits them without a
-// carrier loss, as a multicast filter would.
+// isolate splits (on) or joins the hosts; see isolatePorts.
 func (p *peers) isolate(on bool, hosts ...*lab.Host) {
 	p.t.Helper()
-	flag := "off"
-	if on {
-		flag = "on"
-	}
-	for _, h := range hosts {
-		out, err := exec.Command("ip", "netns", "exec", p.lab.Switch,
-			"ip", "link", "set", "dev", h.Port, "type", "bridge_slave", "isolated", flag).CombinedOutput()
-		if err != nil {
-			p.t.Fatalf("isolated %s on switch port %s: %v: %s", flag, h.Port, err, out)
-		}
-	}
+	isolatePorts(p.t, p.lab, on, hosts...)
 }
 
 // settle waits until one CARP host alone has held the VIP for hold, at

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"context"
-	"os/exec"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/probe"
 )
 
@@ -158,20 +155,11 @@ func TestAddressRemovedUnderneath(t *testing.T) {
 }
 
 // partition cuts the master and the backup off from each other, while the
-// client still reaches both and no carrier drops: their switch ports become
-// isolated bridge ports (isolated ports do not talk to each other). heal
-// (isolate false) joins them again.
+// client still reaches both and no carrier drops (isolate false joins them
+// again).
 func (c *cluster) partition(t *testing.T, isolate bool) {
 	t.Helper()
-	mode := map[bool]string{true: "on", false: "off"}[isolate]
-	for _, h := range []*lab.Host{c.master, c.backup} {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, err := exec.CommandContext(ctx, "ip", "netns", "exec", c.lab.Switch, "bridge", "link", "set", "dev", h.Port, "isolated", mode).CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("bridge link set dev %s isolated %s: %v: %s", h.Port, mode, err, out)
-		}
-	}
+	isolatePorts(t, c.lab, isolate, c.master, c.backup)
 }
 
 // TestSplitBrainHeal: master and backup cannot hear each other (carrier

@@ -46,14 +46,20 @@ func LinkByName(name string) (Link, error) {
 // WatchLinks returns, so no change after the call is missed; callers read
 // the initial state with LinkByName after calling WatchLinks.
 func WatchLinks(ctx context.Context) (<-chan Link, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
+	return watch(ctx, "link", func(ch chan netlink.LinkUpdate, done chan struct{}) error {
+		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ErrorCallback: func(error) {}})
+	}, func(u netlink.LinkUpdate) (Link, bool) { return fromNetlink(u.Link), true })
+}
+
+// watch subscribes to one kind of rtnetlink notification and sends each
+// one, converted (ok false: skipped), until ctx is done.
+func watch[U, T any](ctx context.Context, kind string, subscribe func(chan U, chan struct{}) error, convert func(U) (T, bool)) (<-chan T, error) {
+	updates := make(chan U, 64)
 	done := make(chan struct{})
-	if err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(error) {},
-	}); err != nil {
-		return nil, fmt.Errorf("subscribe to link changes: %w", err)
+	if err := subscribe(updates, done); err != nil {
+		return nil, fmt.Errorf("subscribe to %s changes: %w", kind, err)
 	}
-	out := make(chan Link, 64)
+	out := make(chan T, 64)
 	go func() {
 		defer close(out)
 		defer close(done)
@@ -65,8 +71,12 @@ func WatchLinks(ctx context.Context) (<-chan Link, error) {
 				if !ok {
 					return
 				}
+				t, ok := convert(u)
+				if !ok {
+					continue
+				}
 				select {
-				case out <- fromNetlink(u.Link):
+				case out <- t:
 				case <-ctx.Done():
 					return
 				}
@@ -86,38 +96,14 @@ type AddrChange struct {
 // WatchAddrs sends every address change the kernel reports, until ctx is
 // done. Like WatchLinks, the subscription is in place when it returns.
 func WatchAddrs(ctx context.Context) (<-chan AddrChange, error) {
-	updates := make(chan netlink.AddrUpdate, 64)
-	done := make(chan struct{})
-	if err := netlink.AddrSubscribeWithOptions(updates, done, netlink.AddrSubscribeOptions{
-		ErrorCallback: func(error) {},
-	}); err != nil {
-		return nil, fmt.Errorf("subscribe to address changes: %w", err)
-	}
-	out := make(chan AddrChange, 64)
-	go func() {
-		defer close(out)
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-updates:
-				if !ok {
-					return
-				}
-				ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-				if !ok {
-					continue
-				}
-				ones, _ := u.LinkAddress.Mask.Size()
-				c := AddrChange{LinkIndex: u.LinkIndex, Prefix: netip.PrefixFrom(ip.Unmap(), ones), Removed: !u.NewAddr}
-				select {
-				case out <- c:
-				case <-ctx.Done():
-					return
-				}
-			}
+	return watch(ctx, "address", func(ch chan netlink.AddrUpdate, done chan struct{}) error {
+		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: func(error) {}})
+	}, func(u netlink.AddrUpdate) (AddrChange, bool) {
+		ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+		if !ok {
+			return AddrChange{}, false
 		}
-	}()
-	return out, nil
+		ones, _ := u.LinkAddress.Mask.Size()
+		return AddrChange{LinkIndex: u.LinkIndex, Prefix: netip.PrefixFrom(ip.Unmap(), ones), Removed: !u.NewAddr}, true
+	})
 }
