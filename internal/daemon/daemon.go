@@ -72,8 +72,8 @@ type OS struct {
 }
 
 // AddressLifetime is the valid lifetime carpd gives the virtual addresses
-// it holds: 3 advert intervals of the slowest vhid (whole seconds, at
-// least one advert interval + 1 s). A master refreshes it at every advert;
+// it holds: 3 × the largest advbase, and at least advbase + 2 s so that it
+// outlasts one advert interval (advbase + advskew/256) by a second. A master refreshes it at every advert;
 // when carpd is killed, the kernel removes the addresses within about a
 // backup's master-down interval, so no stale address answers for the VIP.
 func AddressLifetime(cfg *config.Config) time.Duration {
@@ -92,8 +92,8 @@ type vhost struct {
 	prefixes []netip.Prefix
 	addrs    []netip.Addr
 	hold     bool
-	// vmac is the virtual MAC interface that holds the addresses and
-	// sends the IPv4 adverts in virtual MAC mode; nil otherwise.
+	// vmac is the virtual MAC interface that holds the addresses in
+	// virtual MAC mode; nil otherwise.
 	vmac *netmon.Link
 }
 
