@@ -68,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "configuration file: carpd's TOML (*.toml) or a FreeBSD rc.conf (any other name)")
 	fs.StringVar(&f.rcConf, "rc-conf", "", "read the carp lines (ifconfig_<iface>_alias<N> with a vhid) of this FreeBSD rc.conf")
-	fs.StringVar(&f.checkConfig, "check-config", "", "check this configuration file and exit: 0 when good, 2 with every error otherwise")
+	fs.StringVar(&f.checkConfig, "check-config", "", "check this configuration file (the file alone; add --check for this host's interfaces) and exit: 0 when good, 2 with every error otherwise")
 	fs.BoolVar(&f.check, "check", false, "check the configuration against this host (interfaces) and exit: 0 or 2")
 	fs.BoolVar(&f.preempt, "preempt", false, "take over from a slower master (FreeBSD's net.inet.carp.preempt=1)")
 	fs.StringVar(&f.preemptDelay, "preempt-delay", "0s", "after start, wait this long before preempting (keepalived's preempt_delay), e.g. 30s")
@@ -153,6 +153,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
+	}
+	if f.checkConfig != "" && !f.check {
+		// The file alone, so that it can be checked on another machine.
+		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", f.checkConfig, len(cfg.VHIDs))
+		return exitOK
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
