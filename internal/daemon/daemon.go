@@ -40,6 +40,8 @@ type AdvertConn interface {
 // managed ones (vip.Manager).
 type Addresses interface {
 	Set(ifname string, managed, want []netip.Prefix) ([]string, error)
+	// Refresh renews the lifetime of addresses the interface holds.
+	Refresh(ifname string, want []netip.Prefix) error
 }
 
 // Announcer announces that addresses moved to this host (announce.Announcer).
@@ -113,6 +115,9 @@ type iface struct {
 	link   netmon.Link
 	vhosts []*vhost
 	vips   []netip.Addr // every virtual address on this interface
+	// src caches the source address of adverts per family; an address
+	// change on the interface clears it.
+	src [2]netip.Addr
 }
 
 // Daemon runs the vhids of one configuration.
@@ -459,6 +464,9 @@ func (d *Daemon) addrChanged(c netmon.AddrChange) {
 	if ifc == nil {
 		return
 	}
+	if c.LinkIndex == ifc.link.Index && !slices.Contains(ifc.vips, c.Prefix.Addr()) {
+		ifc.src = [2]netip.Addr{} // the host's own addresses changed
+	}
 	for _, v := range ifc.vhosts {
 		if !slices.Contains(v.prefixes, c.Prefix) {
 			continue
@@ -488,6 +496,7 @@ func (d *Daemon) linkChanged(now time.Time, l netmon.Link) {
 	}
 	was := ifc.link.Up
 	ifc.link = l
+	ifc.src = [2]netip.Addr{}
 	if was == l.Up {
 		return
 	}
@@ -540,8 +549,11 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 				"vhid", v.cfg.VHID, "iface", v.cfg.Interface, "state", a.To.String())
 		case carp.SendAdvert:
 			err := d.sendAdvert(v, a)
-			if v.hold {
-				d.syncAddresses(v.iface) // refreshes the addresses' lifetime
+			if v.hold && (a.Family == carp.IPv4 || !v.m.HasFamily(carp.IPv4)) {
+				// Once per interval: renew the addresses' lifetime.
+				if err := d.os.Addresses.Refresh(v.home().Name, v.prefixes); err != nil {
+					d.log.Error(fmt.Sprintf("carp: %s: %v", v.name(), err))
+				}
 			}
 			d.step(now, v, carp.SendResult{Err: err != nil})
 		case carp.Demote:
@@ -576,7 +588,12 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	// keepalived's vmac_xmit_base): a Linux macvlan consumes multicast
 	// whose source MAC is its own, so a peer's macvlan with the same
 	// virtual MAC would hide the master's adverts from the backup.
-	src, err := d.os.Source(a.Family, ifc.link.Index, ifc.vips)
+	src := ifc.src[a.Family]
+	var err error
+	if !src.IsValid() {
+		src, err = d.os.Source(a.Family, ifc.link.Index, ifc.vips)
+		ifc.src[a.Family] = src
+	}
 	if err == nil {
 		err = d.os.Conns[a.Family].WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
 	}

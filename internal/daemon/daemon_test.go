@@ -70,6 +70,11 @@ func (f *fakeOS) Set(ifname string, managed, want []netip.Prefix) ([]string, err
 	return nil, nil
 }
 
+func (f *fakeOS) Refresh(ifname string, want []netip.Prefix) error {
+	f.record("refresh %s %v", ifname, want)
+	return nil
+}
+
 func (f *fakeOS) Announce(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error {
 	f.record("garp if%d %v %v", ifindex, hw, addrs)
 	return nil
@@ -173,9 +178,12 @@ func TestDaemonWiring(t *testing.T) {
 	// A bow-out advert: MASTER at once, advert, address, announcement.
 	n = f.count()
 	f.in <- advert("lampros", 255, 255, 255)
+	// The address first (make before break), then the advert, the
+	// lifetime refresh and the announcement.
 	waitOps(t, f, n,
-		"advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
 		"set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]",
+		"advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
+		"refresh eth0 [192.0.2.50/32]",
 		"garp if2 02:00:00:00:00:01 [192.0.2.50]")
 
 	// Link down: INIT and the address released.

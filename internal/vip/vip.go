@@ -206,6 +206,26 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 	return done, errors.Join(errs...)
 }
 
+// Refresh renews the lifetime of addresses the interface must hold, without
+// listing the interface's addresses first: one `ip addr replace` each (an
+// address that went missing is so put back). Without lifetimes it does
+// nothing. A master calls it at every advertisement, which with many vhids
+// is far cheaper than Set.
+func (m *Manager) Refresh(ifname string, want []netip.Prefix) error {
+	valid, preferred, lifetimes, err := m.opts.lifetimes()
+	if err != nil || !lifetimes {
+		return err
+	}
+	var errs []error
+	for _, p := range want {
+		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: true, ValidLft: valid, PreferredLft: preferred}
+		if err := m.os.replace(ifname, r); err != nil {
+			errs = append(errs, fmt.Errorf("vip: refresh %s: %w", r.command(ifname), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // uniq returns ps without repeats, in order, after checking that each is a
 // plain IPv4 or IPv6 prefix.
 func uniq(ps []netip.Prefix) ([]netip.Prefix, error) {

@@ -353,3 +353,23 @@ func TestSetNoInterfaceName(t *testing.T) {
 		t.Error("Set(\"\") succeeded, want an error")
 	}
 }
+
+func TestRefresh(t *testing.T) {
+	f := &fakeOS{addrs: map[string][]netip.Prefix{"eth0": pfx("192.0.2.50/32")}}
+	m := &Manager{os: f, opts: AddOptions{ValidLifetime: 3 * time.Second}}
+	if err := m.Refresh("eth0", pfx("192.0.2.50/32", "2001:db8::50/128")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ip addr replace 192.0.2.50/32 dev eth0 valid_lft 3 preferred_lft 3",
+		"ip addr replace 2001:db8::50/128 dev eth0 nodad valid_lft 3 preferred_lft 3",
+	}
+	if diff := cmp.Diff(want, f.ops); diff != "" {
+		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+	forever := &Manager{os: f}
+	f.ops = nil
+	if err := forever.Refresh("eth0", pfx("192.0.2.50/32")); err != nil || len(f.ops) != 0 {
+		t.Errorf("Refresh without lifetimes: err %v, ops %q; want nothing done", err, f.ops)
+	}
+}
