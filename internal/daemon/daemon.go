@@ -94,6 +94,7 @@ type vhost struct {
 	prefixes []netip.Prefix
 	addrs    []netip.Addr
 	hold     bool
+	refresh  bool // queued in Daemon.toRefresh
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *netmon.Link
@@ -136,6 +137,26 @@ type Daemon struct {
 	cmds     chan func() // calls run by the event loop
 	leaving  bool        // Shutdown sent, waiting for every vhid to leave
 	families [2]bool     // some vhid has addresses of this family
+	// toRefresh lists the masters that advertised in this turn of the
+	// loop and whose addresses' lifetime is to be renewed.
+	toRefresh []*vhost
+}
+
+// refreshAddresses renews the lifetime of the addresses of the masters
+// that advertised. It runs after all the adverts that were due, so that
+// with many vhids an advert does not wait behind the others' netlink
+// requests.
+func (d *Daemon) refreshAddresses() {
+	for _, v := range d.toRefresh {
+		v.refresh = false
+		if !v.hold {
+			continue
+		}
+		if err := d.os.Addresses.Refresh(v.home().Name, v.prefixes); err != nil {
+			d.log.Error(fmt.Sprintf("carp: %s: %v", v.name(), err))
+		}
+	}
+	d.toRefresh = d.toRefresh[:0]
 }
 
 // Families reports which address families the configuration uses, so that
@@ -362,6 +383,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.closeConns()
 			return nil
 		}
+		d.refreshAddresses()
 		d.resetTimer(timer)
 		select {
 		case <-done:
@@ -517,7 +539,7 @@ func (d *Daemon) receive(now time.Time, fam carp.Family, p advsock.Packet) {
 	a, err := carp.ParseAdvert(p.Payload)
 	if err != nil {
 		if r, counted := carp.DropReasonOf(err); counted {
-			d.drop(r, ifc, p, 0)
+			d.drop(r, ifc, p.Src, p.TTL, 0)
 		}
 		return
 	}
@@ -527,14 +549,14 @@ func (d *Daemon) receive(now time.Time, fam carp.Family, p advsock.Packet) {
 			return
 		}
 	}
-	d.drop(carp.DropVHID, ifc, p, a.VHID)
+	d.drop(carp.DropVHID, ifc, p.Src, p.TTL, a.VHID)
 }
 
-func (d *Daemon) drop(r carp.DropReason, ifc *iface, p advsock.Packet, vhid uint8) {
+func (d *Daemon) drop(r carp.DropReason, ifc *iface, src netip.Addr, ttl int, vhid uint8) {
 	d.stats.mu.Lock()
 	d.stats.Drops[r]++
 	d.stats.mu.Unlock()
-	d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifc.link.Name, "src", p.Src, "ttl", p.TTL, "vhid", vhid)
+	d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifc.link.Name, "src", src, "ttl", ttl, "vhid", vhid)
 }
 
 // step feeds one event to a vhid's machine and carries out its actions.
@@ -549,11 +571,11 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 				"vhid", v.cfg.VHID, "iface", v.cfg.Interface, "state", a.To.String())
 		case carp.SendAdvert:
 			err := d.sendAdvert(v, a)
-			if v.hold && (a.Family == carp.IPv4 || !v.m.HasFamily(carp.IPv4)) {
-				// Once per interval: renew the addresses' lifetime.
-				if err := d.os.Addresses.Refresh(v.home().Name, v.prefixes); err != nil {
-					d.log.Error(fmt.Sprintf("carp: %s: %v", v.name(), err))
-				}
+			if v.hold && !v.refresh {
+				// Renew the addresses' lifetime once the loop has sent
+				// every advert that is due (see refreshAddresses).
+				v.refresh = true
+				d.toRefresh = append(d.toRefresh, v)
 			}
 			d.step(now, v, carp.SendResult{Err: err != nil})
 		case carp.Demote:
@@ -566,7 +588,8 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 		case carp.Announce:
 			d.announce(v)
 		case carp.Drop:
-			d.drop(a.Reason, v.iface, advsock.Packet{}, v.cfg.VHID)
+			r, _ := ev.(carp.Received)
+			d.drop(a.Reason, v.iface, r.Src, r.TTL, v.cfg.VHID)
 		}
 	}
 }

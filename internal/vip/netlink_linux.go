@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -14,19 +15,30 @@ import (
 // network namespace current at each call when h is nil, and applies opts to
 // every address it adds. Tests and the lab pass a handle made with
 // netlink.NewHandleAt to manage a namespace without switching threads.
+//
+// A nil handle is replaced by one persistent handle of the current
+// namespace when it can be made (else the zero Handle, which opens a socket
+// per request): a master renews its addresses at every advert, and with
+// many vhids a socket per request costs more than the request.
 func New(h *netlink.Handle, opts AddOptions) *Manager {
 	if h == nil {
-		h = &netlink.Handle{} // the zero Handle works in the current namespace
+		var err error
+		if h, err = netlink.NewHandle(); err != nil {
+			h = &netlink.Handle{}
+		}
 	}
-	return &Manager{os: netlinkOS{h}, opts: opts}
+	return &Manager{os: &netlinkOS{h: h, index: map[string]int{}}, opts: opts}
 }
 
 // netlinkOS is the real addrOS, through rtnetlink.
 type netlinkOS struct {
 	h *netlink.Handle
+
+	mu    sync.Mutex
+	index map[string]int // interface indexes by name, for replace
 }
 
-func (o netlinkOS) link(ifname string) (netlink.Link, error) {
+func (o *netlinkOS) link(ifname string) (netlink.Link, error) {
 	l, err := o.h.LinkByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", ifname, err)
@@ -34,7 +46,7 @@ func (o netlinkOS) link(ifname string) (netlink.Link, error) {
 	return l, nil
 }
 
-func (o netlinkOS) list(ifname string) ([]netip.Prefix, error) {
+func (o *netlinkOS) list(ifname string) ([]netip.Prefix, error) {
 	l, err := o.link(ifname)
 	if err != nil {
 		return nil, err
@@ -58,7 +70,7 @@ func (o netlinkOS) list(ifname string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (o netlinkOS) add(ifname string, r addReq) error {
+func (o *netlinkOS) add(ifname string, r addReq) error {
 	l, err := o.link(ifname)
 	if err != nil {
 		return err
@@ -66,15 +78,30 @@ func (o netlinkOS) add(ifname string, r addReq) error {
 	return o.h.AddrAdd(l, netlinkAddr(r))
 }
 
-func (o netlinkOS) replace(ifname string, r addReq) error {
+// replace is called at every advert: it looks the interface up by name
+// only once, and again if the cached index fails (the interface was
+// recreated).
+func (o *netlinkOS) replace(ifname string, r addReq) error {
+	o.mu.Lock()
+	idx, ok := o.index[ifname]
+	o.mu.Unlock()
+	if ok {
+		err := o.h.AddrReplace(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: ifname}}, netlinkAddr(r))
+		if err == nil {
+			return nil
+		}
+	}
 	l, err := o.link(ifname)
 	if err != nil {
 		return err
 	}
+	o.mu.Lock()
+	o.index[ifname] = l.Attrs().Index
+	o.mu.Unlock()
 	return o.h.AddrReplace(l, netlinkAddr(r))
 }
 
-func (o netlinkOS) del(ifname string, p netip.Prefix) error {
+func (o *netlinkOS) del(ifname string, p netip.Prefix) error {
 	l, err := o.link(ifname)
 	if err != nil {
 		return err

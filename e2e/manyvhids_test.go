@@ -1,0 +1,398 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/probe"
+)
+
+// Many vhids in one carpd: two hosts share 32 vhids on eth0, one VIP each,
+// and split them by advskew, as an active-active pair does. Both run with
+// preempt on, so the split is deterministic: host A is preferred (advskew
+// 100 against 200) for vhids 1-16, host B for 17-32.
+
+const (
+	mvCount = 32
+	mvHalf  = mvCount / 2
+)
+
+var (
+	mvAddrA      = netip.MustParsePrefix("192.0.2.21/24")
+	mvAddrB      = netip.MustParsePrefix("192.0.2.22/24")
+	mvAddrClient = netip.MustParsePrefix("192.0.2.100/24")
+)
+
+// mvVIP is the virtual address of vhid n: 192.0.2.(100+n), clear of the
+// hosts' own addresses.
+func mvVIP(n int) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(100 + n)}) }
+
+// mvBound is the time within which the survivor must hold all 32 VIPs after
+// the other host dies: its master-down interval for the vhids it backs up
+// (3*advbase + advskew/256 with advbase 1 and advskew 200) plus 1 s.
+const mvBound = 3*time.Second + 200*time.Second/256 + time.Second
+
+// tomlVHID is one [[vhid]] table of a carpd TOML configuration.
+type tomlVHID struct {
+	Iface    string
+	VHID     int
+	AdvSkew  int
+	Addrs    []netip.Prefix
+	Password string
+	Peer     netip.Addr // unicast peer; the zero Addr means multicast
+}
+
+// writeTOML writes a carpd TOML configuration with the global preempt
+// setting and the vhids to dir/name and returns its path.
+func writeTOML(t testing.TB, dir, name string, preempt bool, vhids []tomlVHID) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "preempt = %v\n", preempt)
+	for _, v := range vhids {
+		fmt.Fprintf(&b, "\n[[vhid]]\ninterface = %q\nvhid = %d\nadvskew = %d\n", v.Iface, v.VHID, v.AdvSkew)
+		if v.Password != "" {
+			fmt.Fprintf(&b, "password = %q\n", v.Password)
+		}
+		if v.Peer.IsValid() {
+			fmt.Fprintf(&b, "peer = %q\n", v.Peer.String())
+		}
+		var as []string
+		for _, a := range v.Addrs {
+			as = append(as, fmt.Sprintf("%q", a.String()))
+		}
+		fmt.Fprintf(&b, "addresses = [%s]\n", strings.Join(as, ", "))
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// mvConfig is host A's (first = true) or host B's configuration.
+func mvConfig(first bool) []tomlVHID {
+	var vs []tomlVHID
+	for n := 1; n <= mvCount; n++ {
+		// A prefers the first half, B the second.
+		skew := 200
+		if (n <= mvHalf) == first {
+			skew = 100
+		}
+		vs = append(vs, tomlVHID{
+			Iface: lab.Iface, VHID: n, AdvSkew: skew, Password: "many",
+			Addrs: []netip.Prefix{netip.PrefixFrom(mvVIP(n), 32)},
+		})
+	}
+	return vs
+}
+
+// mvRange returns the vhids from..to.
+func mvRange(from, to int) []int {
+	var ns []int
+	for n := from; n <= to; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// heldVHIDs returns, in ascending order, the vhids 1..count whose VIP
+// (vip(n)) the host's interface iface holds.
+func heldVHIDs(t testing.TB, h *lab.Host, iface string, count int, vip func(int) netip.Addr) []int {
+	t.Helper()
+	ps, err := h.AddrsOn(iface)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[netip.Addr]bool{}
+	for _, p := range ps {
+		held[p.Addr()] = true
+	}
+	var ns []int
+	for n := 1; n <= count; n++ {
+		if held[vip(n)] {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// mvPair is the two carpd hosts and the client.
+type mvPair struct {
+	t          *testing.T
+	a, b, cl   *lab.Host
+	cfgA, cfgB string
+
+	mu    sync.Mutex
+	procs map[*lab.Host][]*lab.Proc
+}
+
+func newMVPair(t *testing.T) *mvPair {
+	t.Helper()
+	requireRoot(t)
+	l, err := lab.New("carpmv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("removing the lab: %v", err)
+		}
+	})
+	p := &mvPair{t: t, procs: map[*lab.Host][]*lab.Proc{}}
+	for _, h := range []struct {
+		name string
+		addr netip.Prefix
+		dst  **lab.Host
+	}{{"hosta", mvAddrA, &p.a}, {"hostb", mvAddrB, &p.b}, {"client", mvAddrClient, &p.cl}} {
+		if *h.dst, err = l.AddHost(h.name, h.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	p.cfgA = writeTOML(t, dir, "hosta.toml", true, mvConfig(true))
+	p.cfgB = writeTOML(t, dir, "hostb.toml", true, mvConfig(false))
+	t.Cleanup(func() {
+		if t.Failed() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			for h, ps := range p.procs {
+				for i, pr := range ps {
+					t.Logf("carpd #%d on %s:\n%s", i+1, h.Name, pr.Output())
+				}
+			}
+		}
+	})
+	return p
+}
+
+func (p *mvPair) start(h *lab.Host) *lab.Proc {
+	p.t.Helper()
+	cfg := p.cfgA
+	if h == p.b {
+		cfg = p.cfgB
+	}
+	pr, err := h.Start("carpd", carpdBin, "--config", cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.procs[h] = append(p.procs[h], pr)
+	p.mu.Unlock()
+	return pr
+}
+
+// held returns the vhids whose VIP each host holds.
+func (p *mvPair) held() (a, b []int) {
+	return heldVHIDs(p.t, p.a, lab.Iface, mvCount, mvVIP), heldVHIDs(p.t, p.b, lab.Iface, mvCount, mvVIP)
+}
+
+// waitHeld polls until host A holds exactly wantA and host B exactly wantB,
+// and returns how long it took.
+func (p *mvPair) waitHeld(wantA, wantB []int, timeout time.Duration) (time.Duration, bool) {
+	start := time.Now()
+	for {
+		a, b := p.held()
+		if slices.Equal(a, wantA) && slices.Equal(b, wantB) {
+			return time.Since(start), true
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// steady samples the holders for d and fails at the first sample that is
+// not exactly wantA on A and wantB on B.
+func (p *mvPair) steady(wantA, wantB []int, d time.Duration, when string) {
+	p.t.Helper()
+	end := time.Now().Add(d)
+	samples := 0
+	for time.Now().Before(end) {
+		a, b := p.held()
+		if !slices.Equal(a, wantA) || !slices.Equal(b, wantB) {
+			p.t.Fatalf("%s: host A holds the VIPs of vhids %v, host B %v; want %v and %v", when, a, b, wantA, wantB)
+		}
+		samples++
+		time.Sleep(200 * time.Millisecond)
+	}
+	if samples < 5 {
+		p.t.Fatalf("%s: only %d samples in %v: the machine is too slow to tell", when, samples, d)
+	}
+}
+
+// pingEach pings every VIP from the client at once, every 100 ms for d, and
+// returns each VIP's statistics by vhid.
+func (p *mvPair) pingEach(d time.Duration) map[int]probe.Stats {
+	p.t.Helper()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []error
+	)
+	stats := map[int]probe.Stats{}
+	for n := 1; n <= mvCount; n++ {
+		var pr *probe.Prober
+		if err := p.cl.Do(func() (err error) { pr, err = probe.Listen(); return err }); err != nil {
+			p.t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pr.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			rs, err := pr.Run(ctx, mvVIP(n), 100*time.Millisecond, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("pinging %v: %w", mvVIP(n), err))
+			}
+			stats[n] = probe.Summarize(rs)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		p.t.Error(err)
+	}
+	return stats
+}
+
+// checkReachable pings every VIP for 1.5 s and fails unless each answered
+// every probe and the client's ARP entry for vhid n's VIP is the MAC of
+// owner(n).
+func (p *mvPair) checkReachable(owner func(n int) *lab.Host, when string) {
+	p.t.Helper()
+	for n, st := range p.pingEach(1500 * time.Millisecond) {
+		if st.Sent < 5 || st.Lost != 0 {
+			p.t.Errorf("%s: pings to %v (vhid %d): sent %d, lost %d; want >= 5 sent, none lost", when, mvVIP(n), n, st.Sent, st.Lost)
+		}
+	}
+	for n := 1; n <= mvCount; n++ {
+		mac, state, err := p.cl.Neigh(mvVIP(n))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if want := owner(n); mac.String() != want.MAC.String() {
+			p.t.Errorf("%s: the client's ARP entry for %v (vhid %d) is %v (%s), want %s's %v", when, mvVIP(n), n, mac, state, want.Name, want.MAC)
+		}
+	}
+}
+
+// mvTransitions counts, per vhid, the log lines of transitions that end with
+// suffix, such as "BACKUP -> MASTER (preempting a slower master)".
+func mvTransitions(out, suffix string) map[int]int {
+	counts := map[int]int{}
+	for _, l := range transitions(out) {
+		var n int
+		if !strings.HasSuffix(l, suffix) {
+			continue
+		}
+		if _, err := fmt.Sscanf(l, "carp: %d@", &n); err == nil {
+			counts[n]++
+		}
+	}
+	return counts
+}
+
+// TestManyVHIDsSplit: 32 vhids in one carpd on each of two hosts, split
+// 16/16 by advskew with preempt on. Steady: each host holds exactly its 16
+// VIPs and the client reaches all 32 at the right MAC. Host A dies (SIGKILL,
+// link down, addresses flushed): host B holds all 32 within its master-down
+// interval + 1 s and the client reaches them all at B. Host A returns and
+// takes back exactly its 16 by preemption, B keeps the other 16.
+func TestManyVHIDsSplit(t *testing.T) {
+	p := newMVPair(t)
+	firstHalf, secondHalf, all := mvRange(1, mvHalf), mvRange(mvHalf+1, mvCount), mvRange(1, mvCount)
+	p.start(p.a)
+	pb := p.start(p.b)
+	if took, ok := p.waitHeld(firstHalf, secondHalf, 20*time.Second); !ok {
+		a, b := p.held()
+		t.Fatalf("after %v host A holds %v, host B %v; want the split 1-%d / %d-%d", took, a, b, mvHalf, mvHalf+1, mvCount)
+	}
+	p.steady(firstHalf, secondHalf, 5*time.Second, "steady state")
+	owner := func(n int) *lab.Host {
+		if n <= mvHalf {
+			return p.a
+		}
+		return p.b
+	}
+	p.checkReachable(owner, "steady state")
+
+	// Host A dies as in a power cut, at a random point of its advert
+	// interval (1 + 100/256 s).
+	time.Sleep(time.Duration(rand.Int64N(int64(1400 * time.Millisecond))))
+	p.mu.Lock()
+	pa := p.procs[p.a][0]
+	p.mu.Unlock()
+	bLog := len(pb.Output())
+	killed := time.Now()
+	if err := pa.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = pa.Wait()
+	if err := p.a.LinkDown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.a.FlushAddrs(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.waitHeld(nil, all, mvBound+10*time.Second); !ok {
+		a, b := p.held()
+		t.Fatalf("after host A died, host A holds %v, host B %v; want B to hold all %d", a, b, mvCount)
+	}
+	took := time.Since(killed)
+	t.Logf("host B holds all %d VIPs %v after host A died", mvCount, took.Round(time.Millisecond))
+	if took > mvBound {
+		t.Errorf("host B took all %d VIPs %v after host A died, want within %v", mvCount, took, mvBound)
+	}
+	if got := mvTransitions(pb.Output()[bLog:], "BACKUP -> MASTER (master timed out)"); len(got) != mvHalf {
+		t.Errorf("host B's takeovers (master timed out) by vhid = %v, want one for each of vhids 1-%d", got, mvHalf)
+	}
+	time.Sleep(time.Second) // the gratuitous ARPs have gone out
+	p.checkReachable(func(int) *lab.Host { return p.b }, "after host A died")
+
+	// Host A comes back and takes its 16 back.
+	if err := p.a.LinkUp(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.a.AddAddr(mvAddrA); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	pa = p.start(p.a)
+	// A waits for B's adverts (at most 1.8 s apart) and preempts at once.
+	if took, ok := p.waitHeld(firstHalf, secondHalf, 15*time.Second); !ok {
+		a, b := p.held()
+		t.Fatalf("%v after host A returned, host A holds %v, host B %v; want the split back", took, a, b)
+	}
+	t.Logf("split restored %v after host A's carpd started", time.Since(back).Round(time.Millisecond))
+	p.steady(firstHalf, secondHalf, 4*time.Second, "after host A returned")
+	preempted := mvTransitions(pa.Output(), "BACKUP -> MASTER (preempting a slower master)")
+	want := map[int]int{}
+	for _, n := range firstHalf {
+		want[n] = 1
+	}
+	if !maps.Equal(preempted, want) {
+		t.Errorf("host A's preemptions by vhid = %v, want one for each of vhids 1-%d and none else", preempted, mvHalf)
+	}
+	if got := mvTransitions(pa.Output(), "-> MASTER (master timed out)"); len(got) != 0 {
+		t.Errorf("returning host A timed out as master on vhids %v, want none (B advertises all of them)", got)
+	}
+	if got := mvTransitions(pb.Output()[bLog:], "MASTER -> BACKUP (more frequent advertisement received)"); !maps.Equal(got, want) {
+		t.Errorf("host B's yields to host A by vhid = %v, want one for each of vhids 1-%d and none else", got, mvHalf)
+	}
+	p.checkReachable(owner, "after host A returned")
+}

@@ -1,0 +1,527 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/lab"
+)
+
+// This file holds BenchmarkManyVHIDs and the packet capture helpers that the
+// many-vhid and unicast tests share: tcpdump writing a pcap file inside a
+// host's namespace, and a reader of the CARP adverts in it.
+
+// advCapture is a tcpdump writing the IPv4 protocol-112 packets seen on one
+// interface of a host to a pcap file.
+type advCapture struct {
+	path string
+	proc *lab.Proc
+}
+
+// captureAdverts starts tcpdump on the host's interface iface and waits
+// until it listens. The lab kills it on Close; stop ends it cleanly.
+func captureAdverts(t testing.TB, h *lab.Host, iface, dir string) *advCapture {
+	t.Helper()
+	path := filepath.Join(dir, h.Name+"-"+iface+".pcap")
+	// -Z root: the capture file is written into the test's private
+	// directory, which the unprivileged tcpdump user cannot enter.
+	p, err := h.Start("tcpdump", "tcpdump", "-i", iface, "-n", "-Z", "root", "--immediate-mode", "-U",
+		"-s", "128", "-w", path, "ip proto 112")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, "listening on"); err != nil {
+		t.Fatal(err)
+	}
+	return &advCapture{path: path, proc: p}
+}
+
+// stop ends tcpdump (SIGINT, so that it flushes) and returns the adverts it
+// captured.
+func (c *advCapture) stop(t testing.TB) []wireAdvert {
+	t.Helper()
+	if err := c.proc.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.proc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("tcpdump does not stop: %s", c.proc.Output())
+	}
+	ads, err := readAdvertPcap(c.path)
+	if err != nil {
+		t.Fatalf("%v; tcpdump said: %s", err, c.proc.Output())
+	}
+	return ads
+}
+
+// wireAdvert is one IPv4 CARP advert as captured.
+type wireAdvert struct {
+	At       time.Time
+	Src, Dst netip.Addr
+	TTL      int
+	VHID     int
+	AdvBase  int
+	AdvSkew  int
+}
+
+// Interval is the advert interval the packet announces: advbase +
+// advskew/256 s.
+func (a wireAdvert) Interval() time.Duration {
+	return time.Duration(a.AdvBase)*time.Second + time.Duration(a.AdvSkew)*time.Second/256
+}
+
+// readAdvertPcap reads the IPv4 CARP adverts (protocol 112, version 2, type
+// 1) of a classic pcap file with Ethernet framing, microsecond or
+// nanosecond timestamps, in either byte order. Other packets are skipped.
+func readAdvertPcap(path string) ([]wireAdvert, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read pcap: %w", err)
+	}
+	if len(data) < 24 {
+		return nil, fmt.Errorf("pcap %s: %d bytes, no header", path, len(data))
+	}
+	var bo binary.ByteOrder
+	var nano bool
+	switch m := binary.LittleEndian.Uint32(data); m {
+	case 0xa1b2c3d4, 0xa1b23c4d:
+		bo, nano = binary.LittleEndian, m == 0xa1b23c4d
+	default:
+		switch binary.BigEndian.Uint32(data) {
+		case 0xa1b2c3d4:
+			bo = binary.BigEndian
+		case 0xa1b23c4d:
+			bo, nano = binary.BigEndian, true
+		default:
+			return nil, fmt.Errorf("pcap %s: bad magic %x", path, data[:4])
+		}
+	}
+	if lt := bo.Uint32(data[20:]); lt != 1 {
+		return nil, fmt.Errorf("pcap %s: link type %d, want 1 (Ethernet)", path, lt)
+	}
+	var ads []wireAdvert
+	for off := 24; off < len(data); {
+		if off+16 > len(data) {
+			return nil, fmt.Errorf("pcap %s: truncated record header at %d", path, off)
+		}
+		sec, frac := int64(bo.Uint32(data[off:])), int64(bo.Uint32(data[off+4:]))
+		incl := int(bo.Uint32(data[off+8:]))
+		off += 16
+		if off+incl > len(data) {
+			return nil, fmt.Errorf("pcap %s: truncated record at %d", path, off)
+		}
+		pkt := data[off : off+incl]
+		off += incl
+		if !nano {
+			frac *= 1000
+		}
+		if a, ok := parseAdvertFrame(pkt); ok {
+			a.At = time.Unix(sec, frac)
+			ads = append(ads, a)
+		}
+	}
+	return ads, nil
+}
+
+// parseAdvertFrame decodes an Ethernet frame carrying an IPv4 CARP advert.
+func parseAdvertFrame(f []byte) (wireAdvert, bool) {
+	if len(f) < 14 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+		return wireAdvert{}, false
+	}
+	ip := f[14:]
+	if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 112 {
+		return wireAdvert{}, false
+	}
+	hl := int(ip[0]&0xf) * 4
+	if len(ip) < hl+8 {
+		return wireAdvert{}, false
+	}
+	c := ip[hl:]
+	if c[0] != 0x21 {
+		return wireAdvert{}, false // VRRP or another CARP type
+	}
+	return wireAdvert{
+		Src:     netip.AddrFrom4([4]byte(ip[12:16])),
+		Dst:     netip.AddrFrom4([4]byte(ip[16:20])),
+		TTL:     int(ip[8]),
+		VHID:    int(c[1]),
+		AdvSkew: int(c[2]),
+		AdvBase: int(c[5]),
+	}, true
+}
+
+// BenchmarkManyVHIDs runs 255 vhids in one carpd on each of two hosts,
+// vhids 1-128 on eth0 and 129-255 on eth1 (a second segment), one VIP
+// each; the master (advskew 0) holds them all and the backup (advskew 100)
+// none. Once settled, it measures over scaleWindow (60 s; 15 s with
+// -short):
+//
+//   - the master daemon's CPU time (utime+stime from /proc/PID/stat) as a
+//     percentage of one core, and the backup's;
+//   - the master's resident memory (VmRSS) at the end;
+//   - advert lateness: the adverts captured on the backup's interfaces,
+//     per vhid, each gap between consecutive adverts minus the nominal
+//     interval advbase + advskew/256 s; p50, p99 and max over all gaps.
+//
+// Targets: CPU < 2% of one core, RSS < 40 MB, lateness p99 < 5 ms. The
+// benchmark reports an error (b.Errorf, and measures on) when the pair has
+// not settled 30 s after the start, when a VIP moves or a state changes
+// during the window, when a vhid sent fewer than 90% of its adverts, and
+// when a target is missed. $CARPD_SCALE_VHIDS runs fewer vhids, to see how
+// the figures grow. Each iteration is one run and the metrics are the
+// medians (with min and max) of the iterations; -count=N gives N separate
+// runs (-benchtime=Nx makes Go run 1 iteration, then N).
+func BenchmarkManyVHIDs(b *testing.B) {
+	requireRoot(b)
+	var runs []scaleRun
+	for i := 0; i < b.N; i++ {
+		runs = append(runs, oneScaleRun(b))
+	}
+	b.ReportMetric(0, "ns/op")
+	for _, m := range []struct {
+		unit string
+		get  func(scaleRun) float64
+	}{
+		{"master-cpu-%", func(r scaleRun) float64 { return r.masterCPU }},
+		{"backup-cpu-%", func(r scaleRun) float64 { return r.backupCPU }},
+		{"master-rss-MB", func(r scaleRun) float64 { return r.masterRSS }},
+		{"late-p50-ms", func(r scaleRun) float64 { return r.lateP50 }},
+		{"late-p99-ms", func(r scaleRun) float64 { return r.lateP99 }},
+		{"late-max-ms", func(r scaleRun) float64 { return r.lateMax }},
+	} {
+		var vs []float64
+		for _, r := range runs {
+			vs = append(vs, m.get(r))
+		}
+		slices.Sort(vs)
+		b.ReportMetric(median(vs), m.unit)
+		if len(vs) > 1 {
+			b.ReportMetric(vs[0], "min-"+m.unit)
+			b.ReportMetric(vs[len(vs)-1], "max-"+m.unit)
+		}
+	}
+	for i, r := range runs {
+		b.Logf("run %d: %s", i+1, r)
+	}
+	for _, r := range runs {
+		if r.masterCPU >= 2 || r.masterRSS >= 40 || r.lateP99 >= 5 {
+			b.Errorf("a target is missed (CPU < 2%%, RSS < 40 MB, lateness p99 < 5 ms): %s", r)
+		}
+	}
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+const (
+	scaleSplit  = 128 // vhids 1..scaleSplit on eth0, the rest on eth1
+	scaleWindow = 60 * time.Second
+)
+
+// scaleVHIDs returns the number of vhids to run: 255, or the value of
+// $CARPD_SCALE_VHIDS (1..255), to see how the figures grow with it.
+func scaleVHIDs(b *testing.B) int {
+	s := os.Getenv("CARPD_SCALE_VHIDS")
+	if s == "" {
+		return 255
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 255 {
+		b.Fatalf("CARPD_SCALE_VHIDS=%q: want 1..255", s)
+	}
+	return n
+}
+
+// scaleVIP is vhid n's address: 198.51.100.n on eth0 (n <= 128),
+// 203.0.113.(n-128) on eth1.
+func scaleVIP(n int) netip.Addr {
+	if n <= scaleSplit {
+		return netip.AddrFrom4([4]byte{198, 51, 100, byte(n)})
+	}
+	return netip.AddrFrom4([4]byte{203, 0, 113, byte(n - scaleSplit)})
+}
+
+// scaleIface is the interface of vhid n.
+func scaleIface(n int) string {
+	if n <= scaleSplit {
+		return "eth0"
+	}
+	return "eth1"
+}
+
+// scaleOwn returns host i's own addresses on eth0 and eth1: 192.0.2.(21+i)
+// and 203.0.113.(221+i), clear of the VIPs.
+func scaleOwn(i int) [2]netip.Prefix {
+	return [2]netip.Prefix{
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(21 + i)}), 24),
+		netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, 113, byte(221 + i)}), 24),
+	}
+}
+
+type scaleRun struct {
+	masterCPU, backupCPU float64 // % of one core
+	masterRSS            float64 // MB
+	lateP50, lateP99     float64 // ms
+	lateMax, lateMin     float64 // ms
+	gaps                 int
+}
+
+func (r scaleRun) String() string {
+	return fmt.Sprintf("master CPU %.2f%%, backup CPU %.2f%%, master RSS %.1f MB, lateness over %d gaps: p50 %.2f ms, p99 %.2f ms, max %.2f ms, min %.2f ms",
+		r.masterCPU, r.backupCPU, r.masterRSS, r.gaps, r.lateP50, r.lateP99, r.lateMax, r.lateMin)
+}
+
+func oneScaleRun(b *testing.B) scaleRun {
+	b.Helper()
+	scaleCount := scaleVHIDs(b)
+	l, err := lab.New("carpscale")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			b.Errorf("removing the lab: %v", err)
+		}
+	}()
+	if err := l.AddSegment("seg2"); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	hosts := map[string]*lab.Host{}
+	procs := map[string]*lab.Proc{}
+	masterOwn := scaleOwn(0)
+	for i, name := range []string{"master", "backup"} {
+		own := scaleOwn(i)
+		h, err := l.AddHost(name, own[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := h.Attach("seg2", "eth1", own[1]); err != nil {
+			b.Fatal(err)
+		}
+		var vs []tomlVHID
+		for n := 1; n <= scaleCount; n++ {
+			vs = append(vs, tomlVHID{
+				Iface: scaleIface(n), VHID: n, AdvSkew: 100 * i, Password: "scale",
+				Addrs: []netip.Prefix{netip.PrefixFrom(scaleVIP(n), 32)},
+			})
+		}
+		cfg := writeTOML(b, dir, name+".toml", false, vs)
+		hosts[name] = h
+		p, err := h.Start("carpd", carpdBin, "--config", cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		procs[name] = p
+	}
+	defer func() {
+		if b.Failed() {
+			for name, p := range procs {
+				out := p.Output()
+				if len(out) > 30000 {
+					out = "...\n" + out[len(out)-30000:]
+				}
+				b.Logf("carpd on %s:\n%s", name, out)
+			}
+		}
+	}()
+	master, backup := hosts["master"], hosts["backup"]
+	all := mvRange(1, scaleCount)
+	held := func(h *lab.Host) []int {
+		var ns []int
+		for _, iface := range []string{"eth0", "eth1"} {
+			ns = append(ns, heldVHIDs(b, h, iface, scaleCount, func(n int) netip.Addr {
+				if scaleIface(n) != iface {
+					return netip.Addr{}
+				}
+				return scaleVIP(n)
+			})...)
+		}
+		slices.Sort(ns)
+		return ns
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m, bk := held(master), held(backup)
+		if slices.Equal(m, all) && len(bk) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			// Measure anyway: the figures show why.
+			b.Errorf("not settled after 30 s: the master holds %d VIPs, the backup %d; want %d and 0", len(m), len(bk), scaleCount)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // gratuitous ARPs and start-up work done
+
+	window := scaleWindow
+	if testing.Short() {
+		window = 15 * time.Second
+	}
+	caps := []*advCapture{captureAdverts(b, backup, "eth0", dir), captureAdverts(b, backup, "eth1", dir)}
+	logStart := map[string]int{}
+	cpu0 := map[string]float64{}
+	for name, p := range procs {
+		logStart[name] = len(p.Output())
+		if cpu0[name], err = procCPU(p.PID()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	// Watch the holders once a second while the window runs: nothing may
+	// move.
+	var moved []string
+	for time.Since(start) < window {
+		time.Sleep(time.Second)
+		if m, bk := held(master), held(backup); !slices.Equal(m, all) || len(bk) != 0 {
+			moved = append(moved, fmt.Sprintf("at %v: master %d, backup %d", time.Since(start).Round(time.Second), len(m), len(bk)))
+		}
+	}
+	cpu := map[string]float64{}
+	for name, p := range procs {
+		c, err := procCPU(p.PID())
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu[name] = c - cpu0[name]
+	}
+	elapsed := time.Since(start)
+	rssKB, err := vmRSS(procs["master"].PID())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ads []wireAdvert
+	for _, c := range caps {
+		ads = append(ads, c.stop(b)...)
+	}
+	if len(moved) > 0 {
+		b.Errorf("VIPs moved during the window, want the master holding all %d and the backup none: %v", scaleCount, moved)
+	}
+	var flaps []string
+	for name, p := range procs {
+		for _, tr := range transitions(p.Output()[logStart[name]:]) {
+			flaps = append(flaps, name+": "+tr)
+		}
+	}
+	if len(flaps) > 0 {
+		b.Errorf("%d state transitions during the window, want none; the first: %v", len(flaps), flaps[:min(len(flaps), 5)])
+	}
+
+	// The master's adverts only: the backup's own, if it took over a
+	// vhid, are its business.
+	var mine []wireAdvert
+	for _, a := range ads {
+		if a.Src == masterOwn[0].Addr() || a.Src == masterOwn[1].Addr() {
+			mine = append(mine, a)
+		}
+	}
+	lates, err := advertLateness(mine, scaleCount, elapsed)
+	if err != nil {
+		b.Error(err)
+	}
+	if len(lates) == 0 {
+		b.Fatal("no advert gaps to measure")
+	}
+	slices.Sort(lates)
+	ms := func(d float64) float64 { return d * 1000 }
+	return scaleRun{
+		masterCPU: 100 * cpu["master"] / elapsed.Seconds(),
+		backupCPU: 100 * cpu["backup"] / elapsed.Seconds(),
+		masterRSS: float64(rssKB) / 1024,
+		lateP50:   ms(percentile(lates, 50)),
+		lateP99:   ms(percentile(lates, 99)),
+		lateMax:   ms(lates[len(lates)-1]),
+		lateMin:   ms(lates[0]),
+		gaps:      len(lates),
+	}
+}
+
+// advertLateness groups the adverts by vhid and returns, in seconds, every
+// gap between consecutive adverts of a vhid minus the nominal interval
+// (advbase + advskew/256). It fails when a vhid of 1..count has no adverts
+// or fewer than 90% of those expected over the window, or when adverts of
+// other vhids appear.
+func advertLateness(ads []wireAdvert, count int, window time.Duration) ([]float64, error) {
+	by := map[int][]wireAdvert{}
+	for _, a := range ads {
+		if a.VHID < 1 || a.VHID > count {
+			return nil, fmt.Errorf("an advert of vhid %d from %v", a.VHID, a.Src)
+		}
+		by[a.VHID] = append(by[a.VHID], a)
+	}
+	var lates []float64
+	var errs []error
+	for n := 1; n <= count; n++ {
+		as := by[n]
+		if len(as) < 2 {
+			errs = append(errs, fmt.Errorf("vhid %d: %d adverts captured", n, len(as)))
+			continue
+		}
+		nominal := as[0].Interval()
+		if want := int(0.9 * window.Seconds() / nominal.Seconds()); len(as) < want {
+			errs = append(errs, fmt.Errorf("vhid %d: %d adverts in %v, want >= %d", n, len(as), window, want))
+		}
+		slices.SortFunc(as, func(x, y wireAdvert) int { return x.At.Compare(y.At) })
+		for i := 1; i < len(as); i++ {
+			lates = append(lates, (as[i].At.Sub(as[i-1].At) - nominal).Seconds())
+		}
+	}
+	return lates, errors.Join(errs...)
+}
+
+// percentile returns the p-th percentile (nearest rank) of sorted values.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return math.NaN()
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// procCPU returns the CPU time (user + system) the process has used, in
+// seconds, from /proc/PID/stat.
+func procCPU(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count the fields after its closing parenthesis.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f)+2)
+	}
+	ut, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	// USER_HZ is 100 on every Linux architecture Go supports.
+	return float64(ut+st) / 100, nil
+}
