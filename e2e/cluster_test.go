@@ -245,16 +245,23 @@ type prober struct {
 
 func (c *cluster) ping(interval time.Duration) *prober {
 	c.t.Helper()
+	return startPing(c.t, c.client, vip, interval)
+}
+
+// startPing pings dst from a host every interval until the prober is
+// stopped (at the latest at cleanup).
+func startPing(t testing.TB, from *lab.Host, dst netip.Addr, interval time.Duration) *prober {
+	t.Helper()
 	var p *probe.Prober
-	if err := c.client.Do(func() (err error) { p, err = probe.Listen(); return err }); err != nil {
-		c.t.Fatal(err)
+	if err := from.Do(func() (err error) { p, err = probe.Listen(); return err }); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &prober{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(pr.done)
 		defer p.Close()
-		_, err := p.Run(ctx, vip, interval, func(r probe.Result) {
+		_, err := p.Run(ctx, dst, interval, func(r probe.Result) {
 			pr.mu.Lock()
 			pr.res = append(pr.res, r)
 			pr.mu.Unlock()
@@ -263,7 +270,7 @@ func (c *cluster) ping(interval time.Duration) *prober {
 		pr.err = err
 		pr.mu.Unlock()
 	}()
-	c.t.Cleanup(pr.stop)
+	t.Cleanup(pr.stop)
 	return pr
 }
 

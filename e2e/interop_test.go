@@ -4,7 +4,6 @@ package e2e
 // and a client, vhid 100, pass lampros, VIP 192.0.2.50, advbase 1.
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -274,26 +273,7 @@ func checkClean(t testing.TB, carpd, ucarp *lab.Proc) {
 // stopped (at the latest when the test ends).
 func pingVIP(t testing.TB, client *lab.Host, interval time.Duration) *prober {
 	t.Helper()
-	var p *probe.Prober
-	if err := client.Do(func() (err error) { p, err = probe.Listen(); return err }); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := &prober{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pr.done)
-		defer p.Close()
-		_, err := p.Run(ctx, vip, interval, func(r probe.Result) {
-			pr.mu.Lock()
-			pr.res = append(pr.res, r)
-			pr.mu.Unlock()
-		})
-		pr.mu.Lock()
-		pr.err = err
-		pr.mu.Unlock()
-	}()
-	t.Cleanup(pr.stop)
-	return pr
+	return startPing(t, client, vip, interval)
 }
 
 // waitRecovered fails the test unless a probe sent after t is answered

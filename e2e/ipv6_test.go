@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -197,26 +196,7 @@ func startTOMLPair(t *testing.T, c *cluster, vips []netip.Addr) {
 // cluster's ping is for the IPv4 walkthrough address).
 func (c *cluster) pingAddr(dst netip.Addr, interval time.Duration) *prober {
 	c.t.Helper()
-	var p *probe.Prober
-	if err := c.client.Do(func() (err error) { p, err = probe.Listen(); return err }); err != nil {
-		c.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := &prober{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(pr.done)
-		defer p.Close()
-		_, err := p.Run(ctx, dst, interval, func(r probe.Result) {
-			pr.mu.Lock()
-			pr.res = append(pr.res, r)
-			pr.mu.Unlock()
-		})
-		pr.mu.Lock()
-		pr.err = err
-		pr.mu.Unlock()
-	}()
-	c.t.Cleanup(pr.stop)
-	return pr
+	return startPing(c.t, c.client, dst, interval)
 }
 
 // waitAnswered waits up to timeout for a probe sent after since to be
@@ -227,75 +207,6 @@ func (p *prober) waitAnswered(since time.Time, timeout time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return p.answeredSince(since)
-}
-
-// pcap is a tcpdump capture running in a namespace.
-type pcap struct {
-	path string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-// startPcap starts tcpdump on iface in namespace ns, writing the frames
-// that match filter to a pcap file in dir, and waits until it listens;
-// flags are more tcpdump flags ("-Q", "in"). The capture is killed at
-// cleanup if still running.
-func startPcap(t testing.TB, ns, iface, dir, filter string, flags ...string) *pcap {
-	t.Helper()
-	c := &pcap{path: filepath.Join(dir, ns+"-"+iface+".pcap"), done: make(chan struct{})}
-	c.log = c.path + ".log"
-	logf, err := os.Create(c.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	args := append([]string{"netns", "exec", ns, "tcpdump", "-i", iface, "-n", "--immediate-mode", "-U", "-w", c.path}, flags...)
-	c.cmd = exec.Command("ip", append(args, filter)...)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("starting tcpdump: %v", err)
-	}
-	done := c.done
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(c.log)
-		if strings.Contains(string(b), "listening on") {
-			return c
-		}
-		select {
-		case <-done:
-			t.Fatalf("tcpdump exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump does not listen after 10 s: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// stop ends the capture; tcpdump flushes its file on SIGINT.
-func (c *pcap) stop(t testing.TB) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatalf("stopping tcpdump: %v", err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("tcpdump still running 5 s after SIGINT")
-	}
 }
 
 // frames decodes the frames of the capture that match the display filter

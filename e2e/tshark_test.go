@@ -6,84 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/carpd/carpd/internal/lab"
 )
 
 // updatePcapsEnv names the environment variable that makes
 // TestTsharkDecodesAdverts copy its captures to internal/carp/testdata,
 // where internal/carp's pcap tests read them.
 const updatePcapsEnv = "CARPD_UPDATE_PCAPS"
-
-// capture is a tcpdump run on a host's switch port.
-type capture struct {
-	cmd  *exec.Cmd
-	log  string        // tcpdump's own output
-	done chan struct{} // closed when tcpdump has ended
-}
-
-// startCapture starts tcpdump on h's port in the switch namespace, writing
-// the CARP adverts and ARP frames that cross it to path (classic pcap,
-// Ethernet), and waits until it listens.
-func startCapture(t testing.TB, l *lab.Lab, h *lab.Host, path string) *capture {
-	t.Helper()
-	c := &capture{log: path + ".log", done: make(chan struct{})}
-	logf, err := os.Create(c.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	c.cmd = exec.Command("ip", "netns", "exec", l.Switch,
-		"tcpdump", "-i", h.Port, "-n", "--immediate-mode", "-U", "-w", path, "ip proto 112 or arp")
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("starting tcpdump: %v", err)
-	}
-	done := c.done
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, _ := os.ReadFile(c.log)
-		if strings.Contains(string(b), "listening on") {
-			break
-		}
-		select {
-		case <-done:
-			t.Fatalf("tcpdump exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump does not listen after 10 s: %s", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return c
-}
-
-// stop ends the capture; tcpdump flushes its file on SIGINT.
-func (c *capture) stop(t testing.TB) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatalf("stopping tcpdump: %v", err)
-	}
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("tcpdump still running 5 s after SIGINT")
-	}
-}
 
 // tsharkFields are the fields TestTsharkDecodesAdverts reads, in order.
 var tsharkFields = []string{
@@ -158,8 +88,8 @@ func TestTsharkDecodesAdverts(t *testing.T) {
 	p := newPeers(t, true)
 	dir := t.TempDir()
 
-	cdPcap := filepath.Join(dir, "carpd-adverts.pcap")
-	c := startCapture(t, p.lab, p.carpd, cdPcap)
+	c := startPcap(t, p.lab.Switch, p.carpd.Port, dir, "ip proto 112 or arp")
+	cdPcap := c.path
 	cd := p.startCarpd(100)
 	if took, ok := p.waitSole(p.carpd, 10*time.Second); !ok {
 		t.Fatalf("carpd does not hold the VIP after %v", took)
@@ -168,8 +98,8 @@ func TestTsharkDecodesAdverts(t *testing.T) {
 	c.stop(t)
 	stopGracefully(t, cd)
 
-	ucPcap := filepath.Join(dir, "ucarp-adverts.pcap")
-	c = startCapture(t, p.lab, p.ucarp, ucPcap)
+	c = startPcap(t, p.lab.Switch, p.ucarp.Port, dir, "ip proto 112 or arp")
+	ucPcap := c.path
 	p.startUcarp(100)
 	if took, ok := p.waitSole(p.ucarp, ucarpStartMaster); !ok {
 		t.Fatalf("ucarp does not hold the VIP after %v", took)
