@@ -51,7 +51,7 @@ type tomlVHID struct {
 	AdvSkew  int
 	Addrs    []netip.Prefix
 	Password string
-	Peer     netip.Addr // unicast peer; the zero Addr means multicast
+	Peer     netip.Addr // unicast peer (peer or peer6); the zero Addr means multicast
 }
 
 // writeTOML writes a carpd TOML configuration with the global preempt
@@ -65,8 +65,11 @@ func writeTOML(t testing.TB, dir, name string, preempt bool, vhids []tomlVHID) s
 		if v.Password != "" {
 			fmt.Fprintf(&b, "password = %q\n", v.Password)
 		}
-		if v.Peer.IsValid() {
+		switch {
+		case v.Peer.Is4():
 			fmt.Fprintf(&b, "peer = %q\n", v.Peer.String())
+		case v.Peer.Is6():
+			fmt.Fprintf(&b, "peer6 = %q\n", v.Peer.String())
 		}
 		var as []string
 		for _, a := range v.Addrs {

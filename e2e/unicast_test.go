@@ -33,6 +33,7 @@ type uniLab struct {
 	t         *testing.T
 	a, b, c   *lab.Host
 	router    *lab.Host
+	vip       netip.Addr // uniVIP, or the IPv6 test's
 	dir       string
 	mu        sync.Mutex
 	procs     map[string]*lab.Proc
@@ -51,7 +52,7 @@ func newUniLab(t *testing.T) *uniLab {
 			t.Errorf("removing the lab: %v", err)
 		}
 	})
-	u := &uniLab{t: t, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
+	u := &uniLab{t: t, vip: uniVIP, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
 	if err := l.AddSegment("far"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func (u *uniLab) start(h *lab.Host, skew int, peer netip.Addr, preempt bool) *la
 	u.t.Helper()
 	cfg := writeTOML(u.t, u.dir, h.Name+".toml", preempt, []tomlVHID{{
 		Iface: lab.Iface, VHID: 1, AdvSkew: skew, Password: "unicast", Peer: peer,
-		Addrs: []netip.Prefix{netip.PrefixFrom(uniVIP, 32)},
+		Addrs: []netip.Prefix{netip.PrefixFrom(u.vip, u.vip.BitLen())},
 	}})
 	p, err := h.Start("carpd", carpdBin, "--config", cfg, "--log-level", "debug")
 	if err != nil {
@@ -119,7 +120,7 @@ func (u *uniLab) holders() []string {
 	u.t.Helper()
 	var names []string
 	for _, h := range []*lab.Host{u.a, u.b} {
-		ok, err := h.Holds(uniVIP)
+		ok, err := h.Holds(u.vip)
 		if err != nil {
 			u.t.Fatal(err)
 		}
@@ -350,4 +351,58 @@ func firstFrom(ads []wireAdvert, src netip.Addr) time.Time {
 		}
 	}
 	return first
+}
+
+// TestUnicastIPv6PeersAcrossRouter is unicast_v4 for IPv6 (FreeBSD's
+// unicast_v6): peer6 addresses in two subnets behind the router. The
+// adverts must leave from a global address (a router drops link-local
+// sources), cross the router, and leave exactly one master; the backup
+// takes over when the master's carpd is killed.
+func TestUnicastIPv6PeersAcrossRouter(t *testing.T) {
+	u := newUniLab(t)
+	u.vip = netip.MustParseAddr("2001:db8:c::1")
+	a6, b6 := netip.MustParsePrefix("2001:db8:a::10/64"), netip.MustParsePrefix("2001:db8:b::224/64")
+	ra6, rb6 := netip.MustParsePrefix("2001:db8:a::1/64"), netip.MustParsePrefix("2001:db8:b::1/64")
+	ctx := t.Context()
+	for _, step := range []struct {
+		h    *lab.Host
+		args []string
+	}{
+		{u.a, []string{"ip", "-6", "addr", "add", a6.String(), "dev", "eth0", "nodad"}},
+		{u.b, []string{"ip", "-6", "addr", "add", b6.String(), "dev", "eth0", "nodad"}},
+		{u.router, []string{"ip", "-6", "addr", "add", ra6.String(), "dev", "eth0", "nodad"}},
+		{u.router, []string{"ip", "-6", "addr", "add", rb6.String(), "dev", "eth1", "nodad"}},
+	} {
+		if out, err := step.h.Run(ctx, step.args...); err != nil {
+			t.Fatalf("%v: %v: %s", step.args, err, out)
+		}
+	}
+	if err := u.a.AddRoute(netip.MustParsePrefix("::/0"), ra6.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.b.AddRoute(netip.MustParsePrefix("::/0"), rb6.Addr()); err != nil {
+		t.Fatal(err)
+	}
+
+	pb := u.start(u.b, 100, a6.Addr(), false)
+	u.start(u.a, 200, b6.Addr(), false)
+	if took, ok := u.waitSole(u.b, 15*time.Second); !ok {
+		t.Fatalf("B does not hold %v alone after %v (holders %v)", u.vip, took, u.holders())
+	}
+	u.steady(u.b, 6*time.Second, "steady")
+	if drops := uniDrops(u.procs["carpd on hosta (#2)"].Output(), "badpeer"); len(drops) != 0 {
+		t.Errorf("A dropped B's adverts as badpeer: %q", drops)
+	}
+
+	killed := time.Now()
+	if err := pb.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	bound := 3*time.Second + 200*time.Second/256 + time.Second
+	if took, ok := u.waitSole(u.a, bound+2*time.Second); !ok {
+		t.Fatalf("A does not hold %v alone %v after B was killed (holders %v)", u.vip, took, u.holders())
+	}
+	if took := time.Since(killed); took > bound+time.Second {
+		t.Errorf("A took over %v after the kill, want within about %v", took, bound)
+	}
 }

@@ -227,11 +227,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// sourceAddr is the source address of adverts: the interface's own
-// address of the family, never a virtual one.
-func sourceAddr(f carp.Family, ifindex int, exclude []netip.Addr) (netip.Addr, error) {
-	if f == carp.IPv6 {
-		return advsock.SourceIPv6(ifindex, exclude)
+// sourceAddr is the source address of adverts to dst: the interface's own
+// address of dst's family (for IPv6 of dst's scope), never a virtual one.
+func sourceAddr(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error) {
+	if dst.Is6() {
+		return advsock.SourceIPv6To(ifindex, dst, exclude)
 	}
 	return advsock.PrimaryIPv4(ifindex, exclude)
 }

@@ -57,14 +57,26 @@ func PrimaryIPv4(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
 // while virtual and global addresses come and go. Linux lists global
 // addresses before link-local ones, hence the explicit preference rather
 // than "the first address". A link-local source does not cross a router:
-// for a unicast peer beyond the link, pass a global address to WriteAdvert
-// instead.
+// for a unicast peer beyond the link, use SourceIPv6To.
 func SourceIPv6(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
+	return sourceIPv6(ifindex, exclude, true)
+}
+
+// SourceIPv6To returns the source address of adverts to dst: the
+// link-local address (SourceIPv6) when dst is link-scoped (ff02::12, a
+// link-local peer), else an address of wider scope, which a router
+// forwards (a global peer6 beyond the link), the link-local one failing
+// that.
+func SourceIPv6To(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error) {
+	return sourceIPv6(ifindex, exclude, dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast())
+}
+
+func sourceIPv6(ifindex int, exclude []netip.Addr, linkLocal bool) (netip.Addr, error) {
 	name, addrs, err := listAddrs(ifindex, netlink.FAMILY_V6)
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	a, err := pickSourceIPv6(addrs, exclude)
+	a, err := pickSourceIPv6(addrs, exclude, linkLocal)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("advsock: %s: %w", name, err)
 	}
@@ -111,9 +123,9 @@ func pickPrimaryIPv4(addrs []netlink.Addr, exclude []netip.Addr) (netip.Addr, er
 
 // pickSourceIPv6 is the choice made by SourceIPv6 among the addresses the
 // kernel listed.
-func pickSourceIPv6(addrs []netlink.Addr, exclude []netip.Addr) (netip.Addr, error) {
+func pickSourceIPv6(addrs []netlink.Addr, exclude []netip.Addr, linkLocal bool) (netip.Addr, error) {
 	const unusable = unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED | unix.IFA_F_DEPRECATED
-	var wider netip.Addr
+	var wider, ll netip.Addr
 	for _, a := range addrs {
 		if a.IPNet == nil || a.Flags&unusable != 0 {
 			continue
@@ -122,14 +134,20 @@ func pickSourceIPv6(addrs []netlink.Addr, exclude []netip.Addr) (netip.Addr, err
 		if !ok || ip.IsLoopback() || ip.IsMulticast() || ip.IsUnspecified() || excluded(exclude, ip) {
 			continue
 		}
-		if ip.IsLinkLocalUnicast() {
-			return ip, nil
-		}
-		if !wider.IsValid() {
+		switch {
+		case ip.IsLinkLocalUnicast() && !ll.IsValid():
+			ll = ip
+		case !ip.IsLinkLocalUnicast() && !wider.IsValid():
 			wider = ip
 		}
 	}
-	if wider.IsValid() {
+	if !linkLocal {
+		ll, wider = wider, ll
+	}
+	switch {
+	case ll.IsValid():
+		return ll, nil
+	case wider.IsValid():
 		return wider, nil
 	}
 	return netip.Addr{}, ErrNoSourceIPv6

@@ -141,7 +141,7 @@ func TestPickSourceIPv6(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := pickSourceIPv6(tt.addrs, tt.exclude)
+			got, err := pickSourceIPv6(tt.addrs, tt.exclude, true)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("pickSourceIPv6() error = %v, want %v", err, tt.wantErr)
 			}
@@ -149,6 +149,26 @@ func TestPickSourceIPv6(t *testing.T) {
 				t.Errorf("pickSourceIPv6() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPickSourceIPv6Global: for a peer beyond the link, an address of wider
+// scope is preferred, and the link-local one is the fallback.
+func TestPickSourceIPv6Global(t *testing.T) {
+	addrs := []netlink.Addr{
+		nlAddr(t, "fe80::1/64", 0),
+		nlAddr(t, "2001:db8::50/64", 0), // the VIP
+		nlAddr(t, "2001:db8::1/64", 0),
+	}
+	vip := []netip.Addr{netip.MustParseAddr("2001:db8::50")}
+	if got, err := pickSourceIPv6(addrs, vip, false); err != nil || got != netip.MustParseAddr("2001:db8::1") {
+		t.Errorf("global preferred: %v, %v; want 2001:db8::1", got, err)
+	}
+	if got, err := pickSourceIPv6(addrs[:2], vip, false); err != nil || got != netip.MustParseAddr("fe80::1") {
+		t.Errorf("no global: %v, %v; want the link-local fe80::1", got, err)
+	}
+	if got, err := pickSourceIPv6(addrs, vip, true); err != nil || got != netip.MustParseAddr("fe80::1") {
+		t.Errorf("link-local preferred: %v, %v; want fe80::1", got, err)
 	}
 }
 

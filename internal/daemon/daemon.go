@@ -58,9 +58,9 @@ type OS struct {
 	Conns     [2]AdvertConn
 	Addresses Addresses
 	Announcer Announcer
-	// Source returns the interface's own address of a family, the source
-	// of adverts, excluding the virtual addresses.
-	Source func(f carp.Family, ifindex int, exclude []netip.Addr) (netip.Addr, error)
+	// Source returns the source address of adverts to dst out of the
+	// interface: its own address of dst's family, never a virtual one.
+	Source func(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error)
 	// Links reports link changes; Link reads one link's state.
 	Links func(ctx context.Context) (<-chan netmon.Link, error)
 	Link  func(name string) (netmon.Link, error)
@@ -116,9 +116,9 @@ type iface struct {
 	link   netmon.Link
 	vhosts []*vhost
 	vips   []netip.Addr // every virtual address on this interface
-	// src caches the source address of adverts per family; an address
-	// change on the interface clears it.
-	src [2]netip.Addr
+	// src caches the source address of adverts by destination; an
+	// address change on the interface clears it.
+	src map[netip.Addr]netip.Addr
 }
 
 // Daemon runs the vhids of one configuration.
@@ -243,7 +243,7 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", vc.Origin, err)
 			}
-			ifc = &iface{link: l}
+			ifc = &iface{link: l, src: map[netip.Addr]netip.Addr{}}
 			d.ifaces[vc.Interface] = ifc
 			d.byIdx[l.Index] = ifc
 		}
@@ -487,7 +487,7 @@ func (d *Daemon) addrChanged(c netmon.AddrChange) {
 		return
 	}
 	if c.LinkIndex == ifc.link.Index && !slices.Contains(ifc.vips, c.Prefix.Addr()) {
-		ifc.src = [2]netip.Addr{} // the host's own addresses changed
+		clear(ifc.src) // the host's own addresses changed
 	}
 	for _, v := range ifc.vhosts {
 		if !slices.Contains(v.prefixes, c.Prefix) {
@@ -518,7 +518,7 @@ func (d *Daemon) linkChanged(now time.Time, l netmon.Link) {
 	}
 	was := ifc.link.Up
 	ifc.link = l
-	ifc.src = [2]netip.Addr{}
+	clear(ifc.src)
 	if was == l.Up {
 		return
 	}
@@ -611,11 +611,12 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	// keepalived's vmac_xmit_base): a Linux macvlan consumes multicast
 	// whose source MAC is its own, so a peer's macvlan with the same
 	// virtual MAC would hide the master's adverts from the backup.
-	src := ifc.src[a.Family]
+	src, ok := ifc.src[dst]
 	var err error
-	if !src.IsValid() {
-		src, err = d.os.Source(a.Family, ifc.link.Index, ifc.vips)
-		ifc.src[a.Family] = src
+	if !ok {
+		if src, err = d.os.Source(ifc.link.Index, dst, ifc.vips); err == nil {
+			ifc.src[dst] = src
+		}
 	}
 	if err == nil {
 		err = d.os.Conns[a.Family].WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())

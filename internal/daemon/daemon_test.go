@@ -95,7 +95,7 @@ func (f *fakeOS) count() int {
 func (f *fakeOS) os() OS {
 	return OS{
 		Conns: [2]AdvertConn{f, nil}, Addresses: f, Announcer: f,
-		Source: func(carp.Family, int, []netip.Addr) (netip.Addr, error) {
+		Source: func(int, netip.Addr, []netip.Addr) (netip.Addr, error) {
 			return netip.MustParseAddr("192.0.2.22"), nil
 		},
 		Links: func(context.Context) (<-chan netmon.Link, error) { return f.links, nil },
