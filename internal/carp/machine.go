@@ -515,6 +515,8 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 // corrects it. Forcing MASTER acts only from BACKUP, as in FreeBSD.
 func (m *Machine) force(now time.Time, s State, out []Action) []Action {
 	switch {
+	case m.leaving:
+		// Bowed out: nothing to force any more.
 	case s == Master && m.state == Backup:
 		return m.becomeMaster(now, ReasonUser, out)
 	case s == Backup && m.state == Master:
@@ -528,7 +530,7 @@ func (m *Machine) force(now time.Time, s State, out []Action) []Action {
 func (m *Machine) setDemotion(now time.Time, d int, out []Action) []Action {
 	old := m.AdvSkew()
 	m.demotion = d
-	if m.state == Master && m.AdvSkew() != old {
+	if m.state == Master && !m.leaving && m.AdvSkew() != old {
 		out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
 		m.adTimer = now.Add(m.AdvertInterval())
 	}
