@@ -259,7 +259,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	if err := demo.Run(ctx, demo.Options{Carpd: self, Stdout: stdout, Preempt: *preempt}); err != nil {
-		fmt.Fprintf(stderr, "carpd demo: %v\n", err)
+		fmt.Fprintln(stderr, err) // demo's errors say "carpd demo: ..."
 		return exitFail
 	}
 	return exitOK
