@@ -103,8 +103,8 @@ type ipAddr struct {
 	} `json:"addr_info"`
 }
 
-func (h *Host) showAddr() (ipAddr, error) {
-	out, err := ipOut(h.NS, "-j", "addr", "show", "dev", h.Iface)
+func (h *Host) showAddr(iface string) (ipAddr, error) {
+	out, err := ipOut(h.NS, "-j", "addr", "show", "dev", iface)
 	if err != nil {
 		return ipAddr{}, err
 	}
@@ -113,44 +113,19 @@ func (h *Host) showAddr() (ipAddr, error) {
 		return ipAddr{}, fmt.Errorf("lab: %s: parse ip -j addr: %w", h.Name, err)
 	}
 	if len(links) != 1 {
-		return ipAddr{}, fmt.Errorf("lab: %s: ip -j addr show dev %s: %d links", h.Name, h.Iface, len(links))
+		return ipAddr{}, fmt.Errorf("lab: %s: ip -j addr show dev %s: %d links", h.Name, iface, len(links))
 	}
 	return links[0], nil
 }
 
 // Addrs returns the addresses eth0 holds, with their prefix lengths.
-func (h *Host) Addrs() ([]netip.Prefix, error) {
-	link, err := h.showAddr()
-	if err != nil {
-		return nil, err
-	}
-	var ps []netip.Prefix
-	for _, ai := range link.AddrInfo {
-		a, err := netip.ParseAddr(ai.Local)
-		if err != nil {
-			return nil, fmt.Errorf("lab: %s: address %q: %w", h.Name, ai.Local, err)
-		}
-		ps = append(ps, netip.PrefixFrom(a, ai.PrefixLen))
-	}
-	return ps, nil
-}
+func (h *Host) Addrs() ([]netip.Prefix, error) { return h.AddrsOn(h.Iface) }
 
 // Holds reports whether eth0 holds address a (any prefix length).
-func (h *Host) Holds(a netip.Addr) (bool, error) {
-	ps, err := h.Addrs()
-	if err != nil {
-		return false, err
-	}
-	for _, p := range ps {
-		if p.Addr() == a {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+func (h *Host) Holds(a netip.Addr) (bool, error) { return h.HoldsOn(h.Iface, a) }
 
 func (h *Host) readMAC() (net.HardwareAddr, error) {
-	link, err := h.showAddr()
+	link, err := h.showAddr(h.Iface)
 	if err != nil {
 		return nil, err
 	}

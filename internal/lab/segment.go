@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -115,19 +114,12 @@ func (h *Host) PortUpOn(iface string) error {
 // AddrsOn returns the addresses the host's interface iface holds, with
 // their prefix lengths (Addrs for eth0).
 func (h *Host) AddrsOn(iface string) ([]netip.Prefix, error) {
-	out, err := ipOut(h.NS, "-j", "addr", "show", "dev", iface)
+	link, err := h.showAddr(iface)
 	if err != nil {
 		return nil, err
 	}
-	var links []ipAddr
-	if err := json.Unmarshal([]byte(out), &links); err != nil {
-		return nil, fmt.Errorf("lab: %s: parse ip -j addr: %w", h.Name, err)
-	}
-	if len(links) != 1 {
-		return nil, fmt.Errorf("lab: %s: ip -j addr show dev %s: %d links", h.Name, iface, len(links))
-	}
 	var ps []netip.Prefix
-	for _, ai := range links[0].AddrInfo {
+	for _, ai := range link.AddrInfo {
 		a, err := netip.ParseAddr(ai.Local)
 		if err != nil {
 			return nil, fmt.Errorf("lab: %s: address %q: %w", h.Name, ai.Local, err)
