@@ -74,15 +74,7 @@ addresses = ["192.0.2.50/32"]
 // macvlan appears, eth0's ARP settings are unchanged).
 func TestCommandLine(t *testing.T) {
 	requireRoot(t)
-	l, err := lab.New("carpcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
+	l := newLab(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr, netipPrefix("2001:db8::22/64"), netipPrefix("192.0.2.50/32"))
 	if err != nil {
 		t.Fatal(err)
@@ -178,15 +170,7 @@ func TestCommandLine(t *testing.T) {
 // passes, so that configurations can be checked anywhere.
 func TestCheckConfigIsFileOnly(t *testing.T) {
 	requireRoot(t)
-	l, err := lab.New("carpcli")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
+	l := newLab(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr)
 	if err != nil {
 		t.Fatal(err)

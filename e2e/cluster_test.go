@@ -85,12 +85,11 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-// newCluster builds the walkthrough's three hosts; flags are passed to both
-// carpd processes.
-func newCluster(t testing.TB, flags ...string) *cluster {
+// newLab makes a lab whose namespaces are named after prefix and removes it
+// when the test ends.
+func newLab(t testing.TB, prefix string) *lab.Lab {
 	t.Helper()
-	requireRoot(t)
-	l, err := lab.New("carpe2e")
+	l, err := lab.New(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +98,15 @@ func newCluster(t testing.TB, flags ...string) *cluster {
 			t.Errorf("removing the lab: %v", err)
 		}
 	})
+	return l
+}
+
+// newCluster builds the walkthrough's three hosts; flags are passed to both
+// carpd processes.
+func newCluster(t testing.TB, flags ...string) *cluster {
+	t.Helper()
+	requireRoot(t)
+	l := newLab(t, "carpe2e")
 	c := &cluster{t: t, lab: l, dir: t.TempDir(), flags: flags, procs: map[*lab.Host]*lab.Proc{}}
 	for _, h := range []struct {
 		name string

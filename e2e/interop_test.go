@@ -81,15 +81,7 @@ func newPeers(t testing.TB, ucarpLow bool) *peers {
 	t.Helper()
 	needBinary(t, "ucarp")
 	needBinary(t, "arping")
-	l, err := lab.New("carpx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
+	l := newLab(t, "carpx")
 	p := &peers{t: t, lab: l, dir: t.TempDir(), carpdAddr: highAddr, ucarpAddr: lowAddr}
 	if !ucarpLow {
 		p.carpdAddr, p.ucarpAddr = lowAddr, highAddr

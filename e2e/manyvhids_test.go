@@ -144,15 +144,8 @@ type mvPair struct {
 func newMVPair(t *testing.T) *mvPair {
 	t.Helper()
 	requireRoot(t)
-	l, err := lab.New("carpmv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
+	l := newLab(t, "carpmv")
+	var err error
 	p := &mvPair{t: t, procs: map[*lab.Host][]*lab.Proc{}}
 	for _, h := range []struct {
 		name string

@@ -43,15 +43,8 @@ type uniLab struct {
 func newUniLab(t *testing.T) *uniLab {
 	t.Helper()
 	requireRoot(t)
-	l, err := lab.New("carpuni")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
+	l := newLab(t, "carpuni")
+	var err error
 	u := &uniLab{t: t, vip: uniVIP, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
 	if err := l.AddSegment("far"); err != nil {
 		t.Fatal(err)
