@@ -224,3 +224,42 @@ func TestSplitBrainHeal(t *testing.T) {
 		t.Errorf("%d probes lost after the heal settled", lostAfter)
 	}
 }
+
+// TestSecondSignalReleasesAtOnce: a lone master bows out on SIGTERM and
+// keeps its VIP while it waits for a new master (up to 3*advbase + 1 s); a
+// second SIGTERM makes it release the VIP and exit at once.
+func TestSecondSignalReleasesAtOnce(t *testing.T) {
+	c := newCluster(t)
+	p := c.start(c.master)
+	if took, ok := c.waitHolder(c.master, 15*time.Second); !ok {
+		t.Fatalf("the master does not hold the VIP after %v", took)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if ok, _ := c.master.Holds(vip); !ok {
+		t.Fatal("the master released its VIP before any new master was heard")
+	}
+	select {
+	case <-p.Done():
+		t.Fatal("carpd exited before the new master was heard or the deadline passed")
+	default:
+	}
+	second := time.Now()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("carpd still runs 2 s after the second SIGTERM")
+	}
+	t.Logf("exited %v after the second SIGTERM", time.Since(second))
+	if code := p.ExitCode(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if ok, _ := c.master.Holds(vip); ok {
+		t.Error("the VIP is still on the master after carpd exited")
+	}
+}

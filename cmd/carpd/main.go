@@ -220,6 +220,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer ann.Close()
 	osa.Announcer = ann
 	d.SetOS(osa)
+	go func() {
+		// A second SIGINT or SIGTERM while masters bow out: release the
+		// addresses at once instead of waiting for the new masters.
+		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		d.Abort()
+	}()
 	if err := d.Run(ctx); err != nil {
 		log.Error("carpd: " + err.Error())
 		return exitFail

@@ -136,6 +136,7 @@ type Daemon struct {
 	demotion int         // FreeBSD's global net.inet.carp.demotion
 	cmds     chan func() // calls run by the event loop
 	leaving  bool        // Shutdown sent, waiting for every vhid to leave
+	abort    bool        // stop waiting: release everything now
 	families [2]bool     // some vhid has addresses of this family
 	// toRefresh lists the masters that advertised in this turn of the
 	// loop and whose addresses' lifetime is to be renewed.
@@ -164,6 +165,13 @@ func (d *Daemon) refreshAddresses() {
 func (d *Daemon) Families() (ipv4, ipv6 bool) { return d.families[carp.IPv4], d.families[carp.IPv6] }
 
 var groups = [2]netip.Addr{advsock.GroupIPv4, advsock.GroupIPv6}
+
+// Abort makes a Run that is bowing out (its ctx is done) release every
+// address at once and return, without waiting for the new masters' adverts:
+// an operator's second Ctrl-C. It does not block.
+func (d *Daemon) Abort() {
+	go func() { d.cmds <- func() { d.abort = true } }()
+}
 
 // Demote adds delta to the host's demotion (FreeBSD's
 // `sysctl net.inet.carp.demotion=delta`, which adds): every vhid's
@@ -375,7 +383,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer timer.Stop()
 	done := ctx.Done()
 	for {
-		if d.leaving && d.allLeft() {
+		if d.leaving && (d.abort || d.allLeft()) {
+			if d.abort {
+				d.log.Warn("carp: releasing every address without waiting for the new masters")
+				d.releaseAll()
+			}
 			for _, ifc := range d.ifaces {
 				d.syncAddresses(ifc) // a last check: nothing left behind
 			}
