@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,4 +78,37 @@ func (c *pcap) stop(t testing.TB) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("tcpdump still running 5 s after SIGINT")
 	}
+}
+
+// runTshark runs tshark (bin) with args and one -e per field, and returns
+// one map of the fields' values per output line.
+func runTshark(t testing.TB, bin string, args, fields []string) []map[string]string {
+	t.Helper()
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
+	}
+	var rows []map[string]string
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		vals := strings.Split(line, "\t")
+		row := map[string]string{}
+		for i, f := range fields {
+			if i < len(vals) {
+				row[f] = vals[i]
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // execIn returns the command args run in namespace ns.
@@ -74,7 +75,7 @@ addresses = ["192.0.2.50/32"]
 // macvlan appears, eth0's ARP settings are unchanged).
 func TestCommandLine(t *testing.T) {
 	requireRoot(t)
-	l := newLab(t, "carpcli")
+	l := labtest.New(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr, netipPrefix("2001:db8::22/64"), netipPrefix("192.0.2.50/32"))
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +171,7 @@ func TestCommandLine(t *testing.T) {
 // passes, so that configurations can be checked anywhere.
 func TestCheckConfigIsFileOnly(t *testing.T) {
 	requireRoot(t)
-	l := newLab(t, "carpcli")
+	l := labtest.New(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr)
 	if err != nil {
 		t.Fatal(err)

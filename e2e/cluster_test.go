@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/probe"
 )
 
@@ -85,28 +86,12 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-// newLab makes a lab whose namespaces are named after prefix and removes it
-// when the test ends.
-func newLab(t testing.TB, prefix string) *lab.Lab {
-	t.Helper()
-	l, err := lab.New(prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Errorf("removing the lab: %v", err)
-		}
-	})
-	return l
-}
-
 // newCluster builds the walkthrough's three hosts; flags are passed to both
 // carpd processes.
 func newCluster(t testing.TB, flags ...string) *cluster {
 	t.Helper()
 	requireRoot(t)
-	l := newLab(t, "carpe2e")
+	l := labtest.New(t, "carpe2e")
 	c := &cluster{t: t, lab: l, dir: t.TempDir(), flags: flags, procs: map[*lab.Host]*lab.Proc{}}
 	for _, h := range []struct {
 		name string
@@ -143,7 +128,14 @@ func (c *cluster) rcPath(h *lab.Host) string { return filepath.Join(c.dir, h.Nam
 // start starts carpd on h with the cluster's flags.
 func (c *cluster) start(h *lab.Host) *lab.Proc {
 	c.t.Helper()
-	args := append([]string{carpdBin, "--rc-conf", c.rcPath(h), "--log-level", "debug"}, c.flags...)
+	return c.startCarpd(h, "--rc-conf", c.rcPath(h), "--log-level", "debug")
+}
+
+// startCarpd starts carpd on h with args and the cluster's flags, and
+// records it as h's carpd.
+func (c *cluster) startCarpd(h *lab.Host, args ...string) *lab.Proc {
+	c.t.Helper()
+	args = append(append([]string{carpdBin}, args...), c.flags...)
 	p, err := h.Start("carpd", args...)
 	if err != nil {
 		c.t.Fatal(err)
@@ -161,15 +153,22 @@ func (c *cluster) reboot(h *lab.Host) {
 	c.mu.Lock()
 	p := c.procs[h]
 	c.mu.Unlock()
+	powerCut(c.t, h, p)
+}
+
+// powerCut takes h down as a power cut would: its carpd p SIGKILLed, its
+// link down, its addresses gone.
+func powerCut(t testing.TB, h *lab.Host, p *lab.Proc) {
+	t.Helper()
 	if err := p.Signal(syscall.SIGKILL); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	_ = p.Wait()
 	if err := h.LinkDown(); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := h.FlushAddrs(); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/probe"
 )
 
@@ -81,7 +82,7 @@ func newPeers(t testing.TB, ucarpLow bool) *peers {
 	t.Helper()
 	needBinary(t, "ucarp")
 	needBinary(t, "arping")
-	l := newLab(t, "carpx")
+	l := labtest.New(t, "carpx")
 	p := &peers{t: t, lab: l, dir: t.TempDir(), carpdAddr: highAddr, ucarpAddr: lowAddr}
 	if !ucarpLow {
 		p.carpdAddr, p.ucarpAddr = lowAddr, highAddr

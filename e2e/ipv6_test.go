@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -71,15 +70,7 @@ func (c *cluster) tomlPath(h *lab.Host) string { return filepath.Join(c.dir, h.N
 // cluster's flags), recorded as start records it.
 func (c *cluster) startTOML(h *lab.Host) *lab.Proc {
 	c.t.Helper()
-	args := append([]string{carpdBin, "--config", c.tomlPath(h)}, c.flags...)
-	p, err := h.Start("carpd", args...)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.procs[h] = p
-	c.mu.Unlock()
-	return p
+	return c.startCarpd(h, "--config", c.tomlPath(h))
 }
 
 // bootBackDual is bootBack for a host with an IPv4 and an IPv6 address and
@@ -214,35 +205,14 @@ func (p *prober) waitAnswered(since time.Time, timeout time.Duration) bool {
 // the frame's time under "time".
 func (c *pcap) frames(t testing.TB, filter string, fields ...string) []map[string]string {
 	t.Helper()
-	args := []string{"-n", "-r", c.path, "-T", "fields", "-E", "separator=/t", "-e", "frame.time_epoch"}
+	args := []string{"-n", "-r", c.path, "-T", "fields"}
 	if filter != "" {
 		args = append(args, "-Y", filter)
 	}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "tshark", args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
-	}
-	var rows []map[string]string
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		vals := strings.Split(line, "\t")
-		row := map[string]string{"time": vals[0]}
-		for i, f := range fields {
-			if i+1 < len(vals) {
-				row[f] = vals[i+1]
-			}
-		}
-		rows = append(rows, row)
+	rows := runTshark(t, "tshark", args, append([]string{"frame.time_epoch"}, fields...))
+	for _, row := range rows {
+		row["time"] = row["frame.time_epoch"]
+		delete(row, "frame.time_epoch")
 	}
 	return rows
 }

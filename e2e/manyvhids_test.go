@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/probe"
 )
 
@@ -144,7 +144,7 @@ type mvPair struct {
 func newMVPair(t *testing.T) *mvPair {
 	t.Helper()
 	requireRoot(t)
-	l := newLab(t, "carpmv")
+	l := labtest.New(t, "carpmv")
 	var err error
 	p := &mvPair{t: t, procs: map[*lab.Host][]*lab.Proc{}}
 	for _, h := range []struct {
@@ -335,16 +335,7 @@ func TestManyVHIDsSplit(t *testing.T) {
 	p.mu.Unlock()
 	bLog := len(pb.Output())
 	killed := time.Now()
-	if err := pa.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = pa.Wait()
-	if err := p.a.LinkDown(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.a.FlushAddrs(); err != nil {
-		t.Fatal(err)
-	}
+	powerCut(t, p.a, pa)
 	if _, ok := p.waitHeld(nil, all, mvBound+10*time.Second); !ok {
 		a, b := p.held()
 		t.Fatalf("after host A died, host A holds %v, host B %v; want B to hold all %d", a, b, mvCount)

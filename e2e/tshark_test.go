@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -28,34 +25,7 @@ var tsharkFields = []string{
 // ip.try_heuristic_first (Debian 12's tshark 4.0 needs nothing else).
 func tsharkAdverts(t testing.TB, tshark, path string) []map[string]string {
 	t.Helper()
-	args := []string{"-n", "-r", path, "-o", "ip.try_heuristic_first:TRUE", "-Y", "ip.proto == 112", "-T", "fields"}
-	for _, f := range tsharkFields {
-		args = append(args, "-e", f)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tshark, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("tshark %v: %v\n%s", args, err, stderr.String())
-	}
-	var rows []map[string]string
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		vals := strings.Split(line, "\t")
-		row := map[string]string{}
-		for i, f := range tsharkFields {
-			if i < len(vals) {
-				row[f] = vals[i]
-			}
-		}
-		rows = append(rows, row)
-	}
-	return rows
+	return runTshark(t, tshark, []string{"-n", "-r", path, "-o", "ip.try_heuristic_first:TRUE", "-Y", "ip.proto == 112", "-T", "fields"}, tsharkFields)
 }
 
 // checkAdverts fails the test unless there are at least two adverts and

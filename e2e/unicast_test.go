@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // Unicast peers across a router, after FreeBSD's tests/sys/netinet/carp.sh
@@ -43,7 +44,7 @@ type uniLab struct {
 func newUniLab(t *testing.T) *uniLab {
 	t.Helper()
 	requireRoot(t)
-	l := newLab(t, "carpuni")
+	l := labtest.New(t, "carpuni")
 	var err error
 	u := &uniLab{t: t, vip: uniVIP, dir: t.TempDir(), procs: map[string]*lab.Proc{}}
 	if err := l.AddSegment("far"); err != nil {
@@ -259,16 +260,7 @@ func TestUnicastPeersAcrossRouter(t *testing.T) {
 
 	// 3. The master B dies; A takes over.
 	killed := time.Now()
-	if err := pb.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = pb.Wait()
-	if err := u.b.LinkDown(); err != nil {
-		t.Fatal(err)
-	}
-	if err := u.b.FlushAddrs(); err != nil {
-		t.Fatal(err)
-	}
+	powerCut(t, u.b, pb)
 	bound := 3*time.Second + 100*time.Second/256 + time.Second
 	if _, ok := u.waitSole(u.a, bound+5*time.Second); !ok {
 		t.Fatalf("after B died, the VIP is held by %v, want only hosta", u.holders())

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // segment is the name of the lab segment the socket tests send on.
@@ -22,18 +22,8 @@ const segment = "adv"
 // lab is closed when it ends.
 func twoHosts(t *testing.T, addrsA, addrsB []string) (a, b *lab.Host, idxA, idxB int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	l, err := lab.New("advsock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	l := labtest.New(t, "advsock")
+	var err error
 	if a, err = l.AddHost("a"); err != nil {
 		t.Fatal(err)
 	}

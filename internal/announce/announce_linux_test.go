@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ndp"
@@ -22,18 +23,8 @@ import (
 // ends.
 func twoHosts(t *testing.T, addrA, addrB string) (a, b *lab.Host, idxA int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	l, err := lab.New("announce")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	l := labtest.New(t, "announce")
+	var err error
 	if a, err = l.AddHost("a", netip.MustParsePrefix(addrA)); err != nil {
 		t.Fatal(err)
 	}

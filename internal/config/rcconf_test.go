@@ -625,19 +625,7 @@ func FuzzParseRCConf(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		cfg, err := ParseRCConf("fuzz.conf", strings.NewReader(in))
 		if err != nil {
-			if cfg != nil {
-				t.Errorf("Config returned with error %v", err)
-			}
-			errs := []error{err}
-			if joined, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = joined.Unwrap()
-			}
-			for _, e := range errs {
-				cerr, ok := e.(*Error)
-				if !ok || cerr.File != "fuzz.conf" || cerr.Line < 1 || cerr.Msg == "" {
-					t.Errorf("malformed error %#v", e)
-				}
-			}
+			checkFuzzErrors(t, cfg, err, "fuzz.conf")
 			return
 		}
 		seen := make(map[netip.Addr]bool)
@@ -656,4 +644,23 @@ func FuzzParseRCConf(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkFuzzErrors fails unless a parse that failed returned no Config and
+// only well-formed *Error values for file.
+func checkFuzzErrors(t *testing.T, cfg *Config, err error, file string) {
+	t.Helper()
+	if cfg != nil {
+		t.Errorf("Config returned with error %v", err)
+	}
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		cerr, ok := e.(*Error)
+		if !ok || cerr.File != file || cerr.Line < 1 || cerr.Msg == "" {
+			t.Errorf("malformed error %#v", e)
+		}
+	}
 }

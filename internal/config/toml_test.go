@@ -574,19 +574,7 @@ func FuzzParseTOML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		cfg, err := ParseTOML("fuzz.toml", []byte(in), dir)
 		if err != nil {
-			if cfg != nil {
-				t.Errorf("Config returned with error %v", err)
-			}
-			errs := []error{err}
-			if joined, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = joined.Unwrap()
-			}
-			for _, e := range errs {
-				cerr, ok := e.(*Error)
-				if !ok || cerr.File != "fuzz.toml" || cerr.Line < 1 || cerr.Msg == "" {
-					t.Errorf("malformed error %#v", e)
-				}
-			}
+			checkFuzzErrors(t, cfg, err, "fuzz.toml")
 			return
 		}
 		if cfg.DSCP < 0 || cfg.DSCP > maxDSCP || cfg.PreemptDelay < 0 ||

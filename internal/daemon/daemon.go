@@ -131,7 +131,8 @@ type Daemon struct {
 	// changes only: adverts and link state are the parent's.
 	vmacIdx map[int]*iface
 	vhosts  []*vhost
-	stats   Stats
+	dropsMu sync.Mutex // drops is read from other goroutines
+	drops   map[carp.DropReason]uint64
 
 	demotion int         // FreeBSD's global net.inet.carp.demotion
 	cmds     chan func() // calls run by the event loop
@@ -204,19 +205,11 @@ func (d *Daemon) adjustDemotion(now time.Time, delta int, reason string) {
 	}
 }
 
-// Stats are the daemon's counters.
-type Stats struct {
-	mu          sync.Mutex
-	Drops       map[carp.DropReason]uint64
-	SendErrors  uint64
-	Transitions uint64
-}
-
 // DropCount returns the number of packets dropped for reason r.
 func (d *Daemon) DropCount(r carp.DropReason) uint64 {
-	d.stats.mu.Lock()
-	defer d.stats.mu.Unlock()
-	return d.stats.Drops[r]
+	d.dropsMu.Lock()
+	defer d.dropsMu.Unlock()
+	return d.drops[r]
 }
 
 // New checks the configuration against the host (interfaces exist) and
@@ -226,7 +219,7 @@ func New(cfg *config.Config, osa OS, log *slog.Logger) (*Daemon, error) {
 		return nil, errors.New("no vhid configured")
 	}
 	d := &Daemon{log: log, os: osa, ifaces: map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{}, cmds: make(chan func())}
-	d.stats.Drops = map[carp.DropReason]uint64{}
+	d.drops = map[carp.DropReason]uint64{}
 	for _, vc := range cfg.VHIDs {
 		mc := carp.Config{
 			VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
@@ -565,9 +558,9 @@ func (d *Daemon) receive(now time.Time, fam carp.Family, p advsock.Packet) {
 }
 
 func (d *Daemon) drop(r carp.DropReason, ifc *iface, src netip.Addr, ttl int, vhid uint8) {
-	d.stats.mu.Lock()
-	d.stats.Drops[r]++
-	d.stats.mu.Unlock()
+	d.dropsMu.Lock()
+	d.drops[r]++
+	d.dropsMu.Unlock()
 	d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifc.link.Name, "src", src, "ttl", ttl, "vhid", vhid)
 }
 
@@ -576,9 +569,6 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 	for _, a := range v.m.Step(now, ev) {
 		switch a := a.(type) {
 		case carp.Transition:
-			d.stats.mu.Lock()
-			d.stats.Transitions++
-			d.stats.mu.Unlock()
 			d.log.Info(fmt.Sprintf("carp: %s: %s -> %s (%s)", v.name(), a.From, a.To, a.Reason),
 				"vhid", v.cfg.VHID, "iface", v.cfg.Interface, "state", a.To.String())
 		case carp.SendAdvert:
@@ -634,9 +624,6 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 		err = d.os.Conns[a.Family].WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
 	}
 	if err != nil {
-		d.stats.mu.Lock()
-		d.stats.SendErrors++
-		d.stats.mu.Unlock()
 		d.log.Warn(fmt.Sprintf("carp: %s: sending advert: %v", v.name(), err))
 	}
 	return err

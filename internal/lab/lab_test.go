@@ -13,25 +13,9 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/probe"
 )
-
-func newLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	l, err := lab.New("labtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return l
-}
 
 func addHost(t *testing.T, l *lab.Lab, name string, addrs ...string) *lab.Host {
 	t.Helper()
@@ -76,7 +60,7 @@ func netnsList(t *testing.T) string {
 }
 
 func TestPingEachOther(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	a := addHost(t, l, "alpha", "192.0.2.1/24")
 	b := addHost(t, l, "bravo", "192.0.2.2/24")
 	if a.MAC.String() == b.MAC.String() || len(a.MAC) != 6 {
@@ -119,7 +103,7 @@ func TestPingEachOther(t *testing.T) {
 }
 
 func TestAddrs(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	h := addHost(t, l, "host", "192.0.2.1/24")
 	vip := netip.MustParsePrefix("192.0.2.50/32")
 	v6 := netip.MustParsePrefix("2001:db8::5/64")
@@ -178,7 +162,7 @@ func TestAddrs(t *testing.T) {
 }
 
 func TestDo(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	h := addHost(t, l, "host", "192.0.2.1/24")
 	var inside []byte
 	if err := h.Do(func() (err error) {
@@ -197,7 +181,7 @@ func TestDo(t *testing.T) {
 }
 
 func TestProcs(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	h := addHost(t, l, "host", "192.0.2.1/24")
 
 	// A process runs in the namespace and its output is captured.
@@ -288,7 +272,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestBadNames(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	for _, n := range []string{"", "sw", "br0", "Upper", "this-is-too-long", "sixteen-chars-xx", "a b"} {
 		if _, err := l.AddHost(n); err == nil {
 			t.Errorf("AddHost(%q) succeeded", n)

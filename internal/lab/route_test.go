@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // TestRouter: a host on the segment "far" (AddHostOn) is not on br0, and
 // reaches a host on br0 only through a router with forwarding on and routes
 // on both sides; replies arrive with the TTL one lower than sent.
 func TestRouter(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	if err := l.AddSegment("far"); err != nil {
 		t.Fatal(err)
 	}

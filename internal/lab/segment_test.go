@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // TestSegments: two hosts on br0 and on a second segment reach each other
 // on both; pulling one host's second cable cuts only that segment, and the
 // interface loses carrier while staying administratively up.
 func TestSegments(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	a := addHost(t, l, "alpha", "192.0.2.1/24")
 	b := addHost(t, l, "bravo", "192.0.2.2/24")
 	if err := l.AddSegment("seg1"); err != nil {
@@ -71,7 +73,7 @@ func TestSegments(t *testing.T) {
 }
 
 func TestSegmentBadNames(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "labtest")
 	h := addHost(t, l, "host")
 	for _, n := range []string{"", "br0", "sw", "host", "Upper", "has-dash", "sixteen-chars-xx"} {
 		if err := l.AddSegment(n); err == nil {

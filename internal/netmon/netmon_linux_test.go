@@ -3,25 +3,17 @@ package netmon_test
 import (
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/netmon"
 )
 
 // TestWatch subscribes inside a lab host and checks that an address added
 // and removed with ip(8), and the link going down and up, are reported.
 func TestWatch(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	l, err := lab.New("netmon")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := labtest.New(t, "netmon")
 	h, err := l.AddHost("a", netip.MustParsePrefix("192.0.2.1/24"))
 	if err != nil {
 		t.Fatal(err)

@@ -3,30 +3,13 @@ package probe_test
 import (
 	"context"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 	"github.com/carpd/carpd/internal/probe"
 )
-
-func newLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	l, err := lab.New("probe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return l
-}
 
 func listen(t *testing.T, h *lab.Host) *probe.Prober {
 	t.Helper()
@@ -44,7 +27,7 @@ func listen(t *testing.T, h *lab.Host) *probe.Prober {
 // TestProbeLossAndRecovery pings a host, pulls its cable for a while, and
 // checks that the prober saw answers, then one run of losses, then answers.
 func TestProbeLossAndRecovery(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "probe")
 	a, err := l.AddHost("a", netip.MustParsePrefix("192.0.2.1/24"))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +87,7 @@ func TestProbeLossAndRecovery(t *testing.T) {
 // TestProbeUnreachable checks that probes to an address nobody holds are
 // lost and that Run waits out their timeout after ctx ends.
 func TestProbeUnreachable(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "probe")
 	a, err := l.AddHost("a", netip.MustParsePrefix("192.0.2.1/24"))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +111,7 @@ func TestProbeUnreachable(t *testing.T) {
 
 // TestProbeIPv6 pings over IPv6 (DAD is off in the lab).
 func TestProbeIPv6(t *testing.T) {
-	l := newLab(t)
+	l := labtest.New(t, "probe")
 	a, err := l.AddHost("a", netip.MustParsePrefix("2001:db8::1/64"))
 	if err != nil {
 		t.Fatal(err)
