@@ -136,7 +136,7 @@ func TestLinkDownDemotion(t *testing.T) {
 	if err := c.master.PortDownOn(iface2); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitOutput(mp, "carp: demoted by +240 (101@eth1: interface down): demotion 240", 3*time.Second); err != nil {
+	if err := waitOutput(mp, `carp: demoted by 240 to 240 (interface down)" vhid=101 iface=eth1`, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitOutput(mp, "carp: 101@eth1: MASTER -> INIT", 3*time.Second); err != nil {
@@ -174,7 +174,7 @@ func TestLinkDownDemotion(t *testing.T) {
 	if err := c.master.PortUpOn(iface2); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitOutput(mp, "carp: demoted by -240 (101@eth1: interface up): demotion 0", 3*time.Second); err != nil {
+	if err := waitOutput(mp, `carp: demoted by -240 to 0 (interface up)" vhid=101 iface=eth1`, 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// With preempt the master takes both back when it next hears the

@@ -9,4 +9,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/setup.sh
 go build -o bin/carpd ./cmd/carpd
-exec bin/carpd demo "$@"
+go build -o bin/carpd-demo ./cmd/carpd-demo
+exec bin/carpd-demo --carpd bin/carpd "$@"

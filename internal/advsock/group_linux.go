@@ -19,7 +19,7 @@ type groupMember interface {
 func join(c groupMember, ifindex int, group netip.Addr) error {
 	err := c.JoinGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: group.AsSlice()})
 	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("advsock: join %v on ifindex %d: %w", group, ifindex, err)
+		return fmt.Errorf("join %v on ifindex %d: %w", group, ifindex, err)
 	}
 	return nil
 }
@@ -28,7 +28,7 @@ func join(c groupMember, ifindex int, group netip.Addr) error {
 func leave(c groupMember, ifindex int, group netip.Addr) error {
 	err := c.LeaveGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: group.AsSlice()})
 	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("advsock: leave %v on ifindex %d: %w", group, ifindex, err)
+		return fmt.Errorf("leave %v on ifindex %d: %w", group, ifindex, err)
 	}
 	return nil
 }

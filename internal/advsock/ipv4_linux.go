@@ -2,6 +2,7 @@ package advsock
 
 import (
 	"fmt"
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"sync"
@@ -29,20 +30,20 @@ type IPv4Conn struct {
 // incoming interface with every datagram, turns multicast loopback off (a
 // node must not hear its own advertisements) and sets the multicast TTL to
 // 255. Advertisements written through it carry the TOS byte tos
-// (DefaultTOS in carpd). It needs CAP_NET_RAW. Multicast advertisements are
+// (0xE0 in carpd by default). It needs CAP_NET_RAW. Multicast advertisements are
 // received only on interfaces joined with Join.
 func ListenIPv4(tos int) (*IPv4Conn, error) {
 	if tos < 0 || tos > 0xff {
-		return nil, fmt.Errorf("advsock: TOS %d out of range 0..255", tos)
+		return nil, fmt.Errorf("TOS %d out of range 0..255", tos)
 	}
-	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", Protocol), "0.0.0.0")
+	pc, err := net.ListenPacket(fmt.Sprintf("ip4:%d", carp.Protocol), "0.0.0.0")
 	if err != nil {
-		return nil, fmt.Errorf("advsock: open raw IPv4 socket for protocol %d: %w", Protocol, err)
+		return nil, fmt.Errorf("open raw IPv4 socket for protocol %d: %w", carp.Protocol, err)
 	}
 	raw, err := ipv4.NewRawConn(pc)
 	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("advsock: set IP_HDRINCL: %w", err)
+		return nil, fmt.Errorf("set IP_HDRINCL: %w", err)
 	}
 	c := &IPv4Conn{raw: raw, tos: tos, buf: make([]byte, maxDatagram)}
 	steps := []struct {
@@ -51,13 +52,13 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 	}{
 		{"ask for the incoming interface", func() error { return raw.SetControlMessage(ipv4.FlagInterface, true) }},
 		{"turn multicast loopback off", func() error { return raw.SetMulticastLoopback(false) }},
-		{"set multicast TTL", func() error { return raw.SetMulticastTTL(TTL) }},
+		{"set multicast TTL", func() error { return raw.SetMulticastTTL(carp.TTL) }},
 		{"set TOS", func() error { return raw.SetTOS(tos) }},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("advsock: %s: %w", s.what, err)
+			return nil, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
 	return c, nil
@@ -67,12 +68,12 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 // interface with index ifindex. Joining a group already joined is not an
 // error.
 func (c *IPv4Conn) Join(ifindex int) error {
-	return join(c.raw, ifindex, GroupIPv4)
+	return join(c.raw, ifindex, carp.GroupIPv4)
 }
 
 // Leave undoes Join. Leaving a group not joined is not an error.
 func (c *IPv4Conn) Leave(ifindex int) error {
-	return leave(c.raw, ifindex, GroupIPv4)
+	return leave(c.raw, ifindex, carp.GroupIPv4)
 }
 
 // ReadPacket blocks until a protocol-112 datagram arrives and returns it
@@ -85,11 +86,11 @@ func (c *IPv4Conn) ReadPacket() (Packet, error) {
 	defer c.readMu.Unlock()
 	h, payload, cm, err := c.raw.ReadFrom(c.buf)
 	if err != nil {
-		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+		return Packet{}, err
 	}
 	p, err := packetFrom(h, payload, cm)
 	if err != nil {
-		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+		return Packet{}, err
 	}
 	return p, nil
 }
@@ -104,14 +105,14 @@ func (c *IPv4Conn) ReadPacket() (Packet, error) {
 func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
 	h, err := advertHeader(c.tos, src, dst, len(payload))
 	if err != nil {
-		return fmt.Errorf("advsock: advert on ifindex %d: %w", ifindex, err)
+		return err
 	}
 	var cm *ipv4.ControlMessage
 	if ifindex != 0 {
 		cm = &ipv4.ControlMessage{IfIndex: ifindex}
 	}
 	if err := c.raw.WriteTo(h, payload, cm); err != nil {
-		return fmt.Errorf("advsock: send advert %v -> %v on ifindex %d: %w", src, dst, ifindex, err)
+		return err
 	}
 	return nil
 }
@@ -119,7 +120,7 @@ func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 // Close closes the socket; a blocked ReadPacket returns.
 func (c *IPv4Conn) Close() error {
 	if err := c.raw.Close(); err != nil {
-		return fmt.Errorf("advsock: close: %w", err)
+		return err
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package advsock
 
 import (
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
@@ -38,7 +39,7 @@ func (c capture4) next(src netip.Addr, timeout time.Duration) (wire, error) {
 		if a, ok := addrFromIP(h.Src); !ok || a != src {
 			continue
 		}
-		if h.Version != 4 || h.Len != ipv4.HeaderLen || h.Protocol != Protocol {
+		if h.Version != 4 || h.Len != ipv4.HeaderLen || h.Protocol != carp.Protocol {
 			return wire{}, &net.ParseError{Type: "CARP IPv4 header", Text: h.String()}
 		}
 		dst, _ := addrFromIP(h.Dst)
@@ -47,9 +48,9 @@ func (c capture4) next(src netip.Addr, timeout time.Duration) (wire, error) {
 }
 
 var ipv4Family = family{
-	listen:      func() (advConn, error) { return ListenIPv4(DefaultTOS) },
+	listen:      func() (advConn, error) { return ListenIPv4(0xE0) },
 	openCapture: openCapture4,
-	group:       GroupIPv4,
+	group:       carp.GroupIPv4,
 	wire: func(dst netip.Addr, n int) wire {
 		return wire{Class: 0xE0, TTL: 255, DF: true, Dst: dst, PayloadLen: n}
 	},

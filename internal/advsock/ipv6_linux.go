@@ -2,6 +2,7 @@ package advsock
 
 import (
 	"fmt"
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"sync"
@@ -29,17 +30,17 @@ type IPv6Conn struct {
 // destination address and the hop limit with every datagram, turns
 // multicast loopback off (a node must not hear its own advertisements), and
 // sets the unicast and multicast hop limits to 255 and the traffic class to
-// trafficClass (DefaultTrafficClass in carpd). The kernel computes no
+// trafficClass (0xE0 in carpd by default). The kernel computes no
 // checksum on this socket: the CARP checksum is part of the payload. It
 // needs CAP_NET_RAW. Multicast advertisements are received only on
 // interfaces joined with Join.
 func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
 	if trafficClass < 0 || trafficClass > 0xff {
-		return nil, fmt.Errorf("advsock: traffic class %d out of range 0..255", trafficClass)
+		return nil, fmt.Errorf("traffic class %d out of range 0..255", trafficClass)
 	}
-	c, err := net.ListenPacket(fmt.Sprintf("ip6:%d", Protocol), "::")
+	c, err := net.ListenPacket(fmt.Sprintf("ip6:%d", carp.Protocol), "::")
 	if err != nil {
-		return nil, fmt.Errorf("advsock: open raw IPv6 socket for protocol %d: %w", Protocol, err)
+		return nil, fmt.Errorf("open raw IPv6 socket for protocol %d: %w", carp.Protocol, err)
 	}
 	pc := ipv6.NewPacketConn(c)
 	steps := []struct {
@@ -50,14 +51,14 @@ func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
 			return pc.SetControlMessage(ipv6.FlagInterface|ipv6.FlagDst|ipv6.FlagHopLimit, true)
 		}},
 		{"turn multicast loopback off", func() error { return pc.SetMulticastLoopback(false) }},
-		{"set multicast hop limit", func() error { return pc.SetMulticastHopLimit(TTL) }},
-		{"set unicast hop limit", func() error { return pc.SetHopLimit(TTL) }},
+		{"set multicast hop limit", func() error { return pc.SetMulticastHopLimit(carp.TTL) }},
+		{"set unicast hop limit", func() error { return pc.SetHopLimit(carp.TTL) }},
 		{"set traffic class", func() error { return pc.SetTrafficClass(trafficClass) }},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
 			pc.Close()
-			return nil, fmt.Errorf("advsock: %s: %w", s.what, err)
+			return nil, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
 	return &IPv6Conn{pc: pc, tc: trafficClass, buf: make([]byte, maxDatagram)}, nil
@@ -67,12 +68,12 @@ func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
 // interface with index ifindex. Joining a group already joined is not an
 // error.
 func (c *IPv6Conn) Join(ifindex int) error {
-	return join(c.pc, ifindex, GroupIPv6)
+	return join(c.pc, ifindex, carp.GroupIPv6)
 }
 
 // Leave undoes Join. Leaving a group not joined is not an error.
 func (c *IPv6Conn) Leave(ifindex int) error {
-	return leave(c.pc, ifindex, GroupIPv6)
+	return leave(c.pc, ifindex, carp.GroupIPv6)
 }
 
 // ReadPacket blocks until a protocol-112 datagram arrives and returns it
@@ -85,11 +86,11 @@ func (c *IPv6Conn) ReadPacket() (Packet, error) {
 	defer c.readMu.Unlock()
 	n, cm, src, err := c.pc.ReadFrom(c.buf)
 	if err != nil {
-		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+		return Packet{}, err
 	}
 	p, err := packetFromIPv6(c.buf[:n], cm, src)
 	if err != nil {
-		return Packet{}, fmt.Errorf("advsock: read: %w", err)
+		return Packet{}, err
 	}
 	return p, nil
 }
@@ -107,10 +108,10 @@ func (c *IPv6Conn) ReadPacket() (Packet, error) {
 func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
 	cm, err := advertControl(c.tc, ifindex, src, dst)
 	if err != nil {
-		return fmt.Errorf("advsock: advert on ifindex %d: %w", ifindex, err)
+		return err
 	}
 	if _, err := c.pc.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return fmt.Errorf("advsock: send advert %v -> %v on ifindex %d: %w", src, dst, ifindex, err)
+		return err
 	}
 	return nil
 }
@@ -118,7 +119,7 @@ func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 // Close closes the socket; a blocked ReadPacket returns.
 func (c *IPv6Conn) Close() error {
 	if err := c.pc.Close(); err != nil {
-		return fmt.Errorf("advsock: close: %w", err)
+		return err
 	}
 	return nil
 }

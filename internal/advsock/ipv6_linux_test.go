@@ -1,6 +1,7 @@
 package advsock
 
 import (
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
@@ -45,9 +46,9 @@ func (c capture6) next(src netip.Addr, timeout time.Duration) (wire, error) {
 }
 
 var ipv6Family = family{
-	listen:      func() (advConn, error) { return ListenIPv6(DefaultTrafficClass) },
+	listen:      func() (advConn, error) { return ListenIPv6(0xE0) },
 	openCapture: openCapture6,
-	group:       GroupIPv6,
+	group:       carp.GroupIPv6,
 	wire: func(dst netip.Addr, n int) wire {
 		return wire{Class: 0xE0, TTL: 255, Dst: dst, PayloadLen: n}
 	},

@@ -2,36 +2,13 @@ package advsock
 
 import (
 	"fmt"
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
-
-// Protocol is the IP protocol number of CARP (shared with VRRP, which is
-// told apart by the version nibble of the payload).
-const Protocol = 112
-
-// TTL is the IPv4 TTL and the IPv6 hop limit of every advertisement; a
-// receiver drops a multicast advertisement whose TTL or hop limit is not 255
-// (carp(4) "badttl").
-const TTL = 255
-
-// DefaultTOS is the IPv4 TOS byte FreeBSD puts on advertisements (DSCP 56,
-// net.inet.carp.dscp). OpenBSD and ucarp use 0x10.
-const DefaultTOS = 0xE0
-
-// DefaultTrafficClass is the IPv6 traffic class FreeBSD puts on
-// advertisements: the same DSCP 56 as DefaultTOS.
-const DefaultTrafficClass = 0xE0
-
-// GroupIPv4 is the IPv4 multicast group CARP advertisements are sent to.
-var GroupIPv4 = netip.MustParseAddr("224.0.0.18")
-
-// GroupIPv6 is the link-local IPv6 multicast group CARP advertisements are
-// sent to.
-var GroupIPv6 = netip.MustParseAddr("ff02::12")
 
 // Packet is one received protocol-112 datagram.
 type Packet struct {
@@ -69,8 +46,8 @@ func advertHeader(tos int, src, dst netip.Addr, payloadLen int) (*ipv4.Header, e
 		TOS:      tos,
 		TotalLen: total,
 		Flags:    ipv4.DontFragment,
-		TTL:      TTL,
-		Protocol: Protocol,
+		TTL:      carp.TTL,
+		Protocol: carp.Protocol,
 		Src:      src.AsSlice(),
 		Dst:      dst.AsSlice(),
 	}, nil
@@ -173,7 +150,7 @@ func advertControl(tc, ifindex int, src, dst netip.Addr) (*ipv6.ControlMessage, 
 	if ifindex < 0 {
 		return nil, fmt.Errorf("bad interface index %d", ifindex)
 	}
-	cm := &ipv6.ControlMessage{TrafficClass: tc, HopLimit: TTL, IfIndex: ifindex}
+	cm := &ipv6.ControlMessage{TrafficClass: tc, HopLimit: carp.TTL, IfIndex: ifindex}
 	if src.IsValid() {
 		cm.Src = src.AsSlice()
 	}

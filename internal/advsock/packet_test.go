@@ -1,6 +1,7 @@
 package advsock
 
 import (
+	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
@@ -29,7 +30,7 @@ func TestAdvertHeader(t *testing.T) {
 	}{
 		{
 			name: "multicast advert, FreeBSD TOS",
-			tos:  DefaultTOS, src: src4, dst: GroupIPv4, payloadLen: 36,
+			tos:  0xE0, src: src4, dst: carp.GroupIPv4, payloadLen: 36,
 			want: &ipv4.Header{
 				Version: 4, Len: 20, TOS: 0xE0, TotalLen: 56, Flags: ipv4.DontFragment,
 				TTL: 255, Protocol: 112, Src: net.IPv4(192, 0, 2, 1).To4(), Dst: net.IPv4(224, 0, 0, 18).To4(),
@@ -43,12 +44,12 @@ func TestAdvertHeader(t *testing.T) {
 				TTL: 255, Protocol: 112, Src: net.IPv4(192, 0, 2, 1).To4(), Dst: net.IPv4(192, 0, 2, 2).To4(),
 			},
 		},
-		{name: "IPv6 source", tos: 0, src: netip.MustParseAddr("2001:db8::1"), dst: GroupIPv4, wantErr: true},
+		{name: "IPv6 source", tos: 0, src: netip.MustParseAddr("2001:db8::1"), dst: carp.GroupIPv4, wantErr: true},
 		{name: "IPv6 destination", tos: 0, src: src4, dst: netip.MustParseAddr("ff02::12"), wantErr: true},
-		{name: "invalid source", tos: 0, src: netip.Addr{}, dst: GroupIPv4, wantErr: true},
-		{name: "TOS too big", tos: 256, src: src4, dst: GroupIPv4, wantErr: true},
-		{name: "TOS negative", tos: -1, src: src4, dst: GroupIPv4, wantErr: true},
-		{name: "payload too long", tos: 0, src: src4, dst: GroupIPv4, payloadLen: 0xffff, wantErr: true},
+		{name: "invalid source", tos: 0, src: netip.Addr{}, dst: carp.GroupIPv4, wantErr: true},
+		{name: "TOS too big", tos: 256, src: src4, dst: carp.GroupIPv4, wantErr: true},
+		{name: "TOS negative", tos: -1, src: src4, dst: carp.GroupIPv4, wantErr: true},
+		{name: "payload too long", tos: 0, src: src4, dst: carp.GroupIPv4, payloadLen: 0xffff, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +67,7 @@ func TestAdvertHeader(t *testing.T) {
 // TestAdvertHeaderWire checks the bytes the header marshals to, as a
 // receiver (or tcpdump) sees them.
 func TestAdvertHeaderWire(t *testing.T) {
-	h, err := advertHeader(DefaultTOS, src4, GroupIPv4, 36)
+	h, err := advertHeader(0xE0, src4, carp.GroupIPv4, 36)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestAdvertHeaderWire(t *testing.T) {
 	want := []byte{
 		0x45, 0xE0, 0x00, 56, // version 4, IHL 5, TOS, total length
 		0x00, 0x00, 0x40, 0x00, // ID (kernel fills), DF, fragment offset 0
-		255, 112, 0x00, 0x00, // TTL, protocol, checksum (kernel fills)
+		255, 112, 0x00, 0x00, // carp.TTL, protocol, checksum (kernel fills)
 		192, 0, 2, 1,
 		224, 0, 0, 18,
 	}
@@ -100,7 +101,7 @@ func TestPacketFrom(t *testing.T) {
 			h:       &ipv4.Header{TTL: 255, Src: net.IPv4(192, 0, 2, 1), Dst: net.IPv4(224, 0, 0, 18)},
 			payload: []byte{0x21, 1, 2, 3},
 			cm:      &ipv4.ControlMessage{IfIndex: 7},
-			want:    Packet{IfIndex: 7, Src: src4, Dst: GroupIPv4, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
+			want:    Packet{IfIndex: 7, Src: src4, Dst: carp.GroupIPv4, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
 		},
 		{
 			name: "4-byte addresses, no control message",
@@ -155,17 +156,17 @@ func TestAdvertControl(t *testing.T) {
 	}{
 		{
 			name: "multicast advert from link-local, FreeBSD traffic class",
-			tc:   DefaultTrafficClass, ifindex: 3, src: ll6, dst: GroupIPv6,
+			tc:   0xE0, ifindex: 3, src: ll6, dst: carp.GroupIPv6,
 			want: &ipv6.ControlMessage{TrafficClass: 0xE0, HopLimit: 255, Src: net.ParseIP("fe80::1"), IfIndex: 3},
 		},
 		{
 			name: "zones dropped",
-			tc:   0x10, ifindex: 3, src: ll6.WithZone("eth0"), dst: GroupIPv6.WithZone("eth0"),
+			tc:   0x10, ifindex: 3, src: ll6.WithZone("eth0"), dst: carp.GroupIPv6.WithZone("eth0"),
 			want: &ipv6.ControlMessage{TrafficClass: 0x10, HopLimit: 255, Src: net.ParseIP("fe80::1"), IfIndex: 3},
 		},
 		{
 			name: "no source: the kernel chooses",
-			tc:   DefaultTrafficClass, ifindex: 3, dst: dst6,
+			tc:   0xE0, ifindex: 3, dst: dst6,
 			want: &ipv6.ControlMessage{TrafficClass: 0xE0, HopLimit: 255, IfIndex: 3},
 		},
 		{
@@ -173,12 +174,12 @@ func TestAdvertControl(t *testing.T) {
 			tc:   0, src: src6, dst: dst6,
 			want: &ipv6.ControlMessage{HopLimit: 255, Src: net.ParseIP("2001:db8::1")},
 		},
-		{name: "IPv4 source", src: src4, dst: GroupIPv6, wantErr: true},
-		{name: "IPv4-mapped source", src: netip.MustParseAddr("::ffff:192.0.2.1"), dst: GroupIPv6, wantErr: true},
-		{name: "IPv4 destination", src: ll6, dst: GroupIPv4, wantErr: true},
+		{name: "IPv4 source", src: src4, dst: carp.GroupIPv6, wantErr: true},
+		{name: "IPv4-mapped source", src: netip.MustParseAddr("::ffff:192.0.2.1"), dst: carp.GroupIPv6, wantErr: true},
+		{name: "IPv4 destination", src: ll6, dst: carp.GroupIPv4, wantErr: true},
 		{name: "no destination", src: ll6, wantErr: true},
-		{name: "traffic class too big", tc: 256, src: ll6, dst: GroupIPv6, wantErr: true},
-		{name: "negative interface index", ifindex: -1, src: ll6, dst: GroupIPv6, wantErr: true},
+		{name: "traffic class too big", tc: 256, src: ll6, dst: carp.GroupIPv6, wantErr: true},
+		{name: "negative interface index", ifindex: -1, src: ll6, dst: carp.GroupIPv6, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +208,7 @@ func TestPacketFromIPv6(t *testing.T) {
 			payload: []byte{0x21, 1, 2, 3},
 			cm:      &ipv6.ControlMessage{HopLimit: 255, Dst: net.ParseIP("ff02::12"), IfIndex: 7},
 			src:     &net.IPAddr{IP: net.ParseIP("fe80::1"), Zone: "eth0"},
-			want:    Packet{IfIndex: 7, Src: ll6, Dst: GroupIPv6, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
+			want:    Packet{IfIndex: 7, Src: ll6, Dst: carp.GroupIPv6, TTL: 255, Payload: []byte{0x21, 1, 2, 3}},
 		},
 		{
 			name: "unicast, hop limit as received",

@@ -32,7 +32,7 @@ func PrimaryIPv4(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
 	}
 	a, err := pickPrimaryIPv4(addrs, exclude)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("advsock: %s: %w", name, err)
+		return netip.Addr{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return a, nil
 }
@@ -78,7 +78,7 @@ func sourceIPv6(ifindex int, exclude []netip.Addr, linkLocal bool) (netip.Addr, 
 	}
 	a, err := pickSourceIPv6(addrs, exclude, linkLocal)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("advsock: %s: %w", name, err)
+		return netip.Addr{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return a, nil
 }
@@ -89,7 +89,7 @@ func listAddrs(ifindex, family int) (string, []netlink.Addr, error) {
 	var h netlink.Handle // the zero Handle works in the current namespace
 	link, err := h.LinkByIndex(ifindex)
 	if err != nil {
-		return "", nil, fmt.Errorf("advsock: ifindex %d: %w", ifindex, err)
+		return "", nil, fmt.Errorf("ifindex %d: %w", ifindex, err)
 	}
 	name := link.Attrs().Name
 	var addrs []netlink.Addr
@@ -100,7 +100,7 @@ func listAddrs(ifindex, family int) (string, []netlink.Addr, error) {
 		}
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("advsock: list addresses of %s: %w", name, err)
+		return "", nil, fmt.Errorf("list addresses of %s: %w", name, err)
 	}
 	return name, addrs, nil
 }

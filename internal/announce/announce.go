@@ -90,7 +90,7 @@ func (a *Announcer) GratuitousARP(ifindex int, hw net.HardwareAddr, addrs []neti
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return fmt.Errorf("announce: ifindex %d: %w", ifindex, errClosed)
+		return fmt.Errorf("ifindex %d: %w", ifindex, errClosed)
 	}
 	c, err := a.arp.get(ifindex)
 	if err != nil {
@@ -100,7 +100,7 @@ func (a *Announcer) GratuitousARP(ifindex int, hw net.HardwareAddr, addrs []neti
 		for _, p := range garp(hw, ip) {
 			if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
 				a.arp.drop(ifindex)
-				return fmt.Errorf("announce: gratuitous ARP %s for %v on ifindex %d: %w", p.Operation, ip, ifindex, err)
+				return fmt.Errorf("gratuitous ARP %s for %v on ifindex %d: %w", p.Operation, ip, ifindex, err)
 			}
 		}
 	}
@@ -129,7 +129,7 @@ func (a *Announcer) UnsolicitedNA(ifindex int, hw net.HardwareAddr, addrs []neti
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return fmt.Errorf("announce: ifindex %d: %w", ifindex, errClosed)
+		return fmt.Errorf("ifindex %d: %w", ifindex, errClosed)
 	}
 	c, err := a.ndp.get(ifindex)
 	if err != nil {
@@ -138,7 +138,7 @@ func (a *Announcer) UnsolicitedNA(ifindex int, hw net.HardwareAddr, addrs []neti
 	for _, ip := range v6 {
 		if err := c.WriteTo(unsolicitedNA(hw, ip), allNodes); err != nil {
 			a.ndp.drop(ifindex)
-			return fmt.Errorf("announce: neighbour advertisement for %v on ifindex %d: %w", ip, ifindex, err)
+			return fmt.Errorf("neighbour advertisement for %v on ifindex %d: %w", ip, ifindex, err)
 		}
 	}
 	return nil
@@ -149,14 +149,14 @@ func (a *Announcer) UnsolicitedNA(ifindex int, hw net.HardwareAddr, addrs []neti
 // without zone.
 func split(ifindex int, hw net.HardwareAddr, addrs []netip.Addr, v4 bool) ([]netip.Addr, error) {
 	if len(hw) != 6 {
-		return nil, fmt.Errorf("announce: ifindex %d: hardware address %q is not an Ethernet address", ifindex, hw)
+		return nil, fmt.Errorf("ifindex %d: hardware address %q is not an Ethernet address", ifindex, hw)
 	}
 	var out []netip.Addr
 	for _, ip := range addrs {
 		ip = ip.Unmap()
 		switch {
 		case !ip.IsValid():
-			return nil, fmt.Errorf("announce: ifindex %d: invalid address in %v", ifindex, addrs)
+			return nil, fmt.Errorf("ifindex %d: invalid address in %v", ifindex, addrs)
 		case ip.Is4() == v4:
 			out = append(out, ip.WithZone(""))
 		}
@@ -223,7 +223,7 @@ func (cs *conns[C]) get(ifindex int) (C, error) {
 	c, err := cs.dial(ifindex)
 	if err != nil {
 		var zero C
-		return zero, fmt.Errorf("announce: open %s on ifindex %d: %w", cs.what, ifindex, err)
+		return zero, fmt.Errorf("open %s on ifindex %d: %w", cs.what, ifindex, err)
 	}
 	if cs.m == nil {
 		cs.m = make(map[int]C)
@@ -245,7 +245,7 @@ func (cs *conns[C]) closeAll() error {
 	var errs []error
 	for ifindex, c := range cs.m {
 		if err := c.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("announce: close %s on ifindex %d: %w", cs.what, ifindex, err))
+			errs = append(errs, fmt.Errorf("close %s on ifindex %d: %w", cs.what, ifindex, err))
 		}
 		delete(cs.m, ifindex)
 	}

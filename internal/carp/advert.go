@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // Wire constants of the CARP advertisement (FreeBSD netinet/ip_carp.h).
@@ -31,6 +32,13 @@ const (
 	DigestLen = 20
 	// TTL is the IP TTL / hop limit of every advert (CARP_DFLTTL).
 	TTL = 255
+	// The ranges of a vhid's settings (ifconfig(8)): vhid 1..255, advbase
+	// 1..255 seconds, advskew 0..254.
+	MinVHID    = 1
+	MaxVHID    = 255
+	MinAdvBase = 1
+	MaxAdvBase = 255
+	MaxAdvSkew = 254
 	// MaxSkew is the highest advskew that is advertised once demotion is
 	// added (FreeBSD's CARP_MAXSKEW).
 	MaxSkew = 240
@@ -40,6 +48,21 @@ const (
 	BowOutAdvBase = 255
 	BowOutAdvSkew = 255
 )
+
+// The multicast groups adverts are sent to (FreeBSD's INADDR_CARP_GROUP and
+// in6addr_linklocal_carp), also VRRP's.
+var (
+	GroupIPv4 = netip.AddrFrom4([4]byte{224, 0, 0, 18})
+	GroupIPv6 = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x12})
+)
+
+// Group returns the multicast group of adverts of family f.
+func Group(f Family) netip.Addr {
+	if f == IPv6 {
+		return GroupIPv6
+	}
+	return GroupIPv4
+}
 
 // Advert is a decoded CARP advertisement.
 type Advert struct {

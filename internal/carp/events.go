@@ -109,6 +109,10 @@ const (
 	DropAuth                           // bad HMAC
 	DropLoop                           // our own counter came back
 	DropPeer                           // not from the configured unicast peer
+
+	// NumDropReasons is one more than the highest DropReason, for arrays
+	// indexed by reason.
+	NumDropReasons = iota + 1
 )
 
 // DropReasons lists every drop reason, for metrics.

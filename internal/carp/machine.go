@@ -110,12 +110,12 @@ const (
 
 func (c Config) validate() error {
 	switch {
-	case c.VHID == 0:
-		return errors.New("vhid must be 1..255")
-	case c.AdvBase == 0:
-		return errors.New("advbase must be 1..255")
-	case c.AdvSkew == 255:
-		return errors.New("advskew must be 0..254")
+	case c.VHID < MinVHID:
+		return fmt.Errorf("vhid must be %d..%d", MinVHID, MaxVHID)
+	case c.AdvBase < MinAdvBase:
+		return fmt.Errorf("advbase must be %d..%d", MinAdvBase, MaxAdvBase)
+	case c.AdvSkew > MaxAdvSkew:
+		return fmt.Errorf("advskew must be 0..%d", MaxAdvSkew)
 	case len(c.Addrs) == 0:
 		return errors.New("no address")
 	}
@@ -131,7 +131,7 @@ func (c Config) validate() error {
 // use; the daemon's event loop owns it.
 type Machine struct {
 	cfg      Config
-	auth     *Authenticator
+	filter   *Filter
 	families [numFamilies]bool
 
 	state     State
@@ -163,7 +163,6 @@ func NewMachine(cfg Config, counter uint64) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, counter: counter}
 	m.cfg.Addrs = append([]netip.Addr(nil), cfg.Addrs...)
-	m.auth = NewAuthenticator(cfg.Password, cfg.VHID, cfg.Addrs)
 	for _, a := range cfg.Addrs {
 		if a.Unmap().Is4() {
 			m.families[IPv4] = true
@@ -171,8 +170,17 @@ func NewMachine(cfg Config, counter uint64) (*Machine, error) {
 			m.families[IPv6] = true
 		}
 	}
+	m.filter = &Filter{
+		vhid:     cfg.VHID,
+		families: m.families,
+		peers:    [numFamilies]netip.Addr{IPv4: cfg.Peer4, IPv6: cfg.Peer6},
+		auth:     NewAuthenticator(cfg.Password, cfg.VHID, cfg.Addrs),
+	}
 	return m, nil
 }
+
+// Filter returns the vhid's stateless receive checks, for socket readers.
+func (m *Machine) Filter() *Filter { return m.filter }
 
 // State returns the current state.
 func (m *Machine) State() State { return m.state }
@@ -402,7 +410,7 @@ func (m *Machine) advert(advbase, advskew uint8) []Action {
 	m.counter++
 	m.lastSent, m.sentAny = m.counter, true
 	a := Advert{VHID: m.cfg.VHID, AdvSkew: advskew, AdvBase: advbase, Counter: m.counter}
-	a.Digest = m.auth.Digest(m.counter)
+	a.Digest = m.filter.auth.Digest(m.counter)
 	var out []Action
 	for f := range numFamilies {
 		if m.families[f] {
@@ -447,16 +455,10 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 // TTL, HMAC) and then the state machine.
 func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	a := r.Advert
-	switch {
-	case a.VHID != m.cfg.VHID || !m.HasFamily(r.Family):
-		return append(out, Drop{Reason: DropVHID})
-	case m.Peer(r.Family).IsValid() && r.Src != m.Peer(r.Family):
-		return append(out, Drop{Reason: DropPeer})
-	case !m.Peer(r.Family).IsValid() && r.TTL != TTL:
-		return append(out, Drop{Reason: DropTTL})
-	case !m.auth.Verify(a.Counter, a.Digest):
-		return append(out, Drop{Reason: DropAuth})
-	case m.sentAny && a.Counter == m.lastSent:
+	if reason, ok := m.filter.Check(r); !ok {
+		return append(out, Drop{Reason: reason})
+	}
+	if m.sentAny && a.Counter == m.lastSent {
 		// Our own advert coming back (a hypervisor switch that
 		// reflects multicast): OpenBSD's "replay or network loop".
 		return append(out, Drop{Reason: DropLoop})

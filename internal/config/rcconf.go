@@ -26,9 +26,9 @@ package config
 import (
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"net/netip"
 	"os"
@@ -36,26 +36,6 @@ import (
 	"strconv"
 	"strings"
 )
-
-// maxIfaceName is the longest interface name Linux accepts (IFNAMSIZ - 1).
-const maxIfaceName = 15
-
-// Error is a configuration error at one place of a file.
-type Error struct {
-	File string // the name given to ParseRCConf
-	Line int    // 1-based line number
-	Word string // the offending word(s) as written; "" when none applies
-	Msg  string
-}
-
-// Error formats e as `FILE:LINE: "WORD": MSG`, or `FILE:LINE: MSG` when e
-// names no word.
-func (e *Error) Error() string {
-	if e.Word == "" {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d: %q: %s", e.File, e.Line, e.Word, e.Msg)
-}
 
 // LoadRCConf reads a FreeBSD rc.conf file. See ParseRCConf.
 func LoadRCConf(path string) (*Config, error) {
@@ -95,20 +75,20 @@ func ParseRCConf(name string, r io.Reader) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	p := &parser{
-		file:  name,
+	p := &rcParser{
+		errs:  &errList{file: name},
 		vhids: make(map[vhidKey]*vhidState),
-		addrs: make(map[netip.Addr]addrUse),
 		vars:  make(map[string]int),
 	}
 	for i, line := range strings.Split(string(data), "\n") {
 		p.parseLine(i+1, strings.TrimSuffix(line, "\r"))
 	}
-	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+	vhids := check(p.errs, p.specs, false)
+	if err := p.errs.err(); err != nil {
+		return nil, err
 	}
 	cfg := Default() // rc.conf holds no global setting
-	cfg.VHIDs = p.cfg.VHIDs
+	cfg.VHIDs = vhids
 	return cfg, nil
 }
 
@@ -126,12 +106,11 @@ const (
 
 // setting is one carp parameter as given in an entry.
 type setting struct {
-	// word is the keyword and value as written ("advskew 100"), used in
+	// pos.word is the keyword and value as written ("advskew 100"), used in
 	// messages; a pass phrase is left out so that it never reaches a log.
-	word string
-	line int
+	pos pos
 	// The value, in the field that fits the parameter.
-	num  uint8      // advbase, advskew
+	num  int        // advbase, advskew
 	text string     // pass, state
 	addr netip.Addr // peer, peer6; the zero Addr means multicast
 }
@@ -143,49 +122,32 @@ func (s *setting) same(o *setting) bool {
 
 // entry is one parsed carp entry: the arguments of one ifconfig call.
 type entry struct {
-	vhid     uint8
-	vhidWord string // "vhid 100"; "" when the entry has none
+	vhid     number // vhid.pos.word is "" when the entry has none
 	addr     netip.Prefix
-	addrWord string // the address as written; "" when the entry has none
+	addrPos  pos // addrPos.word is "" when the entry has none
 	settings [numParams]*setting
 }
 
 type vhidKey struct {
 	iface string
-	vhid  uint8
+	vhid  int
 }
 
 // vhidState remembers where a vhid's parameters were first defined.
 type vhidState struct {
-	index    int // in Config.VHIDs
+	spec     *vhidSpec
 	settings [numParams]*setting
 }
 
-// addrUse records which vhid holds an address, and since which line.
-type addrUse struct {
-	key  vhidKey
-	line int
-}
-
-type parser struct {
-	file  string
-	cfg   Config
-	errs  []error
+type rcParser struct {
+	errs  *errList
+	specs []*vhidSpec
 	vhids map[vhidKey]*vhidState
-	addrs map[netip.Addr]addrUse
 	vars  map[string]int // alias variable -> line of its assignment
 }
 
-// errorf records an error at line n about word.
-func (p *parser) errorf(n int, word, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file, Line: n, Word: word, Msg: fmt.Sprintf(format, args...)})
-}
-
-// at formats a place of the file as "file:line".
-func (p *parser) at(n int) string { return fmt.Sprintf("%s:%d", p.file, n) }
-
 // parseLine handles line n of the file.
-func (p *parser) parseLine(n int, line string) {
+func (p *rcParser) parseLine(n int, line string) {
 	name, rest, ok := assignment(line)
 	if !ok || !strings.HasPrefix(name, "ifconfig_") {
 		return
@@ -196,7 +158,7 @@ func (p *parser) parseLine(n int, line string) {
 		// ifconfig_<iface>, ifconfig_<iface>_ipv6 and the like belong to
 		// the host, but a vhid there would silently get lost.
 		if verr == nil && slices.Contains(splitWords(value), "vhid") {
-			p.errorf(n, name, "carpd reads vhids only from ifconfig_<iface>_alias<N> and ifconfig_<iface>_aliases")
+			p.errs.errorf(n, name, "carpd reads vhids only from ifconfig_<iface>_alias<N> and ifconfig_<iface>_aliases")
 		}
 		return
 	}
@@ -205,32 +167,31 @@ func (p *parser) parseLine(n int, line string) {
 		if word == "" {
 			word = name
 		}
-		p.errorf(n, word, "%s", verr.Msg)
+		p.errs.errorf(n, word, "%s", verr.Msg)
 		return
 	}
 	if first, dup := p.vars[name]; dup {
-		p.errorf(n, name, "already assigned at %s (sh keeps only the last value)", p.at(first))
+		p.errs.errorf(n, name, "already assigned at %s (sh keeps only the last value)", p.errs.at(first))
 		return
 	}
 	p.vars[name] = n
 
 	aliases := strings.HasSuffix(name, "_aliases")
+	col := 1
 	for _, words := range splitEntries(splitWords(value)) {
+		at := col
+		col += len(words)
 		carpWord := firstCarpKeyword(words)
 		if carpWord == "" || words[0] == "link" || words[0] == "ether" {
 			continue // a plain alias or a link-layer address
 		}
 		if aliases && words[0] != "inet" && words[0] != "inet6" {
 			// network.subr would drop these words without a warning.
-			p.errorf(n, carpWord, "entries of %s must start with inet or inet6", name)
+			p.errs.errorAt(pos{n, at + slices.Index(words, carpWord), carpWord}, "entries of %s must start with inet or inet6", name)
 			continue
 		}
-		if len(iface) > maxIfaceName {
-			p.errorf(n, name, "interface name %q is longer than %d characters", iface, maxIfaceName)
-			return
-		}
-		if e, ok := p.parseEntry(n, words, carpWord); ok {
-			p.add(n, iface, e)
+		if e, ok := p.parseEntry(n, at, iface, pos{line: n, word: name}, words, carpWord); ok {
+			p.add(n, iface, pos{line: n, word: name}, e)
 		}
 	}
 }
@@ -261,28 +222,37 @@ var valueKeywords = map[string]bool{
 
 // entryParser holds the state of parsing one carp entry.
 type entryParser struct {
-	*parser
+	*rcParser
 	n           int // line number
+	col         int // of the word being parsed, in the line
 	e           entry
 	family      string // "inet", "inet6" or "" (implied by the address)
 	explicitLen bool   // the address was written with /LEN
-	maskWord    string // "netmask M" or "prefixlen N" as written
+	mask        pos    // "netmask M" or "prefixlen N" as written
 	maskBits    int
 	addrWritten bool // an address was written, maybe a malformed one
 }
 
-// parseEntry parses the words of one carp entry at line n; carpWord is its
-// first carp keyword. It reports ok=false when it recorded an error.
-func (p *parser) parseEntry(n int, words []string, carpWord string) (entry, bool) {
-	errs := len(p.errs)
-	ep := &entryParser{parser: p, n: n}
+// errorf records an error about the word being parsed.
+func (ep *entryParser) errorf(word, format string, args ...any) {
+	ep.errs.errorAt(pos{ep.n, ep.col, word}, format, args...)
+}
+
+// parseEntry parses the words of one carp entry at line n, whose first
+// word is the col-th of the line's value, for iface (written at
+// ifacePos); carpWord is its first carp keyword. It reports ok=false when
+// it recorded an error.
+func (p *rcParser) parseEntry(n, col int, iface string, ifacePos pos, words []string, carpWord string) (entry, bool) {
+	errs := len(p.errs.errs)
+	ep := &entryParser{rcParser: p, n: n}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
+		ep.col = col + i
 		switch {
 		case valueKeywords[w] && i+1 == len(words):
-			p.errorf(n, w, "missing value")
+			ep.errorf(w, "missing value")
 			if w == "vhid" {
-				ep.e.vhidWord = w // given, if incomplete: no second error
+				ep.e.vhid.pos = pos{n, ep.col, w} // given, if incomplete: no second error
 			}
 		case valueKeywords[w]:
 			i++
@@ -293,215 +263,212 @@ func (p *parser) parseEntry(n int, words []string, carpWord string) (entry, bool
 				i++
 				word += " " + words[i]
 			}
-			p.errorf(n, word, "VRRP mode (carpver 3) is not supported")
+			ep.errorf(word, "VRRP mode (carpver 3) is not supported")
 		case w == "inet" || w == "inet6":
 			ep.family = w // only words[0], as splitEntries starts entries there
 		case w == "alias":
 			// Noise: ifconfig adds aliases anyway.
 		case w == "-alias":
-			p.errorf(n, w, "removing an address is not supported in rc.conf")
+			ep.errorf(w, "removing an address is not supported in rc.conf")
 		case w == "mcast":
-			p.set(n, &ep.e, pPeer, &setting{word: w})
+			ep.set(pPeer, &setting{pos: pos{word: w}})
 		case w == "mcast6":
-			p.set(n, &ep.e, pPeer6, &setting{word: w})
+			ep.set(pPeer6, &setting{pos: pos{word: w}})
 		case looksLikeAddress(w):
 			ep.address(w)
 		default:
-			p.errorf(n, w, "unknown keyword")
+			ep.errorf(w, "unknown keyword")
 			// Skip what is likely its value, to report one error.
 			if i+1 < len(words) && !isKeyword(words[i+1]) && !isAddress(words[i+1]) {
 				i++
 			}
 		}
 	}
+	ep.col = col + slices.Index(words, carpWord)
 	ep.finish(carpWord)
-	return ep.e, len(p.errs) == errs
+	// The values of the entry, in full, as one vhid's.
+	v := &vhidSpec{iface: iface, ifacePos: ifacePos, vhid: ep.e.vhid}
+	for k, set := range ep.e.settings {
+		if set != nil {
+			apply(v, k, set)
+		}
+	}
+	checkValues(p.errs, v)
+	return ep.e, len(p.errs.errs) == errs
 }
 
 // keyword handles keyword w and its value v.
 func (ep *entryParser) keyword(w, v string) {
-	n, e, word := ep.n, &ep.e, w+" "+v
+	e, word := &ep.e, w+" "+v
 	switch w {
 	case "vhid":
-		x, ok := ep.number(n, word, w, v, 1, 255)
+		x, ok := ep.number(word, w, v)
 		switch {
 		case !ok:
-		case e.vhidWord != "" && uint8(x) != e.vhid:
-			ep.errorf(n, word, "conflicts with %q earlier in this entry", e.vhidWord)
-		default:
-			e.vhid = uint8(x)
+		case e.vhid.set && x != e.vhid.val:
+			ep.errorf(word, "conflicts with %q earlier in this entry", e.vhid.pos.word)
+		case !e.vhid.set:
+			e.vhid = number{val: x, pos: pos{ep.n, ep.col, word}, set: true}
 		}
-		if e.vhidWord == "" {
-			e.vhidWord = word
+		if e.vhid.pos.word == "" {
+			e.vhid.pos = pos{ep.n, ep.col, word}
 		}
 	case "advbase":
-		if x, ok := ep.number(n, word, w, v, 1, 255); ok {
-			ep.set(n, e, pAdvBase, &setting{word: word, num: uint8(x)})
+		if x, ok := ep.number(word, w, v); ok {
+			ep.set(pAdvBase, &setting{pos: pos{word: word}, num: x})
 		}
 	case "advskew":
-		if x, ok := ep.number(n, word, w, v, 0, 254); ok {
-			ep.set(n, e, pAdvSkew, &setting{word: word, num: uint8(x)})
+		if x, ok := ep.number(word, w, v); ok {
+			ep.set(pAdvSkew, &setting{pos: pos{word: word}, num: x})
 		}
 	case "pass":
-		ep.set(n, e, pPass, &setting{word: "pass", text: v})
+		ep.set(pPass, &setting{pos: pos{word: "pass"}, text: v})
 	case "state":
-		s := strings.ToLower(v)
-		if s != "master" && s != "backup" {
-			ep.errorf(n, word, "state must be master or backup")
+		s, ok := parseState(v)
+		if !ok {
+			ep.errorf(word, "state must be master or backup")
 			return
 		}
-		ep.set(n, e, pState, &setting{word: word, text: s})
+		ep.set(pState, &setting{pos: pos{word: word}, text: s})
 	case "peer", "peer6":
 		k := pPeer
 		if w == "peer6" {
 			k = pPeer6
 		}
-		if a, ok := ep.peer(n, word, w, v); ok {
-			ep.set(n, e, k, &setting{word: word, addr: a})
+		a, msg := parsePeer(w, v)
+		if msg != "" {
+			ep.errorf(word, "%s", msg)
+			return
 		}
+		ep.set(k, &setting{pos: pos{word: word}, addr: a})
 	case "netmask", "prefixlen":
 		var bits int
-		var ok bool
+		ok := true
 		if w == "netmask" {
 			if bits, ok = parseNetmask(v); !ok {
-				ep.errorf(n, word, "netmask must be contiguous, like 255.255.255.0 or 0xffffff00")
+				ep.errorf(word, "netmask must be contiguous, like 255.255.255.0 or 0xffffff00")
 			}
-		} else {
-			bits, ok = ep.number(n, word, w, v, 0, 128)
+		} else if bits, ok = parseDecimal(v); !ok || bits > 128 {
+			ep.errorf(word, "prefixlen must be 0..128")
+			ok = false
 		}
 		switch {
 		case !ok:
-		case ep.maskWord != "":
-			ep.errorf(n, word, "conflicts with %q earlier in this entry", ep.maskWord)
+		case ep.mask.word != "":
+			ep.errorf(word, "conflicts with %q earlier in this entry", ep.mask.word)
 		default:
-			ep.maskWord, ep.maskBits = word, bits
+			ep.mask, ep.maskBits = pos{ep.n, ep.col, word}, bits
 		}
 	case "carpver":
 		switch v {
 		case "2":
 		case "3":
-			ep.errorf(n, word, "VRRP mode (carpver 3) is not supported")
+			ep.errorf(word, "VRRP mode (carpver 3) is not supported")
 		default:
-			ep.errorf(n, word, "carpver must be 2 (VRRP mode, carpver 3, is not supported)")
+			ep.errorf(word, "carpver must be 2 (VRRP mode, carpver 3, is not supported)")
 		}
 	}
+}
+
+// number parses the value v of keyword key (vhid, advbase, advskew) as a
+// decimal; its range is check's business.
+func (ep *entryParser) number(word, key, v string) (int, bool) {
+	x, ok := parseDecimal(v)
+	if !ok {
+		r := limits(key)
+		ep.errorf(word, "%s must be a number %d..%d", key, r[0], r[1])
+	}
+	return x, ok
+}
+
+// parseDecimal parses a string of decimal digits; one too large for an int
+// gives the largest int.
+func parseDecimal(v string) (int, bool) {
+	if !isDigits(v) {
+		return 0, false
+	}
+	x, err := strconv.Atoi(v)
+	if err != nil {
+		return math.MaxInt, true
+	}
+	return x, true
 }
 
 // address handles a word meant as the entry's address.
 func (ep *entryParser) address(w string) {
 	ep.addrWritten = true
 	if strings.Contains(w, "-") {
-		ep.errorf(ep.n, w, "address ranges are not supported; write one entry per address")
+		ep.errorf(w, "address ranges are not supported; write one entry per address")
 		return
 	}
 	prefix, explicit, ok := parseAddress(w)
 	switch {
 	case !ok:
-		ep.errorf(ep.n, w, "malformed address")
-	case ep.e.addrWord != "":
-		ep.errorf(ep.n, w, "a second address in one entry (the first is %s); start another entry with inet or inet6", ep.e.addrWord)
+		ep.errorf(w, "malformed address")
+	case ep.e.addrPos.word != "":
+		ep.errorf(w, "a second address in one entry (the first is %s); start another entry with inet or inet6", ep.e.addrPos.word)
 	default:
-		ep.e.addr, ep.e.addrWord, ep.explicitLen = prefix, w, explicit
+		ep.e.addr, ep.e.addrPos, ep.explicitLen = prefix, pos{ep.n, ep.col, w}, explicit
 	}
 }
 
 // finish checks the entry as a whole and applies netmask or prefixlen.
 func (ep *entryParser) finish(carpWord string) {
-	n, e := ep.n, &ep.e
-	if e.vhidWord == "" {
-		ep.errorf(n, carpWord, "carp keyword without a vhid")
+	e := &ep.e
+	if e.vhid.pos.word == "" {
+		ep.errorf(carpWord, "carp keyword without a vhid")
 	}
-	if e.addrWord == "" {
+	if e.addrPos.word == "" {
 		if !ep.addrWritten { // else it was reported as malformed
-			ep.errorf(n, cmp.Or(e.vhidWord, carpWord), "no address in this entry")
+			ep.errorf(cmp.Or(e.vhid.pos.word, carpWord), "no address in this entry")
 		}
 		return
 	}
 	a := e.addr.Addr()
 	switch {
 	case ep.family == "inet" && !a.Is4():
-		ep.errorf(n, e.addrWord, "IPv6 address in an inet entry (use inet6)")
+		ep.errs.errorAt(e.addrPos, "IPv6 address in an inet entry (use inet6)")
 	case ep.family == "inet6" && a.Is4():
-		ep.errorf(n, e.addrWord, "IPv4 address in an inet6 entry (use inet)")
+		ep.errs.errorAt(e.addrPos, "IPv4 address in an inet6 entry (use inet)")
 	}
-	if ep.maskWord == "" {
+	if ep.mask.word == "" {
 		return
 	}
-	isNetmask := strings.HasPrefix(ep.maskWord, "netmask ")
+	isNetmask := strings.HasPrefix(ep.mask.word, "netmask ")
 	switch {
 	case isNetmask && !a.Is4():
-		ep.errorf(n, ep.maskWord, "netmask is for IPv4 addresses; use prefixlen or /LEN")
+		ep.errs.errorAt(ep.mask, "netmask is for IPv4 addresses; use prefixlen or /LEN")
 	case !isNetmask && a.Is4():
-		ep.errorf(n, ep.maskWord, "prefixlen is for IPv6 addresses; use netmask or /LEN")
+		ep.errs.errorAt(ep.mask, "prefixlen is for IPv6 addresses; use netmask or /LEN")
 	case ep.explicitLen && ep.maskBits != e.addr.Bits():
-		ep.errorf(n, ep.maskWord, "conflicts with %s", e.addrWord)
+		ep.errs.errorAt(ep.mask, "conflicts with %s", e.addrPos.word)
 	default:
 		e.addr = netip.PrefixFrom(a, ep.maskBits)
 	}
 }
 
-// number parses the value v of keyword key as a decimal in lo..hi.
-func (p *parser) number(n int, word, key, v string, lo, hi int) (int, bool) {
-	if !isDigits(v) {
-		p.errorf(n, word, "%s must be a number %d..%d", key, lo, hi)
-		return 0, false
-	}
-	x, err := strconv.Atoi(v)
-	if err != nil || x < lo || x > hi {
-		p.errorf(n, word, "%s must be %d..%d", key, lo, hi)
-		return 0, false
-	}
-	return x, true
-}
-
-// peer parses the address of a peer (IPv4) or peer6 (IPv6) keyword. The
-// CARP multicast groups 224.0.0.18 and ff02::12 mean multicast and give the
-// zero Addr, as mcast and mcast6 do.
-func (p *parser) peer(n int, word, key, v string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(v)
-	switch {
-	case key == "peer" && (err != nil || !a.Is4()):
-		p.errorf(n, word, "peer must be an IPv4 address (use peer6 for IPv6)")
-	case key == "peer6" && (err != nil || !a.Is6() || a.Is4In6()):
-		p.errorf(n, word, "peer6 must be an IPv6 address (use peer for IPv4)")
-	case a == netip.MustParseAddr("224.0.0.18") || a == netip.MustParseAddr("ff02::12"):
-		return netip.Addr{}, true
-	case a.IsUnspecified() || a.IsMulticast():
-		p.errorf(n, word, "%s must be a unicast address or the CARP group", key)
-	default:
-		return a, true
-	}
-	return netip.Addr{}, false
-}
-
-// set records setting s for parameter k of entry e, which may repeat a
+// set records setting s for parameter k of the entry, which may repeat a
 // parameter only with the same value.
-func (p *parser) set(n int, e *entry, k int, s *setting) {
-	s.line = n
-	if prev := e.settings[k]; prev != nil && !prev.same(s) {
-		p.errorf(n, s.word, "conflicts with %q earlier in this entry", prev.word)
+func (ep *entryParser) set(k int, s *setting) {
+	s.pos.line, s.pos.col = ep.n, ep.col
+	if prev := ep.e.settings[k]; prev != nil && !prev.same(s) {
+		ep.errs.errorAt(s.pos, "conflicts with %q earlier in this entry", prev.pos.word)
 		return
 	}
-	e.settings[k] = s
+	ep.e.settings[k] = s
 }
 
-// add merges entry e of line n into the vhid it names on iface.
-func (p *parser) add(n int, iface string, e entry) {
-	key := vhidKey{iface, e.vhid}
+// add merges entry e of line n into the vhid it names on iface, written
+// in the variable at name.
+func (p *rcParser) add(n int, iface string, name pos, e entry) {
+	key := vhidKey{iface, e.vhid.val}
 	st := p.vhids[key]
 	if st == nil {
-		p.cfg.VHIDs = append(p.cfg.VHIDs, VHID{
-			Interface: iface,
-			VHID:      e.vhid,
-			AdvBase:   DefaultAdvBase,
-			AdvSkew:   DefaultAdvSkew,
-			Origin:    p.at(n),
-		})
-		st = &vhidState{index: len(p.cfg.VHIDs) - 1}
+		s := &vhidSpec{at: n, iface: iface, ifacePos: name, vhid: e.vhid}
+		p.specs = append(p.specs, s)
+		st = &vhidState{spec: s}
 		p.vhids[key] = st
 	}
-	v := &p.cfg.VHIDs[st.index]
-
 	for k, s := range e.settings {
 		if s == nil {
 			continue
@@ -513,43 +480,32 @@ func (p *parser) add(n int, iface string, e entry) {
 			// left it out: it applies to the whole vhid, as a later
 			// ifconfig call changes the vhid's parameters on FreeBSD.
 			st.settings[k] = s
-			apply(v, k, s)
+			apply(st.spec, k, s)
 		case first.same(s):
 		case k == pPass:
-			p.errorf(n, s.word, "vhid %d on %s has a different pass at %s", e.vhid, iface, p.at(first.line))
+			p.errs.errorAt(s.pos, "vhid %d on %s has a different pass at %s", key.vhid, iface, p.errs.at(first.pos.line))
 		default:
-			p.errorf(n, s.word, "vhid %d on %s has %s at %s", e.vhid, iface, first.word, p.at(first.line))
+			p.errs.errorAt(s.pos, "vhid %d on %s has %s at %s", key.vhid, iface, first.pos.word, p.errs.at(first.pos.line))
 		}
 	}
-
-	a := e.addr.Addr()
-	if use, dup := p.addrs[a]; dup {
-		if use.key == key {
-			p.errorf(n, e.addrWord, "duplicate address: already in vhid %d on %s at %s", key.vhid, key.iface, p.at(use.line))
-		} else {
-			p.errorf(n, e.addrWord, "address already used by vhid %d on %s at %s", use.key.vhid, use.key.iface, p.at(use.line))
-		}
-		return
-	}
-	p.addrs[a] = addrUse{key: key, line: n}
-	v.Addresses = append(v.Addresses, e.addr)
+	st.spec.addrs = append(st.spec.addrs, addrSpec{prefix: e.addr, pos: e.addrPos})
 }
 
 // apply stores setting s of parameter k into v.
-func apply(v *VHID, k int, s *setting) {
+func apply(v *vhidSpec, k int, s *setting) {
 	switch k {
 	case pAdvBase:
-		v.AdvBase = s.num
+		v.advbase = number{val: s.num, pos: s.pos, set: true}
 	case pAdvSkew:
-		v.AdvSkew = s.num
+		v.advskew = number{val: s.num, pos: s.pos, set: true}
 	case pPass:
-		v.Password = s.text
+		v.password = s.text
 	case pState:
-		v.State = s.text
+		v.state = s.text
 	case pPeer:
-		v.Peer = s.addr
+		v.peer, v.peerPos = s.addr, s.pos
 	case pPeer6:
-		v.Peer6 = s.addr
+		v.peer6, v.peer6Pos = s.addr, s.pos
 	}
 }
 
@@ -684,21 +640,6 @@ func isAddress(w string) bool {
 // keyword: IPv4 starts with a digit, IPv6 has a colon.
 func looksLikeAddress(w string) bool {
 	return isDigit(w[0]) || strings.Contains(w, ":")
-}
-
-// parseAddress parses ADDRESS or ADDRESS/LEN. An address without a length
-// gets /32 or /128; explicit reports whether a length was written.
-// Addresses with a zone are rejected.
-func parseAddress(w string) (prefix netip.Prefix, explicit, ok bool) {
-	if strings.Contains(w, "/") {
-		prefix, err := netip.ParsePrefix(w)
-		return prefix, true, err == nil
-	}
-	a, err := netip.ParseAddr(w)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, false, false
-	}
-	return netip.PrefixFrom(a, a.BitLen()), false, true
 }
 
 // parseNetmask parses a contiguous IPv4 netmask, dotted (255.255.255.0) or

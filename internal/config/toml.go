@@ -26,7 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,17 +37,6 @@ import (
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
-
-// Limits of the TOML file's numeric settings.
-const (
-	maxDSCP = 63 // 6 bits of the IPv4 TOS / IPv6 traffic class byte
-	// maxDemotionFactor is the largest useful demotion factor: FreeBSD
-	// clamps the advertised advskew plus demotion to 240 (CARP_MAXSKEW).
-	maxDemotionFactor = 240
-)
-
-// logLevels are the values of log-level, the levels of log/slog.
-var logLevels = []string{"debug", "info", "warn", "error"}
 
 // Load reads a configuration file and chooses its format by the file name:
 // a name ending in ".toml" (in any case) is carpd's TOML file, read by
@@ -118,11 +107,8 @@ func ParseTOML(name string, data []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	t := &tomlParser{
-		parser: &parser{
-			file:  name,
-			cfg:   *Default(),
-			addrs: make(map[netip.Addr]addrUse),
-		},
+		errs:    &errList{file: name},
+		cfg:     *Default(),
 		baseDir: baseDir,
 		data:    data,
 		lines:   lineStarts(data),
@@ -141,12 +127,9 @@ func ParseTOML(name string, data []byte, baseDir string) (*Config, error) {
 		}
 		t.errorf(line, "", "%v", err)
 	}
-	t.finish()
-	if len(t.errs) > 0 {
-		slices.SortStableFunc(t.errs, func(a, b error) int {
-			return errLine(a) - errLine(b)
-		})
-		return nil, errors.Join(t.errs...)
+	t.cfg.VHIDs = check(t.errs, t.finish(), true)
+	if err := t.errs.err(); err != nil {
+		return nil, err
 	}
 	return &t.cfg, nil
 }
@@ -185,15 +168,6 @@ func checkTOML(name string, data []byte) error {
 	return &Error{File: name, Line: line, Word: word, Msg: "invalid TOML: " + msg}
 }
 
-// errLine is the line of an *Error, for sorting; 0 for other errors.
-func errLine(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Line
-	}
-	return 0
-}
-
 // lineStarts returns the offset of the first byte of each line of data.
 func lineStarts(data []byte) []int {
 	starts := []int{0}
@@ -205,10 +179,10 @@ func lineStarts(data []byte) []int {
 	return starts
 }
 
-// tomlParser holds the state of ParseTOML's second pass. It borrows the
-// rc.conf parser's error list, its address bookkeeping and its checks.
+// tomlParser holds the state of ParseTOML's second pass.
 type tomlParser struct {
-	*parser
+	errs    *errList
+	cfg     Config
 	baseDir string
 	data    []byte
 	lines   []int // lineStarts(data)
@@ -228,12 +202,9 @@ const (
 
 // tomlVHID is one [[vhid]] table being read.
 type tomlVHID struct {
-	v    VHID
-	line int // of its [[vhid]] header or inline table
+	spec vhidSpec // spec.at is the line of its [[vhid]] header or inline table
 	// keys holds where each of the table's keys was written.
-	keys      map[string]place
-	addrLines []int    // the line of each of v.Addresses
-	addrWords []string // and the address as written
+	keys map[string]place
 }
 
 // place is where a key or value was written.
@@ -246,12 +217,24 @@ type place struct {
 type keyValue struct {
 	key  string // dotted, as TOML names it
 	line int    // of the key
+	off  int    // of the key in the file
 	// word is the line `key = value` as written, for messages; just the
 	// key for multi-line values and for passwords, which must not reach a
 	// log.
 	word string
 	val  *unstable.Node
 }
+
+// errorf records an error at line n about word.
+func (t *tomlParser) errorf(n int, word, format string, args ...any) {
+	t.errs.errorf(n, word, format, args...)
+}
+
+// at formats a place of the file as "file:line".
+func (t *tomlParser) at(n int) string { return t.errs.at(n) }
+
+// pos returns where kv was written, quoting it.
+func (kv keyValue) pos() pos { return pos{kv.line, kv.off, kv.word} }
 
 // lineAt returns the 1-based line of byte offset off.
 func (t *tomlParser) lineAt(off int) int {
@@ -296,7 +279,9 @@ func (t *tomlParser) keyOf(n *unstable.Node) (string, int) {
 // keyValue describes a KeyValue node.
 func (t *tomlParser) keyValue(n *unstable.Node) keyValue {
 	key, line := t.keyOf(n)
-	kv := keyValue{key: key, line: line, word: key, val: n.Value()}
+	it := n.Key()
+	it.Next()
+	kv := keyValue{key: key, line: line, off: int(it.Node().Raw.Offset), word: key, val: n.Value()}
 	if w := t.raw(n); !strings.Contains(w, "\n") && key != "password" {
 		kv.word = w
 	}
@@ -337,8 +322,7 @@ func (t *tomlParser) expression(n *unstable.Node) {
 // newVHID starts a vhid table at line.
 func (t *tomlParser) newVHID(line int) *tomlVHID {
 	e := &tomlVHID{
-		v:    VHID{AdvBase: DefaultAdvBase, AdvSkew: DefaultAdvSkew},
-		line: line,
+		spec: vhidSpec{at: line},
 		keys: make(map[string]place),
 	}
 	t.tables = append(t.tables, e)
@@ -380,28 +364,28 @@ func (t *tomlParser) global(kv keyValue) {
 		default:
 			c.PreemptDelay = d
 		}
-	case "ifdown-demotion-factor":
-		if x, ok := t.integer(kv, 0, maxDemotionFactor); ok {
-			c.IfDownDemotion = x
+	case "ifdown-demotion-factor", "senderr-demotion-factor", "dscp":
+		r := globalRanges[kv.key]
+		x, ok := t.integer(kv, r)
+		if !ok {
+			return
 		}
-	case "senderr-demotion-factor":
-		if x, ok := t.integer(kv, 0, maxDemotionFactor); ok {
-			c.SendErrDemotion = x
+		if x < r[0] || x > r[1] {
+			t.errorf(kv.line, kv.word, "%s must be %d..%d", kv.key, r[0], r[1])
+			return
 		}
-	case "dscp":
-		if x, ok := t.integer(kv, 0, maxDSCP); ok {
-			c.DSCP = x
-		}
+		setGlobal(c, kv.key, x)
 	case "log-level":
 		s, ok := t.str(kv, strings.Join(logLevels, ", "))
 		if !ok {
 			return
 		}
-		if s = strings.ToLower(s); !slices.Contains(logLevels, s) {
-			t.errorf(kv.line, kv.word, "log-level must be debug, info, warn or error")
+		level, msg := parseLogLevel(s)
+		if msg != "" {
+			t.errorf(kv.line, kv.word, "%s", msg)
 			return
 		}
-		c.LogLevel = s
+		c.LogLevel = level
 	case "vhid":
 		t.inlineVHIDs(kv)
 	default:
@@ -450,26 +434,30 @@ var vhidKeyHints = map[string]string{
 
 // vhidSetting handles a key of vhid table e.
 func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
-	v := &e.v
+	v := &e.spec
 	if vhidKeys[kv.key] {
 		e.keys[kv.key] = place{kv.line, kv.word}
 	}
 	switch kv.key {
 	case "interface":
-		if s, ok := t.str(kv, "an interface name"); ok && t.ifaceName(kv, s) {
-			v.Interface = s
+		if s, ok := t.str(kv, "an interface name"); ok {
+			v.iface, v.ifacePos = s, kv.pos()
 		}
-	case "vhid":
-		if x, ok := t.integer(kv, 1, 255); ok {
-			v.VHID = uint8(x)
+	case "vhid", "advbase", "advskew":
+		x, ok := t.integer(kv, limits(kv.key))
+		if !ok {
+			// Without its vhid, a table cannot be told from the others.
+			v.bad = v.bad || kv.key == "vhid"
+			return
 		}
-	case "advbase":
-		if x, ok := t.integer(kv, 1, 255); ok {
-			v.AdvBase = uint8(x)
-		}
-	case "advskew":
-		if x, ok := t.integer(kv, 0, 254); ok {
-			v.AdvSkew = uint8(x)
+		n := number{val: x, pos: kv.pos(), set: true}
+		switch kv.key {
+		case "vhid":
+			v.vhid = n
+		case "advbase":
+			v.advbase = n
+		default:
+			v.advskew = n
 		}
 	case "password":
 		s, ok := t.str(kv, "a string")
@@ -478,7 +466,7 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		case s == "":
 			t.errorf(kv.line, kv.word, "password is empty (leave it out for none)")
 		default:
-			v.Password = s
+			v.password = s
 		}
 	case "password-file":
 		if s, ok := t.str(kv, "a file name"); ok {
@@ -491,31 +479,34 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		if !ok {
 			return
 		}
-		if a, ok := t.peer(kv.line, kv.word, kv.key, s); ok {
-			if kv.key == "peer" {
-				v.Peer = a
-			} else {
-				v.Peer6 = a
-			}
+		a, msg := parsePeer(kv.key, s)
+		if msg != "" {
+			t.errorf(kv.line, kv.word, "%s", msg)
+			return
+		}
+		if kv.key == "peer" {
+			v.peer, v.peerPos = a, kv.pos()
+		} else {
+			v.peer6, v.peer6Pos = a, kv.pos()
 		}
 	case "preempt":
 		if b, ok := t.boolean(kv); ok {
-			v.Preempt = &b
+			v.preempt = &b
 		}
 	case "virtual-mac":
 		if b, ok := t.boolean(kv); ok {
-			v.VirtualMAC = b
+			v.virtualMAC = b
 		}
 	case "state":
 		s, ok := t.str(kv, "master or backup")
 		if !ok {
 			return
 		}
-		if s = strings.ToLower(s); s != "master" && s != "backup" {
+		if s, ok = parseState(s); !ok {
 			t.errorf(kv.line, kv.word, "state must be master or backup")
 			return
 		}
-		v.State = s
+		v.state = s
 	default:
 		switch {
 		case globalKeys[kv.key]:
@@ -528,23 +519,8 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 	}
 }
 
-// ifaceName checks an interface name as Linux's dev_valid_name does.
-func (t *tomlParser) ifaceName(kv keyValue, s string) bool {
-	switch {
-	case s == "" || s == "." || s == "..":
-		t.errorf(kv.line, kv.word, "interface must be an interface name")
-	case len(s) > maxIfaceName:
-		t.errorf(kv.line, kv.word, "interface name %q is longer than %d characters", s, maxIfaceName)
-	case strings.ContainsAny(s, "/: \t\n\r\v\f"):
-		t.errorf(kv.line, kv.word, "interface name must not contain '/', ':' or blanks")
-	default:
-		return true
-	}
-	return false
-}
-
 // passwordFile reads the pass phrase of v from the file named s.
-func (t *tomlParser) passwordFile(kv keyValue, v *VHID, s string) {
+func (t *tomlParser) passwordFile(kv keyValue, v *vhidSpec, s string) {
 	if s == "" {
 		t.errorf(kv.line, kv.word, "password-file must be a file name")
 		return
@@ -558,7 +534,7 @@ func (t *tomlParser) passwordFile(kv keyValue, v *VHID, s string) {
 		t.errorf(kv.line, kv.word, "%v", err)
 		return
 	}
-	v.Password = pass
+	v.password = pass
 }
 
 // maxPasswordFile is the largest password file read. carp(4) uses only the
@@ -625,22 +601,24 @@ func (t *tomlParser) addresses(e *tomlVHID, kv keyValue) {
 			t.errorf(line, word, "malformed address")
 			continue
 		}
-		e.v.Addresses = append(e.v.Addresses, prefix)
-		e.addrLines = append(e.addrLines, line)
-		e.addrWords = append(e.addrWords, word)
+		e.spec.addrs = append(e.spec.addrs, addrSpec{prefix: prefix, pos: pos{line, int(n.Raw.Offset), word}})
 	}
 }
 
-// integer returns the value of kv, which must be an integer in lo..hi.
-func (t *tomlParser) integer(kv keyValue, lo, hi int) (int, bool) {
+// integer returns the value of kv, which must be an integer; r is the
+// range the message names. The range itself is checked by the caller.
+func (t *tomlParser) integer(kv keyValue, r [2]int) (int, bool) {
 	if kv.val.Kind != unstable.Integer {
-		t.errorf(kv.line, kv.word, "%s must be an integer %d..%d", kv.key, lo, hi)
+		t.errorf(kv.line, kv.word, "%s must be an integer %d..%d", kv.key, r[0], r[1])
 		return 0, false
 	}
-	x, err := strconv.ParseInt(string(kv.val.Data), 0, 64)
-	if err != nil || x < int64(lo) || x > int64(hi) {
-		t.errorf(kv.line, kv.word, "%s must be %d..%d", kv.key, lo, hi)
-		return 0, false
+	x, err := strconv.ParseInt(strings.ReplaceAll(string(kv.val.Data), "_", ""), 0, 64)
+	if err != nil {
+		// Beyond int64: out of any range.
+		x = math.MaxInt64
+		if strings.HasPrefix(string(kv.val.Data), "-") {
+			x = math.MinInt64
+		}
 	}
 	return int(x), true
 }
@@ -664,17 +642,16 @@ func (t *tomlParser) str(kv keyValue, what string) (string, bool) {
 	return string(kv.val.Data), true
 }
 
-// finish checks each vhid table as a whole and adds the good ones to the
-// Config, in file order.
-func (t *tomlParser) finish() {
-	defined := make(map[vhidKey]place)
+// finish checks each vhid table for what TOML alone can get wrong (a
+// required key missing, password and password-file both given) and returns
+// them all, in file order, for check.
+func (t *tomlParser) finish() []*vhidSpec {
+	var specs []*vhidSpec
 	for _, e := range t.tables {
-		v := &e.v
-		complete := true
 		for _, k := range []string{"interface", "vhid", "addresses"} {
 			if _, ok := e.keys[k]; !ok {
-				t.errorf(e.line, "[[vhid]]", "%s is required", k)
-				complete = false
+				t.errorf(e.spec.at, "[[vhid]]", "%s is required", k)
+				e.spec.bad = true
 			}
 		}
 		if pw, ok := e.keys["password"]; ok {
@@ -682,50 +659,10 @@ func (t *tomlParser) finish() {
 				t.errorf(pf.line, "password-file", "give password (%s) or password-file, not both", t.at(pw.line))
 			}
 		}
-		t.peerFamily(e)
-		if !complete || v.Interface == "" || v.VHID == 0 {
-			continue // reported already
+		if !checkValues(t.errs, &e.spec) {
+			e.spec.bad = true
 		}
-		key := vhidKey{v.Interface, v.VHID}
-		if first, dup := defined[key]; dup {
-			p := e.keys["vhid"]
-			t.errorf(p.line, p.word, "vhid %d on %s is already defined at %s", v.VHID, v.Interface, t.at(first.line))
-			continue
-		}
-		defined[key] = place{line: e.line}
-		for i, prefix := range v.Addresses {
-			a, line := prefix.Addr(), e.addrLines[i]
-			if use, dup := t.addrs[a]; dup {
-				if use.key == key {
-					t.errorf(line, e.addrWords[i], "duplicate address: already in vhid %d on %s at %s", key.vhid, key.iface, t.at(use.line))
-				} else {
-					t.errorf(line, e.addrWords[i], "address already used by vhid %d on %s at %s", use.key.vhid, use.key.iface, t.at(use.line))
-				}
-				continue
-			}
-			t.addrs[a] = addrUse{key: key, line: line}
-		}
-		v.Origin = t.at(e.line)
-		t.cfg.VHIDs = append(t.cfg.VHIDs, *v)
+		specs = append(specs, &e.spec)
 	}
-}
-
-// peerFamily checks that a vhid with a unicast peer has an address of the
-// peer's family: carpd sends the adverts of a family only for a vhid that
-// holds addresses of it, so such a peer would never hear from this host.
-func (t *tomlParser) peerFamily(e *tomlVHID) {
-	var has4, has6 bool
-	for _, p := range e.v.Addresses {
-		if p.Addr().Is4() {
-			has4 = true
-		} else {
-			has6 = true
-		}
-	}
-	if p, ok := e.keys["peer"]; ok && e.v.Peer.IsValid() && !has4 && len(e.v.Addresses) > 0 {
-		t.errorf(p.line, p.word, "peer is an IPv4 peer, but the vhid has no IPv4 address")
-	}
-	if p, ok := e.keys["peer6"]; ok && e.v.Peer6.IsValid() && !has6 && len(e.v.Addresses) > 0 {
-		t.errorf(p.line, p.word, "peer6 is an IPv6 peer, but the vhid has no IPv6 address")
-	}
+	return specs
 }

@@ -577,9 +577,9 @@ func FuzzParseTOML(f *testing.F) {
 			checkFuzzErrors(t, cfg, err, "fuzz.toml")
 			return
 		}
-		if cfg.DSCP < 0 || cfg.DSCP > maxDSCP || cfg.PreemptDelay < 0 ||
-			cfg.IfDownDemotion < 0 || cfg.IfDownDemotion > maxDemotionFactor ||
-			cfg.SendErrDemotion < 0 || cfg.SendErrDemotion > maxDemotionFactor {
+		if cfg.DSCP < 0 || cfg.DSCP > globalRanges["dscp"][1] || cfg.PreemptDelay < 0 ||
+			cfg.IfDownDemotion < 0 || cfg.IfDownDemotion > globalRanges["ifdown-demotion-factor"][1] ||
+			cfg.SendErrDemotion < 0 || cfg.SendErrDemotion > globalRanges["senderr-demotion-factor"][1] {
 			t.Errorf("invalid global settings %+v", cfg)
 		}
 		type key struct {

@@ -1,5 +1,5 @@
-// Package netmon reports the state of network interfaces and their changes,
-// from rtnetlink (vishvananda/netlink).
+// Package netmon reports the state of network interfaces and the changes of
+// links and addresses, from rtnetlink (vishvananda/netlink).
 package netmon
 
 import (
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -36,54 +37,9 @@ func fromNetlink(l netlink.Link) Link {
 func LinkByName(name string) (Link, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
-		return Link{}, fmt.Errorf("interface %s: %w", name, err)
+		return Link{}, err
 	}
 	return fromNetlink(l), nil
-}
-
-// WatchLinks sends the state of an interface every time the kernel reports
-// a change of it, until ctx is done. The subscription is made before
-// WatchLinks returns, so no change after the call is missed; callers read
-// the initial state with LinkByName after calling WatchLinks.
-func WatchLinks(ctx context.Context) (<-chan Link, error) {
-	return watch(ctx, "link", func(ch chan netlink.LinkUpdate, done chan struct{}) error {
-		return netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{ErrorCallback: func(error) {}})
-	}, func(u netlink.LinkUpdate) (Link, bool) { return fromNetlink(u.Link), true })
-}
-
-// watch subscribes to one kind of rtnetlink notification and sends each
-// one, converted (ok false: skipped), until ctx is done.
-func watch[U, T any](ctx context.Context, kind string, subscribe func(chan U, chan struct{}) error, convert func(U) (T, bool)) (<-chan T, error) {
-	updates := make(chan U, 64)
-	done := make(chan struct{})
-	if err := subscribe(updates, done); err != nil {
-		return nil, fmt.Errorf("subscribe to %s changes: %w", kind, err)
-	}
-	out := make(chan T, 64)
-	go func() {
-		defer close(out)
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-updates:
-				if !ok {
-					return
-				}
-				t, ok := convert(u)
-				if !ok {
-					continue
-				}
-				select {
-				case out <- t:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
 }
 
 // AddrChange is an address added to or removed from an interface.
@@ -93,17 +49,155 @@ type AddrChange struct {
 	Removed   bool
 }
 
-// WatchAddrs sends every address change the kernel reports, until ctx is
-// done. Like WatchLinks, the subscription is in place when it returns.
-func WatchAddrs(ctx context.Context) (<-chan AddrChange, error) {
-	return watch(ctx, "address", func(ch chan netlink.AddrUpdate, done chan struct{}) error {
-		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: func(error) {}})
-	}, func(u netlink.AddrUpdate) (AddrChange, bool) {
-		ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-		if !ok {
-			return AddrChange{}, false
+// Update is one report of a subscription: exactly one field is set.
+type Update struct {
+	Link *Link
+	Addr *AddrChange
+	// Lost is why the subscription ended: the kernel dropped
+	// notifications because the socket's buffer was full (ENOBUFS), or the
+	// socket failed. It comes last, before the channel is closed.
+	Lost error
+}
+
+// ReceiveBuffer is the receive buffer of the subscription sockets, 4 MiB
+// (the kernel's default is about 200 KiB): a burst of a few thousand
+// changes fits. A larger burst (an interface with tens of thousands of
+// addresses going away) still overflows it, and the subscription then
+// ends with Lost.
+const ReceiveBuffer = 4 << 20
+
+// Subscribe subscribes to the changes of every link and every address in
+// the current network namespace. Once it returns, every later change is
+// sent on the channel, in the kernel's order for links and for addresses.
+// The channel is closed when ctx is done, or after an Update with Lost
+// when either subscription fails; the caller then subscribes again and
+// reads the state afresh. Subscribe never blocks on the channel once ctx
+// is done, and leaves no goroutine or socket behind.
+func Subscribe(ctx context.Context) (<-chan Update, error) {
+	return subscribe(ctx, netlinkSubscriber{})
+}
+
+// subscriber opens the two kernel subscriptions; a fake one stands in for
+// it in tests.
+type subscriber interface {
+	links(ch chan netlink.LinkUpdate, done chan struct{}, onError func(error)) error
+	addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error
+}
+
+type netlinkSubscriber struct{}
+
+func (netlinkSubscriber) links(ch chan netlink.LinkUpdate, done chan struct{}, onError func(error)) error {
+	o := netlink.LinkSubscribeOptions{ErrorCallback: onError, ReceiveBufferSize: ReceiveBuffer, ReceiveBufferForceSize: true}
+	if err := netlink.LinkSubscribeWithOptions(ch, done, o); err == nil {
+		return nil
+	}
+	// SO_RCVBUFFORCE needs CAP_NET_ADMIN; the plain size is capped by
+	// net.core.rmem_max.
+	o.ReceiveBufferForceSize = false
+	return netlink.LinkSubscribeWithOptions(ch, done, o)
+}
+
+func (netlinkSubscriber) addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error {
+	o := netlink.AddrSubscribeOptions{ErrorCallback: onError, ReceiveBufferSize: ReceiveBuffer, ReceiveBufferForceSize: true}
+	if err := netlink.AddrSubscribeWithOptions(ch, done, o); err == nil {
+		return nil
+	}
+	o.ReceiveBufferForceSize = false
+	return netlink.AddrSubscribeWithOptions(ch, done, o)
+}
+
+// lastError keeps the last error a subscription reported: the cause of its
+// end when it closes its channel.
+type lastError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *lastError) set(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+func (l *lastError) get(what string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		return fmt.Errorf("%s subscription closed", what)
+	}
+	return fmt.Errorf("%s subscription: %w", what, l.err)
+}
+
+func subscribe(ctx context.Context, s subscriber) (<-chan Update, error) {
+	links := make(chan netlink.LinkUpdate, 64)
+	addrs := make(chan netlink.AddrUpdate, 64)
+	linksDone, addrsDone := make(chan struct{}), make(chan struct{})
+	var linkErr, addrErr lastError
+	if err := s.links(links, linksDone, linkErr.set); err != nil {
+		return nil, fmt.Errorf("subscribing to link changes: %w", err)
+	}
+	if err := s.addrs(addrs, addrsDone, addrErr.set); err != nil {
+		close(linksDone)
+		go drain(links)
+		return nil, fmt.Errorf("subscribing to address changes: %w", err)
+	}
+	out := make(chan Update, 64)
+	go func() {
+		defer close(out)
+		// Close both sockets and wait for their readers to end.
+		defer func() {
+			close(linksDone)
+			close(addrsDone)
+			drain(links)
+			drain(addrs)
+		}()
+		send := func(u Update) bool {
+			select {
+			case out <- u:
+				return true
+			case <-ctx.Done():
+				return false
+			}
 		}
-		ones, _ := u.LinkAddress.Mask.Size()
-		return AddrChange{LinkIndex: u.LinkIndex, Prefix: netip.PrefixFrom(ip.Unmap(), ones), Removed: !u.NewAddr}, true
-	})
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-links:
+				if !ok {
+					send(Update{Lost: linkErr.get("link")})
+					return
+				}
+				l := fromNetlink(u.Link)
+				if !send(Update{Link: &l}) {
+					return
+				}
+			case u, ok := <-addrs:
+				if !ok {
+					send(Update{Lost: addrErr.get("address")})
+					return
+				}
+				c, ok := addrChange(u)
+				if ok && !send(Update{Addr: &c}) {
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// drain reads ch until it is closed.
+func drain[T any](ch <-chan T) {
+	for range ch {
+	}
+}
+
+func addrChange(u netlink.AddrUpdate) (AddrChange, bool) {
+	ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+	if !ok {
+		return AddrChange{}, false
+	}
+	ones, _ := u.LinkAddress.Mask.Size()
+	return AddrChange{LinkIndex: u.LinkIndex, Prefix: netip.PrefixFrom(ip.Unmap(), ones), Removed: !u.NewAddr}, true
 }

@@ -1,18 +1,23 @@
-package netmon_test
+package netmon
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/carpd/carpd/internal/lab/labtest"
-	"github.com/carpd/carpd/internal/netmon"
 )
 
-// TestWatch subscribes inside a lab host and checks that an address added
-// and removed with ip(8), and the link going down and up, are reported.
-func TestWatch(t *testing.T) {
+// TestSubscribe subscribes inside a lab host and checks that an address
+// added and removed with ip(8), and the link going down and up, are
+// reported, and that cancelling ends the subscription.
+func TestSubscribe(t *testing.T) {
 	l := labtest.New(t, "netmon")
 	h, err := l.AddHost("a", netip.MustParsePrefix("192.0.2.1/24"))
 	if err != nil {
@@ -20,17 +25,13 @@ func TestWatch(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var addrs <-chan netmon.AddrChange
-	var links <-chan netmon.Link
-	var eth0 netmon.Link
+	var updates <-chan Update
+	var eth0 Link
 	if err := h.Do(func() (err error) {
-		if addrs, err = netmon.WatchAddrs(ctx); err != nil {
+		if updates, err = Subscribe(ctx); err != nil {
 			return err
 		}
-		if links, err = netmon.WatchLinks(ctx); err != nil {
-			return err
-		}
-		eth0, err = netmon.LinkByName("eth0")
+		eth0, err = LinkByName("eth0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -38,50 +39,141 @@ func TestWatch(t *testing.T) {
 	if !eth0.Up || eth0.MAC.String() != h.MAC.String() {
 		t.Fatalf("LinkByName(eth0) = %+v, want up with MAC %v", eth0, h.MAC)
 	}
-	vip := netip.MustParsePrefix("192.0.2.50/32")
-	waitAddr := func(removed bool) {
+	wait := func(what string, match func(Update) bool) {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {
 			select {
-			case c := <-addrs:
-				if c.Prefix == vip && c.Removed == removed && c.LinkIndex == eth0.Index {
+			case u, ok := <-updates:
+				if !ok {
+					t.Fatalf("subscription closed waiting for %s", what)
+				}
+				if u.Lost != nil {
+					t.Fatalf("subscription lost waiting for %s: %v", what, u.Lost)
+				}
+				if match(u) {
 					return
 				}
 			case <-deadline:
-				t.Fatalf("no address change %v removed=%v", vip, removed)
+				t.Fatalf("no %s", what)
 			}
 		}
 	}
-	waitLink := func(up bool) {
-		t.Helper()
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case got := <-links:
-				if got.Index == eth0.Index && got.Up == up {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no link change of eth0 to up=%v", up)
-			}
+	vip := netip.MustParsePrefix("192.0.2.50/32")
+	addr := func(removed bool) func(Update) bool {
+		return func(u Update) bool {
+			return u.Addr != nil && u.Addr.Prefix == vip && u.Addr.Removed == removed && u.Addr.LinkIndex == eth0.Index
 		}
+	}
+	link := func(up bool) func(Update) bool {
+		return func(u Update) bool { return u.Link != nil && u.Link.Index == eth0.Index && u.Link.Up == up }
 	}
 	if err := h.AddAddr(vip); err != nil {
 		t.Fatal(err)
 	}
-	waitAddr(false)
+	wait("address added", addr(false))
 	if err := h.DelAddr(vip); err != nil {
 		t.Fatal(err)
 	}
-	waitAddr(true)
+	wait("address removed", addr(true))
 	// The cable pulled: the link is up but not running.
 	if err := h.PortDown(); err != nil {
 		t.Fatal(err)
 	}
-	waitLink(false)
+	wait("link down", link(false))
 	if err := h.PortUp(); err != nil {
 		t.Fatal(err)
 	}
-	waitLink(true)
+	wait("link up", link(true))
+	cancel()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case _, ok := <-updates:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the subscription is not closed after cancel")
+		}
+	}
+}
+
+// fakeSubscriber hands out the channels and callbacks of the subscriptions
+// it opens, so that a test can feed and fail them.
+type fakeSubscriber struct {
+	failAddrs            error
+	linkCh               chan netlink.LinkUpdate
+	addrCh               chan netlink.AddrUpdate
+	linkErr, addrErr     func(error)
+	linksDone, addrsDone chan struct{}
+}
+
+func (f *fakeSubscriber) links(ch chan netlink.LinkUpdate, done chan struct{}, onError func(error)) error {
+	f.linkCh, f.linksDone, f.linkErr = ch, done, onError
+	// As vishvananda/netlink: the reader closes ch once the socket is
+	// closed.
+	go func() { <-done; close(ch) }()
+	return nil
+}
+
+func (f *fakeSubscriber) addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error {
+	if f.failAddrs != nil {
+		return f.failAddrs
+	}
+	f.addrCh, f.addrsDone, f.addrErr = ch, done, onError
+	return nil
+}
+
+// TestSubscribeLost: when the kernel overflows a subscription (the
+// library calls the error callback and closes its channel), the merged
+// subscription reports Lost with the cause and closes, closing the other
+// socket too.
+func TestSubscribeLost(t *testing.T) {
+	f := &fakeSubscriber{}
+	updates, err := subscribe(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.linkCh <- netlink.LinkUpdate{Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: 7, Name: "eth0"}}}
+	if u := <-updates; u.Link == nil || u.Link.Index != 7 {
+		t.Fatalf("first update = %+v, want link 7", u)
+	}
+	// What vishvananda/netlink does on ENOBUFS.
+	f.addrErr(errors.New("Receive failed: no buffer space available"))
+	close(f.addrCh)
+	u, ok := <-updates
+	if !ok || u.Lost == nil || !strings.Contains(u.Lost.Error(), "address subscription: Receive failed: no buffer space available") {
+		t.Fatalf("update = %+v, %v; want Lost with the cause", u, ok)
+	}
+	if _, ok := <-updates; ok {
+		t.Fatal("the channel is open after Lost")
+	}
+	select {
+	case <-f.linksDone:
+	case <-time.After(time.Second):
+		t.Fatal("the link subscription was not closed")
+	}
+}
+
+// TestSubscribeFails: a subscription that cannot be opened is an error,
+// and the one already open is closed.
+func TestSubscribeFails(t *testing.T) {
+	f := &fakeSubscriber{failAddrs: errors.New("permission denied")}
+	before := runtime.NumGoroutine()
+	if _, err := subscribe(context.Background(), f); err == nil || !strings.Contains(err.Error(), "subscribing to address changes: permission denied") {
+		t.Fatalf("err = %v", err)
+	}
+	select {
+	case <-f.linksDone:
+	case <-time.After(time.Second):
+		t.Fatal("the link subscription was not closed")
+	}
+	deadline := time.Now().Add(time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines left behind", n-before)
+	}
 }

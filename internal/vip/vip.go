@@ -145,29 +145,29 @@ type Manager struct {
 // joins every failure, and the lines list what did change.
 func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, error) {
 	if ifname == "" {
-		return nil, errors.New("vip: no interface name")
+		return nil, errors.New("no interface name")
 	}
 	valid, preferred, lifetimes, err := m.opts.lifetimes()
 	if err != nil {
-		return nil, fmt.Errorf("vip: %s: %w", ifname, err)
+		return nil, fmt.Errorf("%s: %w", ifname, err)
 	}
 	managed, err = uniq(managed)
 	if err != nil {
-		return nil, fmt.Errorf("vip: %s: managed: %w", ifname, err)
+		return nil, fmt.Errorf("%s: managed: %w", ifname, err)
 	}
 	want, err = uniq(want)
 	if err != nil {
-		return nil, fmt.Errorf("vip: %s: wanted: %w", ifname, err)
+		return nil, fmt.Errorf("%s: wanted: %w", ifname, err)
 	}
 	isManaged := setOf(managed)
 	for _, p := range want {
 		if !isManaged[p] {
-			return nil, fmt.Errorf("vip: %s: wanted %s is not among the managed addresses", ifname, p)
+			return nil, fmt.Errorf("%s: wanted %s is not among the managed addresses", ifname, p)
 		}
 	}
 	current, err := m.os.list(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("vip: list addresses of %s: %w", ifname, err)
+		return nil, fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}
 	have, isWanted := setOf(current), setOf(want)
 
@@ -182,7 +182,7 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 			done = append(done, delCommand(ifname, p))
 		case errors.Is(err, syscall.EADDRNOTAVAIL):
 		default:
-			errs = append(errs, fmt.Errorf("vip: %s: %w", delCommand(ifname, p), err))
+			errs = append(errs, fmt.Errorf("%s: %w", delCommand(ifname, p), err))
 		}
 	}
 	for _, p := range want {
@@ -190,7 +190,7 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 		if have[p] {
 			if lifetimes {
 				if err := m.os.replace(ifname, r); err != nil {
-					errs = append(errs, fmt.Errorf("vip: refresh %s: %w", r.command(ifname), err))
+					errs = append(errs, fmt.Errorf("refresh %s: %w", r.command(ifname), err))
 				}
 			}
 			continue
@@ -200,7 +200,7 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 			done = append(done, r.command(ifname))
 		case errors.Is(err, syscall.EEXIST):
 		default:
-			errs = append(errs, fmt.Errorf("vip: %s: %w", r.command(ifname), err))
+			errs = append(errs, fmt.Errorf("%s: %w", r.command(ifname), err))
 		}
 	}
 	return done, errors.Join(errs...)
@@ -220,7 +220,7 @@ func (m *Manager) Refresh(ifname string, want []netip.Prefix) error {
 	for _, p := range want {
 		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: true, ValidLft: valid, PreferredLft: preferred}
 		if err := m.os.replace(ifname, r); err != nil {
-			errs = append(errs, fmt.Errorf("vip: refresh %s: %w", r.command(ifname), err))
+			errs = append(errs, fmt.Errorf("refresh %s: %w", r.command(ifname), err))
 		}
 	}
 	return errors.Join(errs...)

@@ -36,7 +36,7 @@ func Name(parent int, vhid uint8) string {
 func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 	p, err := netlink.LinkByName(parent)
 	if err != nil {
-		return "", 0, fmt.Errorf("vmac: parent %s: %w", parent, err)
+		return "", 0, fmt.Errorf("parent %s: %w", parent, err)
 	}
 	name = Name(p.Attrs().Index, vhid)
 	l, err := netlink.LinkByName(name)
@@ -46,14 +46,14 @@ func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 			Mode:      netlink.MACVLAN_MODE_PRIVATE,
 		}
 		if err := netlink.LinkAdd(mv); err != nil {
-			return "", 0, fmt.Errorf("vmac: ip link add %s link %s type macvlan mode private address %v: %w", name, parent, MAC(vhid), err)
+			return "", 0, fmt.Errorf("ip link add %s link %s type macvlan mode private address %v: %w", name, parent, MAC(vhid), err)
 		}
 		if l, err = netlink.LinkByName(name); err != nil {
-			return "", 0, fmt.Errorf("vmac: %s: %w", name, err)
+			return "", 0, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if l.Type() != "macvlan" || l.Attrs().HardwareAddr.String() != MAC(vhid).String() {
-		return "", 0, fmt.Errorf("vmac: %s exists and is not carpd's macvlan with %v", name, MAC(vhid))
+		return "", 0, fmt.Errorf("%s exists and is not carpd's macvlan with %v", name, MAC(vhid))
 	}
 	for _, s := range []struct{ iface, key, val string }{
 		{parent, "arp_ignore", "1"},
@@ -70,10 +70,10 @@ func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 	// link-local address: generate none (IPv6 adverts and neighbour
 	// advertisements use the parent's).
 	if err := os.WriteFile(filepath.Join("/proc/sys/net/ipv6/conf", name, "addr_gen_mode"), []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", 0, fmt.Errorf("vmac: sysctl net.ipv6.conf.%s.addr_gen_mode=1: %w", name, err)
+		return "", 0, fmt.Errorf("sysctl net.ipv6.conf.%s.addr_gen_mode=1: %w", name, err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
-		return "", 0, fmt.Errorf("vmac: ip link set %s up: %w", name, err)
+		return "", 0, fmt.Errorf("ip link set %s up: %w", name, err)
 	}
 	return name, l.Attrs().Index, nil
 }
@@ -86,10 +86,10 @@ func Remove(name string) error {
 		if errors.As(err, &nf) {
 			return nil
 		}
-		return fmt.Errorf("vmac: %s: %w", name, err)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if err := netlink.LinkDel(l); err != nil {
-		return fmt.Errorf("vmac: ip link del %s: %w", name, err)
+		return fmt.Errorf("ip link del %s: %w", name, err)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func Remove(name string) error {
 func sysctl(iface, key, val string) error {
 	path := filepath.Join("/proc/sys/net/ipv4/conf", iface, key)
 	if err := os.WriteFile(path, []byte(val), 0o644); err != nil {
-		return fmt.Errorf("vmac: sysctl net.ipv4.conf.%s.%s=%s: %w", iface, key, val, err)
+		return fmt.Errorf("sysctl net.ipv4.conf.%s.%s=%s: %w", iface, key, val, err)
 	}
 	return nil
 }

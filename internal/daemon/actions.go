@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/carpd/carpd/internal/carp"
+)
+
+// step feeds one event to a vhid's machine and carries out its actions, in
+// order. What they cause is queued.
+func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
+	for _, a := range v.m.Step(now, ev) {
+		switch a := a.(type) {
+		case carp.Transition:
+			// FreeBSD's message, as operators grep for it; the same
+			// facts as attributes.
+			v.log.Info(fmt.Sprintf("carp: %d@%s: %s -> %s (%s)", v.cfg.VHID, v.cfg.Interface, a.From, a.To, a.Reason),
+				"from", a.From.String(), "state", a.To.String(), "reason", a.Reason)
+		case carp.SendAdvert:
+			err := d.sendAdvert(v, a)
+			if v.hold && !v.refresh {
+				v.refresh = true
+				d.toRefresh = append(d.toRefresh, v)
+			}
+			d.enqueue(sendResultIn{v: v, failed: err != nil})
+		case carp.Demote:
+			d.enqueue(demoteIn{v: v, delta: a.Delta, reason: a.Reason})
+		case carp.HoldAddresses:
+			if v.hold != a.Hold {
+				v.hold = a.Hold
+				d.syncAddresses(v.iface)
+			}
+		case carp.Announce:
+			d.announce(v)
+		case carp.Drop:
+			r, _ := ev.(carp.Received)
+			d.dropped(a.Reason, v.cfg.Interface, r.Src, r.TTL, v.cfg.VHID)
+		}
+	}
+}
+
+func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
+	ifc := v.iface
+	dst := v.m.Peer(a.Family)
+	if !dst.IsValid() {
+		dst = carp.Group(a.Family)
+	}
+	// Adverts leave from the parent, also in virtual MAC mode (as
+	// keepalived's vmac_xmit_base): a Linux macvlan consumes multicast
+	// whose source MAC is its own, so a peer's macvlan with the same
+	// virtual MAC would hide the master's adverts from the backup.
+	src, ok := ifc.src[dst]
+	var err error
+	if !ok {
+		if src, err = d.host.Links.Source(ifc.link.Index, dst, ifc.vips); err == nil {
+			ifc.src[dst] = src
+		}
+	}
+	if err == nil {
+		conn := d.host.Conns[a.Family]
+		err = conn.WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
+	}
+	if err != nil {
+		v.log.Warn("carp: sending advert failed", "family", a.Family.String(), "dst", dst, "err", err)
+	}
+	return err
+}
+
+func (d *Daemon) announce(v *vhost) {
+	home := v.home()
+	if err := d.host.Announcer.Announce(home.Index, home.MAC, v.addrs); err != nil {
+		v.log.Warn("carp: announcing addresses failed", "dev", home.Name, "err", err)
+	}
+}
+
+// refreshAddresses renews the lifetime of the addresses of the masters
+// that advertised. It runs after every advert that was due, so that with
+// many vhids an advert does not wait behind the others' netlink requests.
+func (d *Daemon) refreshAddresses() {
+	for _, v := range d.toRefresh {
+		v.refresh = false
+		if !v.hold {
+			continue
+		}
+		if err := d.host.Addresses.Refresh(v.home().Name, v.prefixes); err != nil {
+			v.log.Error("carp: renewing the addresses' lifetime failed", "err", err)
+		}
+	}
+	clear(d.toRefresh)
+	d.toRefresh = d.toRefresh[:0]
+}
+
+// releaseAll removes every virtual address at once, for a daemon that can
+// no longer run the protocol.
+func (d *Daemon) releaseAll() {
+	for _, v := range d.vhosts {
+		v.hold = false
+	}
+	for _, ifc := range d.ifaces {
+		d.syncAddresses(ifc)
+	}
+}
+
+// syncAddresses makes the interface hold the addresses of exactly the
+// vhids that are MASTER. The parent never holds the addresses of a vhid in
+// virtual MAC mode. It returns the number of addresses added or removed.
+func (d *Daemon) syncAddresses(ifc *iface) int {
+	var managed, want []netip.Prefix
+	for _, v := range ifc.vhosts {
+		managed = append(managed, v.prefixes...)
+		if v.hold && v.vmac == nil {
+			want = append(want, v.prefixes...)
+		}
+	}
+	n := d.setAddresses(ifc.link.Name, slices.Clip(managed), want)
+	for _, v := range ifc.vhosts {
+		if v.vmac != nil {
+			want = nil
+			if v.hold {
+				want = v.prefixes
+			}
+			n += d.setAddresses(v.vmac.Name, v.prefixes, want)
+		}
+	}
+	return n
+}
+
+func (d *Daemon) setAddresses(ifname string, managed, want []netip.Prefix) int {
+	changes, err := d.host.Addresses.Set(ifname, managed, want)
+	for _, c := range changes {
+		d.log.Info("carp: addresses changed", "dev", ifname, "cmd", c)
+	}
+	if err != nil {
+		d.log.Error("carp: setting addresses failed", "dev", ifname, "err", err)
+	}
+	return len(changes)
+}

@@ -1,0 +1,327 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/carpd/carpd/internal/carp"
+)
+
+// input is one input of the event loop.
+type input interface{ isInput() }
+
+// advertIn is an advert that passed a reader's checks.
+type advertIn struct {
+	ifindex int
+	r       carp.Received
+}
+
+// tickIn says that a deadline of some machine has passed.
+type tickIn struct{}
+
+// linkIn is a link's new state.
+type linkIn struct{ link Link }
+
+// addrIn is an address added or removed underneath.
+type addrIn struct{ change AddrChange }
+
+// resyncIn says that the monitor lost changes and was resubscribed: the
+// state it feeds is read afresh.
+type resyncIn struct{ cause error }
+
+// shutdownIn starts the bow-out.
+type shutdownIn struct{}
+
+// abortIn stops waiting for the new masters while bowing out.
+type abortIn struct{}
+
+// commandIn is an operator's call, run on the loop.
+type commandIn struct {
+	run  func(now time.Time)
+	done chan struct{}
+}
+
+// sendResultIn is the result of an advert sent for v.
+type sendResultIn struct {
+	v      *vhost
+	failed bool
+}
+
+// demoteIn is a demotion change asked for by a machine.
+type demoteIn struct {
+	v      *vhost
+	delta  int
+	reason string
+}
+
+func (advertIn) isInput()     {}
+func (tickIn) isInput()       {}
+func (linkIn) isInput()       {}
+func (addrIn) isInput()       {}
+func (resyncIn) isInput()     {}
+func (shutdownIn) isInput()   {}
+func (abortIn) isInput()      {}
+func (commandIn) isInput()    {}
+func (sendResultIn) isInput() {}
+func (demoteIn) isInput()     {}
+
+// handle handles one input at time now, then the inputs it caused, in
+// order, and finally renews the lifetime of the addresses of the masters
+// that advertised.
+func (d *Daemon) handle(now time.Time, in input) {
+	d.queue = append(d.queue, in)
+	for i := 0; i < len(d.queue); i++ {
+		d.dispatch(now, d.queue[i])
+	}
+	clear(d.queue)
+	d.queue = d.queue[:0]
+	d.refreshAddresses()
+}
+
+// enqueue queues an input caused by the one being handled.
+func (d *Daemon) enqueue(in input) { d.queue = append(d.queue, in) }
+
+func (d *Daemon) dispatch(now time.Time, in input) {
+	switch in := in.(type) {
+	case advertIn:
+		d.received(now, in)
+	case tickIn:
+		for _, v := range d.vhosts {
+			if dl := v.m.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
+				d.step(now, v, carp.Tick{})
+			}
+		}
+	case linkIn:
+		d.linkChanged(now, in.link)
+	case addrIn:
+		d.addrChanged(in.change)
+	case resyncIn:
+		d.resync(now, in.cause)
+	case shutdownIn:
+		// Masters bow out and keep their addresses until the new master
+		// is heard (make before break); the loop goes on until every
+		// vhid has left.
+		d.leaving = true
+		for _, v := range d.vhosts {
+			d.step(now, v, carp.Shutdown{})
+		}
+	case abortIn:
+		d.abort = true
+	case commandIn:
+		in.run(now)
+		close(in.done)
+	case sendResultIn:
+		d.step(now, in.v, carp.SendResult{Err: in.failed})
+	case demoteIn:
+		d.adjustDemotion(now, in.delta, in.reason, in.v)
+	}
+}
+
+// nextDeadline is the earliest deadline of every machine, or the zero time.
+func (d *Daemon) nextDeadline() time.Time {
+	var next time.Time
+	for _, v := range d.vhosts {
+		if dl := v.m.NextDeadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+			next = dl
+		}
+	}
+	return next
+}
+
+// start brings the vhids up once the sockets are open: each vhid whose
+// interface is up and running leaves INIT, then takes its forced state.
+func (d *Daemon) start(now time.Time) {
+	for _, ifc := range d.ifaces {
+		// The state may have changed since New.
+		if l, err := d.host.Links.Link(ifc.link.Name); err == nil && l.Index == ifc.link.Index {
+			ifc.link = l
+		}
+		for _, v := range ifc.vhosts {
+			if ifc.link.Up {
+				d.step(now, v, carp.LinkUp{})
+			} else {
+				v.log.Info("carp: waiting for the interface to be up and running")
+			}
+			switch v.cfg.State {
+			case "master":
+				d.step(now, v, carp.Force{State: carp.Master})
+			case "backup":
+				d.step(now, v, carp.Force{State: carp.Backup})
+			}
+		}
+	}
+}
+
+// finished reports whether the bow-out is over: every vhid has left, or
+// the operator does not want to wait.
+func (d *Daemon) finished() bool {
+	if !d.leaving {
+		return false
+	}
+	if d.abort {
+		return true
+	}
+	for _, v := range d.vhosts {
+		if !v.m.Left() {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Daemon) adjustDemotion(now time.Time, delta int, reason string, from *vhost) {
+	if delta == 0 {
+		return
+	}
+	d.demotion += delta
+	log := d.log
+	if from != nil {
+		log = from.log
+	}
+	// FreeBSD's carp_demote_adj message.
+	log.Info(fmt.Sprintf("carp: demoted by %d to %d (%s)", delta, d.demotion, reason),
+		"delta", delta, "demotion", d.demotion, "reason", reason)
+	for _, v := range d.vhosts {
+		d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
+	}
+}
+
+// received hands a checked advert to its vhid.
+func (d *Daemon) received(now time.Time, in advertIn) {
+	ifc := d.byIdx[in.ifindex]
+	if ifc == nil {
+		return // the interface went away since the reader checked it
+	}
+	v := ifc.byVHID[in.r.Advert.VHID]
+	if v == nil {
+		d.dropped(carp.DropVHID, ifc.link.Name, in.r.Src, in.r.TTL, in.r.Advert.VHID)
+		return
+	}
+	d.step(now, v, in.r)
+}
+
+func (d *Daemon) linkChanged(now time.Time, l Link) {
+	ifc := d.byIdx[l.Index]
+	if ifc == nil {
+		return
+	}
+	was := ifc.link.Up
+	ifc.link = l
+	clear(ifc.src)
+	if was == l.Up {
+		return
+	}
+	for _, v := range ifc.vhosts {
+		if l.Up {
+			d.step(now, v, carp.LinkUp{Again: true})
+		} else {
+			d.step(now, v, carp.LinkDown{})
+		}
+	}
+}
+
+// addrChanged reacts to addresses changed underneath carpd (an `ip addr
+// flush`, systemd-networkd): a virtual address removed from a master is put
+// back and announced again; one added to a non-master is removed.
+func (d *Daemon) addrChanged(c AddrChange) {
+	ifc := d.byIdx[c.LinkIndex]
+	if ifc == nil {
+		ifc = d.vmacIdx[c.LinkIndex]
+	}
+	if ifc == nil {
+		return
+	}
+	if c.LinkIndex == ifc.link.Index && !slices.Contains(ifc.vips, c.Prefix.Addr()) {
+		clear(ifc.src) // the host's own addresses changed
+	}
+	for _, v := range ifc.vhosts {
+		if !slices.Contains(v.prefixes, c.Prefix) {
+			continue
+		}
+		atHome := c.LinkIndex == v.home().Index
+		missing := c.Removed && atHome && v.hold    // ours went missing
+		stray := !c.Removed && (!v.hold || !atHome) // one this host must not hold
+		if missing || stray {
+			// The event may be older than the current state: sync, and
+			// speak only if something had to change.
+			d.restore(ifc, v, c.Prefix, c.Removed)
+		}
+		return
+	}
+}
+
+// restore makes the interface hold what it must after p was removed or
+// added underneath v, and when that changed something, logs it and
+// announces the addresses of the masters again.
+func (d *Daemon) restore(ifc *iface, v *vhost, p netip.Prefix, removed bool) {
+	if d.syncAddresses(ifc) == 0 {
+		return
+	}
+	what := "carp: address removed underneath carpd; restored"
+	if !removed {
+		what = "carp: address added underneath carpd; removed"
+	}
+	v.log.Warn(what, "addr", p)
+	d.announceHolders(ifc)
+}
+
+// announceHolders announces the addresses of the masters on ifc again.
+func (d *Daemon) announceHolders(ifc *iface) {
+	for _, v := range ifc.vhosts {
+		if v.hold {
+			d.announce(v)
+		}
+	}
+}
+
+// resyncLogInterval is the least time between two warnings about the
+// monitor losing changes; the ones in between are counted in the next.
+const resyncLogInterval = 10 * time.Second
+
+// resync reads afresh everything the monitor feeds, after it lost changes:
+// the state of every interface, acted on as if it had changed, and the
+// addresses, put right.
+func (d *Daemon) resync(now time.Time, cause error) {
+	d.stats.resyncs.Add(1)
+	if d.lastResyncLog.IsZero() || now.Sub(d.lastResyncLog) >= resyncLogInterval {
+		d.log.Warn("carp: link and address monitor lost changes; resubscribed and resynchronised",
+			"cause", cause, "since-last-warning", d.resyncsUnlogged)
+		d.lastResyncLog, d.resyncsUnlogged = now, 0
+	} else {
+		d.resyncsUnlogged++
+	}
+	for _, ifc := range d.ifaces {
+		l, err := d.host.Links.Link(ifc.link.Name)
+		if err != nil {
+			// Gone: as good as down, until it comes back.
+			d.log.Warn("carp: interface unreadable", "iface", ifc.link.Name, "err", err)
+			l = ifc.link
+			l.Up = false
+		}
+		if l.Index != ifc.link.Index {
+			// Recreated under the same name: keep following the index
+			// the daemon knows; its vhids see it down.
+			l = ifc.link
+			l.Up = false
+		}
+		d.linkChanged(now, l)
+	}
+	for _, ifc := range d.ifaces {
+		if n := d.syncAddresses(ifc); n > 0 {
+			d.log.Warn("carp: addresses put right after lost changes", "iface", ifc.link.Name, "changes", n)
+			d.announceHolders(ifc)
+		}
+	}
+}
+
+// dropped counts an advert that failed a check and logs it at debug level.
+func (d *Daemon) dropped(r carp.DropReason, ifname string, src netip.Addr, ttl int, vhid uint8) {
+	d.stats.drops[r].Add(1)
+	if d.log.Enabled(context.Background(), slog.LevelDebug) {
+		d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifname, "src", src, "ttl", ttl, "vhid", vhid)
+	}
+}

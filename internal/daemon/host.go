@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"net"
+	"net/netip"
+)
+
+// This file declares what the daemon needs of the host it runs on: small
+// interfaces, each with its contract in its doc comment, and the plain
+// types they speak. internal/host implements them on Linux; the tests
+// implement them in memory.
+
+// Packet is one received protocol-112 datagram.
+type Packet struct {
+	// IfIndex is the index of the interface it arrived on.
+	IfIndex int
+	// Src is the IP source address, without zone.
+	Src netip.Addr
+	// TTL is the IPv4 TTL or the IPv6 hop limit it arrived with.
+	TTL int
+	// Payload is the datagram after the IP header. It is valid until the
+	// next ReadPacket of the same Conn.
+	Payload []byte
+}
+
+// Link is what the daemon needs to know of an interface.
+type Link struct {
+	Index int
+	Name  string
+	MAC   net.HardwareAddr
+	// Up is true when the interface is administratively up and running
+	// (has carrier): carp(4)'s "interface up and running".
+	Up bool
+}
+
+// AddrChange is an address added to or removed from an interface.
+type AddrChange struct {
+	LinkIndex int
+	Prefix    netip.Prefix
+	Removed   bool
+}
+
+// Change is one report of a Monitor subscription: exactly one field is
+// set.
+type Change struct {
+	Link *Link       // a link's new state
+	Addr *AddrChange // an address added or removed
+	// Lost is why the subscription ended early: the kernel dropped
+	// notifications (ENOBUFS) or the socket failed. It is the last Change
+	// before the channel is closed.
+	Lost error
+}
+
+// Conn is the protocol-112 socket of one address family. One Conn serves
+// every interface.
+type Conn interface {
+	// ReadPacket blocks until a datagram arrives and returns it. After
+	// Close it returns an error; any other error means the socket is
+	// broken.
+	ReadPacket() (Packet, error)
+	// WriteAdvert sends payload from src to dst out of the interface with
+	// index ifindex, with the TTL, TOS and flags adverts need.
+	WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error
+	// Join joins the family's CARP multicast group on the interface.
+	Join(ifindex int) error
+	// Close closes the socket; a blocked ReadPacket returns.
+	Close() error
+}
+
+// Addresses holds the virtual addresses on interfaces, declaratively.
+type Addresses interface {
+	// Set makes the interface hold exactly the addresses of want among
+	// managed, leaving every other address alone, and returns what it
+	// changed as ip(8) command lines. Calling it again changes nothing.
+	Set(ifname string, managed, want []netip.Prefix) ([]string, error)
+	// Refresh renews the lifetime of addresses the interface holds
+	// (putting back any that went missing), without listing them first.
+	Refresh(ifname string, want []netip.Prefix) error
+}
+
+// Announcer tells the link that addresses moved to this host.
+type Announcer interface {
+	// Announce sends gratuitous ARP for the IPv4 addresses and unsolicited
+	// neighbour advertisements for the IPv6 ones, from hw, out of the
+	// interface with index ifindex.
+	Announce(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error
+}
+
+// Links reads the state of interfaces.
+type Links interface {
+	// Link returns the current state of the named interface.
+	Link(name string) (Link, error)
+	// Source returns the address adverts to dst leave from out of the
+	// interface: its own address of dst's family (for IPv6, of dst's
+	// scope), never one of exclude (the virtual addresses).
+	Source(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error)
+}
+
+// Monitor reports changes of links and addresses.
+type Monitor interface {
+	// Subscribe subscribes to the changes of every link and address of
+	// the host. Once it returns, every later change is sent on the
+	// channel, in order. The channel is closed when ctx is done, or when
+	// the subscription fails, in which case the last Change carries Lost:
+	// changes may have been missed, and the caller subscribes again and
+	// reads the state afresh. The sender never blocks once ctx is done.
+	Subscribe(ctx context.Context) (<-chan Change, error)
+}
+
+// VirtualMACs manages the virtual MAC interfaces of vhids in virtual MAC
+// mode.
+type VirtualMACs interface {
+	// Ensure creates (or reuses) the virtual MAC interface of vhid on the
+	// parent interface, up, and returns it.
+	Ensure(parent string, vhid uint8) (Link, error)
+	// Remove deletes the named virtual MAC interface.
+	Remove(name string) error
+}
+
+// Host is the set of adapters the daemon runs on.
+type Host struct {
+	// Conns are the protocol sockets by carp.Family; the one of a family
+	// that no vhid uses may be nil.
+	Conns     [2]Conn
+	Addresses Addresses
+	Announcer Announcer
+	Links     Links
+	Monitor   Monitor
+	// VirtualMACs may be nil when no vhid runs in virtual MAC mode.
+	VirtualMACs VirtualMACs
+}

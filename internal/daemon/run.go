@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/carpd/carpd/internal/carp"
+)
+
+// Run runs the daemon until ctx is done, then bows out: masters send the
+// bow-out advert and keep their addresses until the new masters are heard,
+// and every virtual address is removed. It returns an error, having
+// released every address, when it cannot run at all or can no longer run
+// safely (a protocol socket fails, the monitor cannot subscribe again).
+// Run closes the host's Conns when it returns. It may be called once.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.ran.Swap(true) {
+		return errors.New("daemon: Run called twice")
+	}
+	loopCtx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		d.closeConns()
+		wg.Wait() // no goroutine outlives Run
+		d.tearDown()
+		close(d.stopped)
+	}()
+
+	changes, err := d.host.Monitor.Subscribe(loopCtx)
+	if err != nil {
+		return fmt.Errorf("watching links and addresses: %w", err)
+	}
+	if err := d.setUp(); err != nil {
+		return err
+	}
+	for f, conn := range d.host.Conns {
+		if !d.families[f] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.read(loopCtx, carp.Family(f), conn)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.watch(loopCtx, changes)
+	}()
+	d.start(d.clock.Now())
+	err = d.loop(ctx)
+	// A last check: nothing left behind.
+	for _, ifc := range d.ifaces {
+		d.syncAddresses(ifc)
+	}
+	return err
+}
+
+// setUp creates the virtual MAC interfaces, joins the multicast groups and
+// removes virtual addresses left behind (by a crash, or by a peer's
+// scripts) before any vhid is BACKUP.
+func (d *Daemon) setUp() error {
+	for _, v := range d.vhosts {
+		if !v.cfg.VirtualMAC {
+			continue
+		}
+		if d.host.VirtualMACs == nil {
+			return fmt.Errorf("vhid %d on %s: virtual MAC mode is not available", v.cfg.VHID, v.cfg.Interface)
+		}
+		l, err := d.host.VirtualMACs.Ensure(v.cfg.Interface, v.cfg.VHID)
+		if err != nil {
+			return fmt.Errorf("vhid %d on %s: virtual MAC: %w", v.cfg.VHID, v.cfg.Interface, err)
+		}
+		v.vmac = &l
+		d.vmacIdx[l.Index] = v.iface
+		v.log.Info("carp: virtual MAC interface", "dev", l.Name, "mac", l.MAC.String())
+	}
+	for _, ifc := range d.ifaces {
+		for f, conn := range d.host.Conns {
+			if !d.families[f] {
+				continue
+			}
+			if conn == nil {
+				return fmt.Errorf("no %v protocol socket", carp.Family(f))
+			}
+			if err := conn.Join(ifc.link.Index); err != nil {
+				return fmt.Errorf("joining %v on %s: %w", carp.Group(carp.Family(f)), ifc.link.Name, err)
+			}
+		}
+		d.syncAddresses(ifc)
+	}
+	return nil
+}
+
+// tearDown removes the virtual MAC interfaces.
+func (d *Daemon) tearDown() {
+	for _, v := range d.vhosts {
+		if v.vmac == nil {
+			continue
+		}
+		if err := d.host.VirtualMACs.Remove(v.vmac.Name); err != nil {
+			v.log.Warn("carp: removing the virtual MAC interface failed", "dev", v.vmac.Name, "err", err)
+		}
+	}
+}
+
+func (d *Daemon) closeConns() {
+	for _, c := range d.host.Conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// loop waits for the next input or deadline and handles it, until the
+// bow-out is over or the daemon can run no more.
+func (d *Daemon) loop(ctx context.Context) error {
+	timer := d.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	done := ctx.Done()
+	for !d.finished() {
+		// A due deadline goes first: sending never waits behind received
+		// input.
+		now := d.clock.Now()
+		next := d.nextDeadline()
+		if !next.IsZero() && !now.Before(next) {
+			d.handle(now, tickIn{})
+			continue
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = next.Sub(now)
+		}
+		timer.Reset(wait)
+		var in input
+		select {
+		case <-timer.C():
+			continue
+		case <-done:
+			done = nil
+			in = shutdownIn{}
+		case <-d.abortCh:
+			in = abortIn{}
+		case a := <-d.adverts:
+			in = a
+		case c := <-d.changes:
+			in = c
+		case c := <-d.cmds:
+			in = c
+		case err := <-d.fatal:
+			d.releaseAll()
+			return err
+		}
+		d.handle(d.clock.Now(), in)
+	}
+	if d.abort {
+		d.log.Warn("carp: releasing every address without waiting for the new masters")
+		d.releaseAll()
+	}
+	return nil
+}
+
+// read reads one family's socket: each datagram is checked (admitPacket)
+// and, if it passes, queued for the loop. A full queue drops and counts.
+func (d *Daemon) read(ctx context.Context, fam carp.Family, conn Conn) {
+	for {
+		p, err := conn.ReadPacket()
+		if err != nil {
+			if ctx.Err() == nil {
+				d.fail(ctx, fmt.Errorf("reading %v adverts: %w", fam, err))
+			}
+			return
+		}
+		in, ok := d.admitPacket(fam, p)
+		if !ok {
+			continue
+		}
+		select {
+		case d.adverts <- in:
+		default:
+			d.stats.queueFull.Add(1)
+		}
+	}
+}
+
+// fail reports that a reader or the monitor can go on no more.
+func (d *Daemon) fail(ctx context.Context, err error) {
+	select {
+	case d.fatal <- err:
+	case <-ctx.Done():
+	}
+}
+
+// Resubscription: after a failed Subscribe, the monitor waits
+// resubscribeFirst, twice as long after each further failure up to
+// resubscribeMax, and gives up after resubscribeGiveUp without a
+// subscription: the daemon then stops rather than run blind.
+const (
+	resubscribeFirst = 10 * time.Millisecond
+	resubscribeMax   = time.Second
+)
+
+// resubscribeGiveUp is a variable for the tests.
+var resubscribeGiveUp = 10 * time.Second
+
+// watch forwards the monitor's changes to the loop. When the subscription
+// fails (the kernel dropped notifications), it subscribes again and then
+// asks the loop to read afresh what may have been missed (resyncIn).
+func (d *Daemon) watch(ctx context.Context, changes <-chan Change) {
+	for {
+		var lost error
+	read:
+		for {
+			var c Change
+			select {
+			case ch, ok := <-changes:
+				if !ok {
+					break read
+				}
+				c = ch
+			case <-ctx.Done():
+				return
+			}
+			var in input
+			switch {
+			case c.Lost != nil:
+				lost = c.Lost
+				continue
+			case c.Link != nil:
+				in = linkIn{*c.Link}
+			case c.Addr != nil:
+				in = addrIn{*c.Addr}
+			default:
+				continue
+			}
+			select {
+			case d.changes <- in:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if lost == nil {
+			lost = errors.New("the subscription ended")
+		}
+		var err error
+		if changes, err = d.resubscribe(ctx); err != nil {
+			d.fail(ctx, fmt.Errorf("watching links and addresses: %w (after: %v)", err, lost))
+			return
+		}
+		select {
+		case d.changes <- resyncIn{cause: lost}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// resubscribe subscribes again, retrying with a growing pause, for at most
+// resubscribeGiveUp.
+func (d *Daemon) resubscribe(ctx context.Context) (<-chan Change, error) {
+	pause := resubscribeFirst
+	deadline := d.clock.Now().Add(resubscribeGiveUp)
+	for {
+		changes, err := d.host.Monitor.Subscribe(ctx)
+		if err == nil {
+			return changes, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !d.clock.Now().Before(deadline) {
+			return nil, err
+		}
+		t := d.clock.NewTimer(pause)
+		select {
+		case <-t.C():
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		pause = min(2*pause, resubscribeMax)
+	}
+}

@@ -1,0 +1,157 @@
+// Package host builds the adapters the daemon runs on, on Linux: the raw
+// protocol-112 sockets (advsock), the address manager (vip), the
+// announcer (announce), link state and changes (netmon) and virtual MAC
+// interfaces (vmac). It converts between their types and the daemon's.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/carpd/carpd/internal/advsock"
+	"github.com/carpd/carpd/internal/announce"
+	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/daemon"
+	"github.com/carpd/carpd/internal/netmon"
+	"github.com/carpd/carpd/internal/vip"
+	"github.com/carpd/carpd/internal/vmac"
+)
+
+// Host is the daemon's adapter set on this machine.
+type Host struct {
+	daemon.Host
+	ann *announce.Announcer
+}
+
+// Open builds the adapters for cfg in the current network namespace: it
+// opens the protocol sockets of the address families cfg uses, with cfg's
+// TOS, and gives the virtual addresses the lifetime the daemon renews
+// (daemon.AddressLifetime). It needs CAP_NET_RAW and CAP_NET_ADMIN.
+func Open(cfg *config.Config) (*Host, error) {
+	h := &Host{Host: daemon.Host{
+		Addresses:   vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)}),
+		Links:       Links{},
+		Monitor:     monitor{},
+		VirtualMACs: virtualMACs{},
+	}}
+	ipv4, ipv6 := cfg.Families()
+	if ipv4 {
+		c, err := advsock.ListenIPv4(cfg.TOS())
+		if err != nil {
+			return nil, fmt.Errorf("opening the IPv4 protocol socket: %w (carpd needs CAP_NET_RAW and CAP_NET_ADMIN)", err)
+		}
+		h.Conns[carp.IPv4] = conn4{c}
+	}
+	if ipv6 {
+		c, err := advsock.ListenIPv6(cfg.TOS())
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("opening the IPv6 protocol socket: %w (carpd needs CAP_NET_RAW and CAP_NET_ADMIN)", err)
+		}
+		h.Conns[carp.IPv6] = conn6{c}
+	}
+	h.ann = announce.New()
+	h.Announcer = h.ann
+	return h, nil
+}
+
+// Close closes the sockets (the daemon closes the protocol sockets when
+// it stops; closing them again does no harm).
+func (h *Host) Close() error {
+	var errs []error
+	for _, c := range h.Conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+	if h.ann != nil {
+		errs = append(errs, h.ann.Close())
+	}
+	return errors.Join(errs...)
+}
+
+type conn4 struct{ *advsock.IPv4Conn }
+
+func (c conn4) ReadPacket() (daemon.Packet, error) { return packet(c.IPv4Conn.ReadPacket()) }
+
+type conn6 struct{ *advsock.IPv6Conn }
+
+func (c conn6) ReadPacket() (daemon.Packet, error) { return packet(c.IPv6Conn.ReadPacket()) }
+
+func packet(p advsock.Packet, err error) (daemon.Packet, error) {
+	return daemon.Packet{IfIndex: p.IfIndex, Src: p.Src, TTL: p.TTL, Payload: p.Payload}, err
+}
+
+// Links reads link state through netlink. It needs no privilege: `carpd
+// --check` uses it alone.
+type Links struct{}
+
+// Link returns the state of the named interface.
+func (Links) Link(name string) (daemon.Link, error) {
+	l, err := netmon.LinkByName(name)
+	return link(l), err
+}
+
+// Source returns the interface's own address adverts to dst leave from.
+func (Links) Source(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error) {
+	if dst.Is6() {
+		return advsock.SourceIPv6To(ifindex, dst, exclude)
+	}
+	return advsock.PrimaryIPv4(ifindex, exclude)
+}
+
+func link(l netmon.Link) daemon.Link {
+	return daemon.Link{Index: l.Index, Name: l.Name, MAC: l.MAC, Up: l.Up}
+}
+
+type monitor struct{}
+
+// Subscribe subscribes through netmon and converts its updates.
+func (monitor) Subscribe(ctx context.Context) (<-chan daemon.Change, error) {
+	updates, err := netmon.Subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan daemon.Change, cap(updates))
+	go func() {
+		defer close(out)
+		for u := range updates {
+			var c daemon.Change
+			switch {
+			case u.Link != nil:
+				l := link(*u.Link)
+				c.Link = &l
+			case u.Addr != nil:
+				c.Addr = &daemon.AddrChange{LinkIndex: u.Addr.LinkIndex, Prefix: u.Addr.Prefix, Removed: u.Addr.Removed}
+			default:
+				c.Lost = u.Lost
+			}
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				// netmon closes updates without blocking once ctx is
+				// done.
+				for range updates {
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+type virtualMACs struct{}
+
+func (virtualMACs) Ensure(parent string, vhid uint8) (daemon.Link, error) {
+	name, _, err := vmac.Ensure(parent, vhid)
+	if err != nil {
+		return daemon.Link{}, err
+	}
+	l, err := netmon.LinkByName(name)
+	return link(l), err
+}
+
+func (virtualMACs) Remove(name string) error { return vmac.Remove(name) }
