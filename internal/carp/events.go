@@ -27,6 +27,10 @@ type Received struct {
 	Src    netip.Addr // the IP source address
 	TTL    int
 	Advert Advert
+	// Self says that Src is this host's own address on the interface: the
+	// advert is one of ours, reflected back (a hypervisor switch that
+	// loops multicast).
+	Self bool
 }
 
 // Force is a forced state change (FreeBSD's `state master|backup`).

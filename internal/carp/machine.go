@@ -137,8 +137,6 @@ type Machine struct {
 	state     State
 	demotion  int
 	counter   uint64
-	lastSent  uint64
-	sentAny   bool
 	linkUp    bool
 	adTimer   time.Time              // MASTER: next advert
 	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
@@ -408,7 +406,6 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 // advert makes one advert per family the vhid has, with the next counter.
 func (m *Machine) advert(advbase, advskew uint8) []Action {
 	m.counter++
-	m.lastSent, m.sentAny = m.counter, true
 	a := Advert{VHID: m.cfg.VHID, AdvSkew: advskew, AdvBase: advbase, Counter: m.counter}
 	a.Digest = m.filter.auth.Digest(m.counter)
 	var out []Action
@@ -458,9 +455,13 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	if reason, ok := m.filter.Check(r); !ok {
 		return append(out, Drop{Reason: reason})
 	}
-	if m.sentAny && a.Counter == m.lastSent {
-		// Our own advert coming back (a hypervisor switch that
-		// reflects multicast): OpenBSD's "replay or network loop".
+	if r.Self {
+		// Our own advert coming back (a hypervisor switch that reflects
+		// multicast): OpenBSD's "replay or network loop". It is told by
+		// its source, not by its counter: two backups that adopted the
+		// same master's counter and took over together send equal
+		// counters, and each would take the other's adverts for its own
+		// reflection and stay MASTER for good.
 		return append(out, Drop{Reason: DropLoop})
 	}
 	// FreeBSD adopts the counter of a valid advert; the next one we send

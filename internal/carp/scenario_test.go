@@ -25,7 +25,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	       preempt-delay=DURATION ifdown=N senderr=N
 //	link up|down
 //	advance DURATION    move the clock, ticking at every deadline on the way
-//	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N src=A]
+//	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N src=A self]
 //	force master|backup
 //	demote N
 //	shutdown
@@ -265,7 +265,7 @@ func (s *scenario) run(cmd string) (string, error) {
 				return "", err
 			}
 		}
-		return s.step(Received{Family: fam, Src: src, TTL: ttl, Advert: parsed}), nil
+		return s.step(Received{Family: fam, Src: src, TTL: ttl, Advert: parsed, Self: contains(bare, "self")}), nil
 	case "force":
 		st := Backup
 		if bare[0] == "master" {

@@ -201,6 +201,10 @@ func (d *Daemon) received(now time.Time, in advertIn) {
 		d.dropped(carp.DropVHID, ifc.link.Name, in.r.Src, in.r.TTL, in.r.Advert.VHID)
 		return
 	}
+	// From an address this host sends adverts from: a reflection.
+	for _, src := range ifc.src {
+		in.r.Self = in.r.Self || src == in.r.Src
+	}
 	d.step(now, v, in.r)
 }
 
