@@ -283,7 +283,8 @@ func (d *Daemon) announceHolders(ifc *iface) {
 }
 
 // resyncLogInterval is the least time between two warnings about the
-// monitor losing changes; the ones in between are counted in the next.
+// monitor losing changes; the next warning counts those held back in
+// between ("suppressed").
 const resyncLogInterval = 10 * time.Second
 
 // resync reads afresh everything the monitor feeds, after it lost changes:
@@ -293,7 +294,7 @@ func (d *Daemon) resync(now time.Time, cause error) {
 	d.stats.resyncs.Add(1)
 	if d.lastResyncLog.IsZero() || now.Sub(d.lastResyncLog) >= resyncLogInterval {
 		d.log.Warn("carp: link and address monitor lost changes; resubscribed and resynchronised",
-			"cause", cause, "since-last-warning", d.resyncsUnlogged)
+			"cause", cause, "suppressed", d.resyncsUnlogged)
 		d.lastResyncLog, d.resyncsUnlogged = now, 0
 	} else {
 		d.resyncsUnlogged++
