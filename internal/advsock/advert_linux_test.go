@@ -17,7 +17,6 @@ type advConn interface {
 	ReadPacket() (Packet, error)
 	WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error
 	Join(ifindex int) error
-	Leave(ifindex int) error
 	Close() error
 }
 
@@ -57,8 +56,8 @@ type family struct {
 // src) to host b (interface idxB, unicast address peer) and checks what b's
 // socket reports and what is on the wire: TTL or hop limit 255, TOS or
 // traffic class, the source given, the receiving interface's index,
-// multicast and unicast destinations, no loopback to the sender, Leave, and
-// Close unblocking a read.
+// multicast and unicast destinations, no loopback to the sender, and Close
+// unblocking a read.
 func testAdverts(t *testing.T, f family, a, b *lab.Host, idxA, idxB int, src, peer netip.Addr) {
 	var sender advConn
 	var loopCap capture
@@ -213,28 +212,6 @@ func testAdverts(t *testing.T, f family, a, b *lab.Host, idxA, idxB int, src, pe
 			t.Errorf("received packet mismatch (-want +got):\n%s", diff)
 		}
 		checkWire(peer, 8)
-	})
-
-	t.Run("leave", func(t *testing.T) {
-		drain()
-		for i := 0; i < 2; i++ { // leaving twice is fine
-			if err := recv.Leave(idxB); err != nil {
-				t.Fatalf("Leave #%d: %v", i+1, err)
-			}
-		}
-		if err := sender.WriteAdvert(idxA, src, f.group, payload); err != nil {
-			t.Fatalf("WriteAdvert: %v", err)
-		}
-		// No socket in the receiver's namespace is a member any more, so
-		// the kernel drops the advert before any raw socket sees it.
-		if w, err := capture.next(src, time.Second); err == nil {
-			t.Fatalf("advert to %v delivered after Leave: %+v", f.group, w)
-		}
-		select {
-		case r := <-got:
-			t.Fatalf("ReadPacket after Leave: %+v, %v", r.p, r.err)
-		default:
-		}
 	})
 
 	t.Run("close unblocks read", func(t *testing.T) {

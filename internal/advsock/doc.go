@@ -14,7 +14,7 @@
 // hop limit, destination and interface of received datagrams in control
 // messages.
 //
-// PrimaryIPv4 and SourceIPv6 pick the address an interface sends its
+// PrimaryIPv4 and SourceIPv6To pick the address an interface sends its
 // advertisements from: its own, never a virtual one.
 //
 // The package opens sockets and nothing else: it neither decodes nor

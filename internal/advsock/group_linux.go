@@ -11,7 +11,6 @@ import (
 // groupMember is the multicast part of ipv4.RawConn and ipv6.PacketConn.
 type groupMember interface {
 	JoinGroup(ifi *net.Interface, group net.Addr) error
-	LeaveGroup(ifi *net.Interface, group net.Addr) error
 }
 
 // join makes c a member of group on the interface with index ifindex.
@@ -20,15 +19,6 @@ func join(c groupMember, ifindex int, group netip.Addr) error {
 	err := c.JoinGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: group.AsSlice()})
 	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("join %v on ifindex %d: %w", group, ifindex, err)
-	}
-	return nil
-}
-
-// leave undoes join. Not being a member (EADDRNOTAVAIL) is not an error.
-func leave(c groupMember, ifindex int, group netip.Addr) error {
-	err := c.LeaveGroup(&net.Interface{Index: ifindex}, &net.IPAddr{IP: group.AsSlice()})
-	if err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return fmt.Errorf("leave %v on ifindex %d: %w", group, ifindex, err)
 	}
 	return nil
 }

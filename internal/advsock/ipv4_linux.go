@@ -2,11 +2,11 @@ package advsock
 
 import (
 	"fmt"
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"sync"
 
+	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv4"
 )
 
@@ -15,7 +15,7 @@ import (
 const maxDatagram = 0xffff
 
 // IPv4Conn is a raw IPv4 socket for protocol 112 in the network namespace
-// that was current when ListenIPv4 ran. WriteAdvert, Join, Leave and Close
+// that was current when ListenIPv4 ran. WriteAdvert, Join and Close
 // are safe for concurrent use; ReadPacket calls are serialised.
 type IPv4Conn struct {
 	raw *ipv4.RawConn
@@ -69,11 +69,6 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 // error.
 func (c *IPv4Conn) Join(ifindex int) error {
 	return join(c.raw, ifindex, carp.GroupIPv4)
-}
-
-// Leave undoes Join. Leaving a group not joined is not an error.
-func (c *IPv4Conn) Leave(ifindex int) error {
-	return leave(c.raw, ifindex, carp.GroupIPv4)
 }
 
 // ReadPacket blocks until a protocol-112 datagram arrives and returns it

@@ -1,12 +1,12 @@
 package advsock
 
 import (
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv4"
 )
 

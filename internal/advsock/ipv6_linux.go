@@ -2,16 +2,16 @@ package advsock
 
 import (
 	"fmt"
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"sync"
 
+	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv6"
 )
 
 // IPv6Conn is a raw IPv6 socket for protocol 112 in the network namespace
-// that was current when ListenIPv6 ran. WriteAdvert, Join, Leave and Close
+// that was current when ListenIPv6 ran. WriteAdvert, Join and Close
 // are safe for concurrent use; ReadPacket calls are serialised.
 //
 // Unlike an IPv4 raw socket, an IPv6 raw socket never sees the IP header:
@@ -71,11 +71,6 @@ func (c *IPv6Conn) Join(ifindex int) error {
 	return join(c.pc, ifindex, carp.GroupIPv6)
 }
 
-// Leave undoes Join. Leaving a group not joined is not an error.
-func (c *IPv6Conn) Leave(ifindex int) error {
-	return leave(c.pc, ifindex, carp.GroupIPv6)
-}
-
 // ReadPacket blocks until a protocol-112 datagram arrives and returns it
 // with the hop limit (in Packet.TTL), source and destination of its IPv6
 // header and the index of the interface it arrived on. Addresses carry no
@@ -101,7 +96,7 @@ func (c *IPv6Conn) ReadPacket() (Packet, error) {
 // kernel builds the IPv6 header; src and ifindex reach it through the
 // packet's control message (IPV6_PKTINFO), so that one socket serves every
 // interface. src must be an address the interface holds, normally the one
-// SourceIPv6 picks (never a virtual address); the zero Addr lets the kernel
+// SourceIPv6To picks (never a virtual address); the zero Addr lets the kernel
 // choose by RFC 6724, which may pick a virtual address. ifindex 0 leaves
 // the choice of interface to the routing table, which for the link-scoped
 // ff02::12 means any interface. Zones on src and dst are ignored.

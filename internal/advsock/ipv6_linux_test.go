@@ -1,12 +1,12 @@
 package advsock
 
 import (
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv6"
 )
 
@@ -56,7 +56,7 @@ var ipv6Family = family{
 
 // TestIPv6Advert runs the socket test over IPv6 between two lab hosts. The
 // sender's interface holds a virtual address, listed first, and a global
-// address: SourceIPv6 must pick the link-local address, and the adverts
+// address: SourceIPv6To must pick the link-local address, and the adverts
 // carry it, to the multicast group and to the receiver's global address
 // alike (the kernel would not choose a link-local source for a global
 // destination by itself, so this shows the source is the one given).
@@ -67,17 +67,17 @@ func TestIPv6Advert(t *testing.T) {
 		[]string{"2001:db8::2/64"})
 	var src netip.Addr
 	if err := a.Do(func() (err error) {
-		src, err = SourceIPv6(idxA, []netip.Addr{vip})
+		src, err = SourceIPv6To(idxA, carp.GroupIPv6, []netip.Addr{vip})
 		return err
 	}); err != nil {
-		t.Fatalf("SourceIPv6: %v", err)
+		t.Fatalf("SourceIPv6To: %v", err)
 	}
 	held, err := a.HoldsOn("eth1", src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !src.IsLinkLocalUnicast() || src.Zone() != "" || !held {
-		t.Fatalf("SourceIPv6() = %v, want eth1's link-local address without zone", src)
+		t.Fatalf("SourceIPv6To() = %v, want eth1's link-local address without zone", src)
 	}
 	testAdverts(t, ipv6Family, a, b, idxA, idxB, src, netip.MustParseAddr("2001:db8::2"))
 }

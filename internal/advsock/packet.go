@@ -2,10 +2,10 @@ package advsock
 
 import (
 	"fmt"
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 
+	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )

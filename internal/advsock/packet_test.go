@@ -1,11 +1,11 @@
 package advsock
 
 import (
-	"github.com/carpd/carpd/internal/carp"
 	"net"
 	"net/netip"
 	"testing"
 
+	"github.com/carpd/carpd/internal/carp"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"

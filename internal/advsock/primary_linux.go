@@ -14,7 +14,7 @@ import (
 // IPv4 address of its own.
 var ErrNoPrimary = errors.New("no primary IPv4 address")
 
-// ErrNoSourceIPv6 is returned by SourceIPv6 when the interface has no usable
+// ErrNoSourceIPv6 is returned by SourceIPv6To when the interface has no usable
 // IPv6 address of its own.
 var ErrNoSourceIPv6 = errors.New("no usable IPv6 source address")
 
@@ -37,8 +37,9 @@ func PrimaryIPv4(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
 	return a, nil
 }
 
-// SourceIPv6 returns the interface's own IPv6 address to send
-// advertisements from: its link-local address (fe80::/10) if it has a
+// SourceIPv6To returns the interface's own IPv6 address to send
+// advertisements to dst from. For a link-scoped dst (ff02::12, a link-local
+// peer) it is the link-local address (fe80::/10) if it has a
 // usable one, else its first usable address of wider scope, in the
 // kernel's order. Usable means not tentative (duplicate address detection
 // still running: the kernel refuses it as a source), not failed duplicate
@@ -57,16 +58,9 @@ func PrimaryIPv4(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
 // while virtual and global addresses come and go. Linux lists global
 // addresses before link-local ones, hence the explicit preference rather
 // than "the first address". A link-local source does not cross a router:
-// for a unicast peer beyond the link, use SourceIPv6To.
-func SourceIPv6(ifindex int, exclude []netip.Addr) (netip.Addr, error) {
-	return sourceIPv6(ifindex, exclude, true)
-}
-
-// SourceIPv6To returns the source address of adverts to dst: the
-// link-local address (SourceIPv6) when dst is link-scoped (ff02::12, a
-// link-local peer), else an address of wider scope, which a router
-// forwards (a global peer6 beyond the link), the link-local one failing
-// that.
+// for a dst beyond the link (a global peer6 behind a router) it is an
+// address of wider scope, which a router forwards, the link-local one
+// failing that.
 func SourceIPv6To(ifindex int, dst netip.Addr, exclude []netip.Addr) (netip.Addr, error) {
 	return sourceIPv6(ifindex, exclude, dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast())
 }
@@ -121,7 +115,7 @@ func pickPrimaryIPv4(addrs []netlink.Addr, exclude []netip.Addr) (netip.Addr, er
 	return netip.Addr{}, ErrNoPrimary
 }
 
-// pickSourceIPv6 is the choice made by SourceIPv6 among the addresses the
+// pickSourceIPv6 is the choice made by SourceIPv6To among the addresses the
 // kernel listed.
 func pickSourceIPv6(addrs []netlink.Addr, exclude []netip.Addr, linkLocal bool) (netip.Addr, error) {
 	const unusable = unix.IFA_F_TENTATIVE | unix.IFA_F_DADFAILED | unix.IFA_F_DEPRECATED

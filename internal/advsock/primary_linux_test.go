@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/carpd/carpd/internal/carp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -172,10 +173,10 @@ func TestPickSourceIPv6Global(t *testing.T) {
 	}
 }
 
-// TestSourceIPv6UnknownInterface checks that SourceIPv6 reports an
+// TestSourceIPv6UnknownInterface checks that SourceIPv6To reports an
 // interface that does not exist.
 func TestSourceIPv6UnknownInterface(t *testing.T) {
-	if a, err := SourceIPv6(1<<30, nil); err == nil {
-		t.Errorf("SourceIPv6(unknown ifindex) = %v, want an error", a)
+	if a, err := SourceIPv6To(1<<30, carp.GroupIPv6, nil); err == nil {
+		t.Errorf("SourceIPv6To(unknown ifindex) = %v, want an error", a)
 	}
 }

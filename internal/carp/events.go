@@ -119,9 +119,6 @@ const (
 	NumDropReasons = iota + 1
 )
 
-// DropReasons lists every drop reason, for metrics.
-var DropReasons = []DropReason{DropShort, DropVersion, DropChecksum, DropVHID, DropTTL, DropAuth, DropLoop, DropPeer}
-
 func (r DropReason) String() string {
 	switch r {
 	case DropShort:

@@ -257,9 +257,6 @@ func (d *Daemon) do(ctx context.Context, fn func(now time.Time)) error {
 	return nil
 }
 
-// DropCount returns the number of adverts dropped for reason r.
-func (d *Daemon) DropCount(r carp.DropReason) uint64 { return d.stats.drops[r].Load() }
-
 // counters are the daemon's statistics, written by the loop and the
 // socket readers.
 type counters struct {

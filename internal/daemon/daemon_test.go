@@ -279,7 +279,7 @@ func TestDaemonWiring(t *testing.T) {
 		t.Errorf("bad or plain adverts made the daemon act: %q", got)
 	}
 	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropShort: 1, carp.DropVersion: 0} {
-		if got := d.DropCount(r); got != want {
+		if got := d.stats.drops[r].Load(); got != want {
 			t.Errorf("drops[%v] = %d, want %d", r, got, want)
 		}
 	}
