@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := demo.Run(ctx, demo.Options{Carpd: bin, Stdout: stdout, Preempt: *preempt}); err != nil {
-		fmt.Fprintln(stderr, err) // demo's errors say "carpd demo: ..."
+		fmt.Fprintln(stderr, err) // demo's errors say "carpd-demo: ..."
 		return 1
 	}
 	return 0

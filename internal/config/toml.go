@@ -21,6 +21,15 @@ package config
 // given twice). The second walks go-toml's syntax tree, which knows the
 // line of every key and value, and checks each against carpd's schema, so
 // that every error names its line.
+//
+// The syntax tree is go-toml's unstable package. It is kept on purpose: the
+// stable API (Unmarshal into a struct, DecodeError, StrictMissingError)
+// reports the position of the first error only, and none for a value that
+// decodes but is out of range or clashes with another vhid. carpd reports
+// every error at once, each as file:line with the key or value as written,
+// and the shared check (check.go) needs the place of every value, which
+// only the syntax tree gives. go-toml is pinned in go.mod; a change of the
+// unstable API shows in this file's tests.
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-// Package demo runs `carpd demo`: FreeBSD's CARP walkthrough (two routers
+// Package demo runs `carpd-demo`: FreeBSD's CARP walkthrough (two routers
 // sharing 192.0.2.50, a client pinging it while the master reboots) played
 // in network namespaces on this machine, with the real carpd binary.
 //
@@ -28,7 +28,7 @@ import (
 // Options configure Run. Zero durations take the defaults shown.
 type Options struct {
 	// Carpd is the path of the carpd binary to run on master and backup
-	// (`carpd demo` passes os.Executable()). Required.
+	// (`carpd-demo` passes os.Executable()). Required.
 	Carpd string
 	// Stdout receives the walkthrough; nil means os.Stdout.
 	Stdout io.Writer
@@ -114,22 +114,22 @@ func (p *printer) printf(format string, args ...any) {
 // not exactly one node holds the address or the pings did not recover.
 func Run(ctx context.Context, o Options) error {
 	if os.Geteuid() != 0 {
-		return errors.New("carpd demo: needs root (network namespaces); run it with sudo")
+		return errors.New("carpd-demo: needs root (network namespaces); run it with sudo")
 	}
 	if o.Carpd == "" {
-		return errors.New("carpd demo: no carpd binary given")
+		return errors.New("carpd-demo: no carpd binary given")
 	}
 	if _, err := os.Stat(o.Carpd); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	o.defaults()
 	d := &run{o: o, out: &printer{w: o.Stdout}, carpds: make(map[string][]*lab.Proc)}
 	err := d.play(ctx)
 	if ctx.Err() != nil {
-		err = fmt.Errorf("carpd demo: interrupted: %w", context.Cause(ctx))
+		err = fmt.Errorf("carpd-demo: interrupted: %w", context.Cause(ctx))
 	}
 	if cerr := d.close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("carpd demo: cleanup: %w", cerr))
+		err = errors.Join(err, fmt.Errorf("carpd-demo: cleanup: %w", cerr))
 	}
 	return err
 }
@@ -237,7 +237,7 @@ func (d *run) play(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if err := errors.Join(s.err, f.err); err != nil {
-		return fmt.Errorf("carpd demo: ping: %w", err)
+		return fmt.Errorf("carpd-demo: ping: %w", err)
 	}
 	stopLog()
 	return d.conclude(probe.Summarize(s.rs), probe.Summarize(f.rs))
@@ -247,26 +247,26 @@ func (d *run) play(ctx context.Context) error {
 func (d *run) build() error {
 	l, err := lab.New("carpdemo")
 	if err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	d.lab = l
 	d.hosts = make(map[string]*lab.Host)
 	for _, n := range nodes {
 		h, err := l.AddHost(n.name, n.addr)
 		if err != nil {
-			return fmt.Errorf("carpd demo: %w", err)
+			return fmt.Errorf("carpd-demo: %w", err)
 		}
 		d.hosts[n.name] = h
 	}
 	if d.client, err = l.AddHost("client", client); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	if d.dir, err = os.MkdirTemp("", "carpd-demo-"); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	for _, n := range nodes {
 		if err := os.WriteFile(d.rcPath(n), []byte(rcConf(n)), 0o600); err != nil {
-			return fmt.Errorf("carpd demo: %w", err)
+			return fmt.Errorf("carpd-demo: %w", err)
 		}
 	}
 	return nil
@@ -284,7 +284,7 @@ func (d *run) carpdArgs(n node) []string {
 
 func (d *run) printIntro() {
 	p := d.out
-	p.printf("carpd demo: FreeBSD's CARP walkthrough, in network namespaces (lab %s)\n\n", d.lab.ID)
+	p.printf("carpd-demo: FreeBSD's CARP walkthrough, in network namespaces (lab %s)\n\n", d.lab.ID)
 	p.printf("One Ethernet segment (bridge %s in namespace %s):\n", lab.Bridge, d.lab.Switch)
 	for _, n := range nodes {
 		h := d.hosts[n.name]
@@ -305,7 +305,7 @@ func (d *run) startCarpd(n node) error {
 	h := d.hosts[n.name]
 	p, err := h.Start("carpd@"+n.name, d.carpdArgs(n)...)
 	if err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	d.mu.Lock()
 	d.carpds[n.name] = append(d.carpds[n.name], p)
@@ -327,7 +327,7 @@ func (d *run) holders() ([]string, error) {
 	for _, n := range nodes {
 		ok, err := d.hosts[n.name].Holds(vip)
 		if err != nil {
-			return nil, fmt.Errorf("carpd demo: %w", err)
+			return nil, fmt.Errorf("carpd-demo: %w", err)
 		}
 		if ok {
 			hs = append(hs, n.name)
@@ -347,7 +347,7 @@ func (d *run) waitForMaster(ctx context.Context) (string, error) {
 	for {
 		for _, n := range nodes {
 			if p := d.current(n.name); exited(p) {
-				return "", fmt.Errorf("carpd demo: carpd on %s exited with code %d:\n%s", n.name, p.ExitCode(), indent(p.Output()))
+				return "", fmt.Errorf("carpd-demo: carpd on %s exited with code %d:\n%s", n.name, p.ExitCode(), indent(p.Output()))
 			}
 		}
 		hs, err := d.holders()
@@ -360,14 +360,14 @@ func (d *run) waitForMaster(ctx context.Context) (string, error) {
 			d.out.printf("%s holds %s after %.1f s.\n", hs[0], vip, time.Since(start).Seconds())
 			return hs[0], nil
 		default:
-			return "", fmt.Errorf("carpd demo: %s all hold %s at once after %.1f s; carpd said:\n%s",
+			return "", fmt.Errorf("carpd-demo: %s all hold %s at once after %.1f s; carpd said:\n%s",
 				strings.Join(hs, " and "), vip, time.Since(start).Seconds(), d.logs(false))
 		}
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-deadline.C:
-			return "", fmt.Errorf("carpd demo: no node holds %s after %v; carpd said:\n%s", vip, d.o.Settle, d.logs(false))
+			return "", fmt.Errorf("carpd-demo: no node holds %s after %v; carpd said:\n%s", vip, d.o.Settle, d.logs(false))
 		case <-tick.C:
 		}
 	}
@@ -396,7 +396,7 @@ func (d *run) listen() (slow, fast *probe.Prober, err error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("carpd demo: %w", err)
+		return nil, nil, fmt.Errorf("carpd-demo: %w", err)
 	}
 	return slow, fast, nil
 }
@@ -438,23 +438,23 @@ func (d *run) timeline(ctx context.Context) error {
 	}
 	master := d.hosts["master"]
 	if err := d.current("master").Kill(); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	if err := master.LinkDown(); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	if err := master.FlushAddrs(); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	d.out.printf("\n*** master reboots: carpd killed (SIGKILL), eth0 down, addresses flushed ***\n\n")
 	if err := sleep(ctx, d.o.Down); err != nil {
 		return err
 	}
 	if err := master.LinkUp(); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	if err := master.AddAddr(nodes[0].addr); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	if err := d.startCarpd(nodes[0]); err != nil {
 		return err
@@ -503,7 +503,7 @@ func (d *run) conclude(slow, fast probe.Stats) error {
 		errs = append(errs, fmt.Errorf("the pings to %s did not recover", vip))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("carpd demo: %w", err)
+		return fmt.Errorf("carpd-demo: %w", err)
 	}
 	return nil
 }

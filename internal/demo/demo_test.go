@@ -131,7 +131,7 @@ func TestRunNotRoot(t *testing.T) {
 		t.Skip("runs as root")
 	}
 	err := Run(context.Background(), Options{Carpd: "/bin/true"})
-	if err == nil || err.Error() != "carpd demo: needs root (network namespaces); run it with sudo" {
+	if err == nil || err.Error() != "carpd-demo: needs root (network namespaces); run it with sudo" {
 		t.Errorf("Run as non-root: %v", err)
 	}
 }
