@@ -12,6 +12,7 @@ import (
 // step feeds one event to a vhid's machine and carries out its actions, in
 // order. What they cause is queued.
 func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
+	d.stepped = true
 	for _, a := range v.m.Step(now, ev) {
 		switch a := a.(type) {
 		case carp.Transition:

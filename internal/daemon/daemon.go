@@ -112,10 +112,12 @@ type Daemon struct {
 	stats counters
 
 	// The loop's state, owned by its goroutine.
-	demotion int     // FreeBSD's global net.inet.carp.demotion
-	queue    []input // inputs caused by the one being handled
-	leaving  bool    // Shutdown sent, waiting for every vhid to leave
-	abort    bool    // stop waiting: release everything now
+	demotion int       // FreeBSD's global net.inet.carp.demotion
+	queue    []input   // inputs caused by the one being handled
+	next     time.Time // the earliest deadline, as of the last handle
+	stepped  bool      // a machine stepped: next is to be computed again
+	leaving  bool      // Shutdown sent, waiting for every vhid to leave
+	abort    bool      // stop waiting: release everything now
 	// toRefresh lists the masters that advertised while handling this
 	// input, whose addresses' lifetime is renewed once it is done.
 	toRefresh []*vhost

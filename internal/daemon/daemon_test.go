@@ -23,7 +23,7 @@ import (
 // and fails, and a record of what the daemon did as text.
 type fakeHost struct {
 	in   chan Packet
-	subs chan chan Change // each new subscription's channel, for the test
+	subs chan *fakeSub // each new subscription, for the test
 
 	mu        sync.Mutex
 	ops       []string
@@ -39,7 +39,7 @@ type fakeHost struct {
 var eth0 = Link{Index: 2, Name: "eth0", MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Up: true}
 
 func newFakeHost() *fakeHost {
-	return &fakeHost{in: make(chan Packet), subs: make(chan chan Change, 8), held: map[netip.Prefix]bool{}, link: eth0}
+	return &fakeHost{in: make(chan Packet), subs: make(chan *fakeSub, 8), held: map[netip.Prefix]bool{}, link: eth0}
 }
 
 func (f *fakeHost) record(format string, args ...any) {
@@ -126,8 +126,21 @@ func (f *fakeHost) Source(int, netip.Addr, []netip.Addr) (netip.Addr, error) {
 	return netip.MustParseAddr("192.0.2.22"), nil
 }
 
-// Subscribe hands the test a new channel, or fails while failSubs lasts.
-func (f *fakeHost) Subscribe(ctx context.Context) (<-chan Change, error) {
+// fakeSub is one subscription of the fake monitor: the test reports
+// changes through it and ends it.
+type fakeSub struct {
+	report func(Change)
+	ended  chan error
+	once   sync.Once
+}
+
+func (s *fakeSub) send(c Change) { s.report(c) }
+
+func (s *fakeSub) end(err error) { s.once.Do(func() { s.ended <- err }) }
+
+// Subscribe hands the test a new subscription, or fails while failSubs
+// lasts.
+func (f *fakeHost) Subscribe(ctx context.Context, report func(Change)) (<-chan error, error) {
 	f.mu.Lock()
 	f.subscribe++
 	if f.failSubs > 0 {
@@ -136,9 +149,10 @@ func (f *fakeHost) Subscribe(ctx context.Context) (<-chan Change, error) {
 		return nil, f.subErr
 	}
 	f.mu.Unlock()
-	ch := make(chan Change, 8)
-	f.subs <- ch
-	return ch, nil
+	sub := &fakeSub{report: report, ended: make(chan error, 1)}
+	go func() { <-ctx.Done(); sub.end(nil) }()
+	f.subs <- sub
+	return sub.ended, nil
 }
 
 func (f *fakeHost) host() *Host {
@@ -240,7 +254,7 @@ func testLog(w *syncBuffer) *slog.Logger {
 
 // started runs d in the background; the returned channel gives Run's
 // result. It waits for the first subscription.
-func started(t *testing.T, d *Daemon, f *fakeHost, ctx context.Context) (<-chan error, chan Change) {
+func started(t *testing.T, d *Daemon, f *fakeHost, ctx context.Context) (<-chan error, *fakeSub) {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -299,12 +313,12 @@ func TestDaemonWiring(t *testing.T) {
 	n = f.count()
 	down := eth0
 	down.Up = false
-	sub <- Change{Link: &down}
+	sub.send(Change{IsLink: true, Link: down})
 	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[]")
 
 	// Link up and a bow-out again. The link change and the advert come
 	// from two sources, so wait for the first to be handled.
-	sub <- Change{Link: &eth0}
+	sub.send(Change{IsLink: true, Link: eth0})
 	waitLog(t, &logs, "INIT -> BACKUP (hardware interface up)")
 	n = f.count()
 	f.in <- advert("lampros", 255, 255, 255)
@@ -321,7 +335,7 @@ func TestDaemonWiring(t *testing.T) {
 	// The address removed underneath: put back and announced.
 	n = f.count()
 	f.remove(vip50)
-	sub <- Change{Addr: &AddrChange{LinkIndex: 2, Prefix: vip50, Removed: true}}
+	sub.send(Change{Addr: AddrChange{LinkIndex: 2, Prefix: vip50, Removed: true}})
 	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]", "garp if2 02:00:00:00:00:01 [192.0.2.50]")
 
 	// Stop: the master bows out, keeps the address until it hears the
@@ -385,8 +399,7 @@ func TestMonitorResubscribes(t *testing.T) {
 	f.mu.Unlock()
 	f.remove(vip50)
 	n := f.count()
-	sub <- Change{Lost: errors.New("address subscription: Receive failed: no buffer space available")}
-	close(sub)
+	sub.end(errors.New("address subscription: Receive failed: no buffer space available"))
 	select {
 	case sub = <-f.subs:
 	case <-time.After(5 * time.Second):
@@ -410,8 +423,7 @@ func TestMonitorResubscribes(t *testing.T) {
 	// down: INIT, demotion, address released.
 	f.setLink(false)
 	n = f.count()
-	sub <- Change{Lost: errors.New("link subscription: Receive failed: no buffer space available")}
-	close(sub)
+	sub.end(errors.New("link subscription: Receive failed: no buffer space available"))
 	sub = <-f.subs
 	waitOps(t, f, n, "set eth0 managed=[192.0.2.50/32] want=[]")
 	waitLog(t, &logs, "carp: 100@eth0: MASTER -> INIT (hardware interface down)")
@@ -423,7 +435,7 @@ func TestMonitorResubscribes(t *testing.T) {
 
 	// The new subscription works.
 	f.setLink(true)
-	sub <- Change{Link: &eth0}
+	sub.send(Change{IsLink: true, Link: eth0})
 	waitLog(t, &logs, "carp: 100@eth0: INIT -> BACKUP (hardware interface up)")
 	f.mu.Lock()
 	subscribes := f.subscribe
@@ -459,8 +471,7 @@ func TestMonitorGivesUp(t *testing.T) {
 	f.mu.Lock()
 	f.failSubs, f.subErr = 1000, errors.New("permission denied")
 	f.mu.Unlock()
-	sub <- Change{Lost: errors.New("Receive failed: no buffer space available")}
-	close(sub)
+	sub.end(errors.New("Receive failed: no buffer space available"))
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "watching links and addresses: permission denied") {

@@ -70,8 +70,8 @@ func (sendResultIn) isInput() {}
 func (demoteIn) isInput()     {}
 
 // handle handles one input at time now, then the inputs it caused, in
-// order, and finally renews the lifetime of the addresses of the masters
-// that advertised.
+// order, renews the lifetime of the addresses of the masters that
+// advertised, and notes the next deadline.
 func (d *Daemon) handle(now time.Time, in input) {
 	d.queue = append(d.queue, in)
 	for i := 0; i < len(d.queue); i++ {
@@ -80,6 +80,12 @@ func (d *Daemon) handle(now time.Time, in input) {
 	clear(d.queue)
 	d.queue = d.queue[:0]
 	d.refreshAddresses()
+	if d.stepped {
+		// Only a step moves a deadline: most address changes (the
+		// kernel's echo of each lifetime renewal) move none.
+		d.next = d.nextDeadline()
+		d.stepped = false
+	}
 }
 
 // enqueue queues an input caused by the one being handled.

@@ -41,15 +41,12 @@ type AddrChange struct {
 	Removed   bool
 }
 
-// Change is one report of a Monitor subscription: exactly one field is
-// set.
+// Change is one change a Monitor reports: a link's new state (IsLink) or
+// an address added or removed.
 type Change struct {
-	Link *Link       // a link's new state
-	Addr *AddrChange // an address added or removed
-	// Lost is why the subscription ended early: the kernel dropped
-	// notifications (ENOBUFS) or the socket failed. It is the last Change
-	// before the channel is closed.
-	Lost error
+	IsLink bool
+	Link   Link
+	Addr   AddrChange
 }
 
 // Conn is the protocol-112 socket of one address family. One Conn serves
@@ -100,12 +97,13 @@ type Links interface {
 // Monitor reports changes of links and addresses.
 type Monitor interface {
 	// Subscribe subscribes to the changes of every link and address of
-	// the host. Once it returns, every later change is sent on the
-	// channel, in order. The channel is closed when ctx is done, or when
-	// the subscription fails, in which case the last Change carries Lost:
-	// changes may have been missed, and the caller subscribes again and
-	// reads the state afresh. The sender never blocks once ctx is done.
-	Subscribe(ctx context.Context) (<-chan Change, error)
+	// the host and, once it returns, calls report with each change, in
+	// order, from one goroutine. The subscription ends when ctx is done
+	// (ended gives nil) or when it fails (ended gives the cause): changes
+	// may then have been missed, and the caller subscribes again and reads
+	// the state afresh. report is not called once ended has given its
+	// value; it may block until ctx is done.
+	Subscribe(ctx context.Context, report func(Change)) (ended <-chan error, err error)
 }
 
 // VirtualMACs manages the virtual MAC interfaces of vhids in virtual MAC

@@ -30,7 +30,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		close(d.stopped)
 	}()
 
-	changes, err := d.host.Monitor.Subscribe(loopCtx)
+	ended, err := d.host.Monitor.Subscribe(loopCtx, d.reportChange(loopCtx))
 	if err != nil {
 		return fmt.Errorf("watching links and addresses: %w", err)
 	}
@@ -50,9 +50,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		d.watch(loopCtx, changes)
+		d.watch(loopCtx, ended)
 	}()
-	d.start(d.clock.Now())
+	d.handle(d.clock.Now(), commandIn{run: d.start, done: make(chan struct{})})
 	err = d.loop(ctx)
 	// A last check: nothing left behind.
 	for _, ifc := range d.ifaces {
@@ -127,7 +127,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 		// A due deadline goes first: sending never waits behind received
 		// input.
 		now := d.clock.Now()
-		next := d.nextDeadline()
+		next := d.next
 		if !next.IsZero() && !now.Before(next) {
 			d.handle(now, tickIn{})
 			continue
@@ -208,41 +208,32 @@ const (
 // resubscribeGiveUp is a variable for the tests.
 var resubscribeGiveUp = 10 * time.Second
 
-// watch forwards the monitor's changes to the loop. When the subscription
-// fails (the kernel dropped notifications), it subscribes again and then
-// asks the loop to read afresh what may have been missed (resyncIn).
-func (d *Daemon) watch(ctx context.Context, changes <-chan Change) {
+// reportChange returns the function the monitor calls with each change:
+// it queues the change for the loop.
+func (d *Daemon) reportChange(ctx context.Context) func(Change) {
+	return func(c Change) {
+		var in input = addrIn{c.Addr}
+		if c.IsLink {
+			in = linkIn{c.Link}
+		}
+		select {
+		case d.changes <- in:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// watch waits for the monitor's subscription to end. When it failed (the
+// kernel dropped notifications), watch subscribes again and then asks the
+// loop to read afresh what may have been missed (resyncIn).
+func (d *Daemon) watch(ctx context.Context, ended <-chan error) {
 	for {
 		var lost error
-	read:
-		for {
-			var c Change
-			select {
-			case ch, ok := <-changes:
-				if !ok {
-					break read
-				}
-				c = ch
-			case <-ctx.Done():
-				return
-			}
-			var in input
-			switch {
-			case c.Lost != nil:
-				lost = c.Lost
-				continue
-			case c.Link != nil:
-				in = linkIn{*c.Link}
-			case c.Addr != nil:
-				in = addrIn{*c.Addr}
-			default:
-				continue
-			}
-			select {
-			case d.changes <- in:
-			case <-ctx.Done():
-				return
-			}
+		select {
+		case lost = <-ended:
+		case <-ctx.Done():
+			<-ended // the subscription ends with ctx
+			return
 		}
 		if ctx.Err() != nil {
 			return
@@ -251,13 +242,14 @@ func (d *Daemon) watch(ctx context.Context, changes <-chan Change) {
 			lost = errors.New("the subscription ended")
 		}
 		var err error
-		if changes, err = d.resubscribe(ctx); err != nil {
+		if ended, err = d.resubscribe(ctx); err != nil {
 			d.fail(ctx, fmt.Errorf("watching links and addresses: %w (after: %v)", err, lost))
 			return
 		}
 		select {
 		case d.changes <- resyncIn{cause: lost}:
 		case <-ctx.Done():
+			<-ended
 			return
 		}
 	}
@@ -265,13 +257,13 @@ func (d *Daemon) watch(ctx context.Context, changes <-chan Change) {
 
 // resubscribe subscribes again, retrying with a growing pause, for at most
 // resubscribeGiveUp.
-func (d *Daemon) resubscribe(ctx context.Context) (<-chan Change, error) {
+func (d *Daemon) resubscribe(ctx context.Context) (<-chan error, error) {
 	pause := resubscribeFirst
 	deadline := d.clock.Now().Add(resubscribeGiveUp)
 	for {
-		changes, err := d.host.Monitor.Subscribe(ctx)
+		ended, err := d.host.Monitor.Subscribe(ctx, d.reportChange(ctx))
 		if err == nil {
-			return changes, nil
+			return ended, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -110,37 +110,14 @@ func link(l netmon.Link) daemon.Link {
 type monitor struct{}
 
 // Subscribe subscribes through netmon and converts its updates.
-func (monitor) Subscribe(ctx context.Context) (<-chan daemon.Change, error) {
-	updates, err := netmon.Subscribe(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan daemon.Change, cap(updates))
-	go func() {
-		defer close(out)
-		for u := range updates {
-			var c daemon.Change
-			switch {
-			case u.Link != nil:
-				l := link(*u.Link)
-				c.Link = &l
-			case u.Addr != nil:
-				c.Addr = &daemon.AddrChange{LinkIndex: u.Addr.LinkIndex, Prefix: u.Addr.Prefix, Removed: u.Addr.Removed}
-			default:
-				c.Lost = u.Lost
-			}
-			select {
-			case out <- c:
-			case <-ctx.Done():
-				// netmon closes updates without blocking once ctx is
-				// done.
-				for range updates {
-				}
-				return
-			}
-		}
-	}()
-	return out, nil
+func (monitor) Subscribe(ctx context.Context, report func(daemon.Change)) (<-chan error, error) {
+	return netmon.Subscribe(ctx, func(u netmon.Update) {
+		report(daemon.Change{
+			IsLink: u.IsLink,
+			Link:   link(u.Link),
+			Addr:   daemon.AddrChange{LinkIndex: u.Addr.LinkIndex, Prefix: u.Addr.Prefix, Removed: u.Addr.Removed},
+		})
+	})
 }
 
 type virtualMACs struct{}

@@ -49,14 +49,12 @@ type AddrChange struct {
 	Removed   bool
 }
 
-// Update is one report of a subscription: exactly one field is set.
+// Update is one change a subscription reports: a link's new state
+// (IsLink) or an address added or removed.
 type Update struct {
-	Link *Link
-	Addr *AddrChange
-	// Lost is why the subscription ended: the kernel dropped
-	// notifications because the socket's buffer was full (ENOBUFS), or the
-	// socket failed. It comes last, before the channel is closed.
-	Lost error
+	IsLink bool
+	Link   Link
+	Addr   AddrChange
 }
 
 // ReceiveBuffer is the receive buffer of the subscription sockets, 4 MiB
@@ -67,14 +65,17 @@ type Update struct {
 const ReceiveBuffer = 4 << 20
 
 // Subscribe subscribes to the changes of every link and every address in
-// the current network namespace. Once it returns, every later change is
-// sent on the channel, in the kernel's order for links and for addresses.
-// The channel is closed when ctx is done, or after an Update with Lost
-// when either subscription fails; the caller then subscribes again and
-// reads the state afresh. Subscribe never blocks on the channel once ctx
-// is done, and leaves no goroutine or socket behind.
-func Subscribe(ctx context.Context) (<-chan Update, error) {
-	return subscribe(ctx, netlinkSubscriber{})
+// the current network namespace, and calls report with each change, from
+// one goroutine, in the kernel's order for links and for addresses, from
+// the moment it returns. The subscription ends when ctx is done (ended
+// then gives nil) or when it fails (ended gives the cause: most often the
+// kernel dropped notifications because the socket's buffer was full,
+// ENOBUFS); the caller then subscribes again and reads the state afresh.
+// report is not called after ended has given its value, and the ended
+// subscription leaves no goroutine or socket behind. report may block;
+// changes wait in the kernel meanwhile.
+func Subscribe(ctx context.Context, report func(Update)) (ended <-chan error, err error) {
+	return subscribe(ctx, netlinkSubscriber{}, report)
 }
 
 // subscriber opens the two kernel subscriptions; a fake one stands in for
@@ -128,7 +129,7 @@ func (l *lastError) get(what string) error {
 	return fmt.Errorf("%s subscription: %w", what, l.err)
 }
 
-func subscribe(ctx context.Context, s subscriber) (<-chan Update, error) {
+func subscribe(ctx context.Context, s subscriber, report func(Update)) (<-chan error, error) {
 	links := make(chan netlink.LinkUpdate, 64)
 	addrs := make(chan netlink.AddrUpdate, 64)
 	linksDone, addrsDone := make(chan struct{}), make(chan struct{})
@@ -141,50 +142,39 @@ func subscribe(ctx context.Context, s subscriber) (<-chan Update, error) {
 		go drain(links)
 		return nil, fmt.Errorf("subscribing to address changes: %w", err)
 	}
-	out := make(chan Update, 64)
+	ended := make(chan error, 1)
 	go func() {
-		defer close(out)
-		// Close both sockets and wait for their readers to end.
+		var cause error
 		defer func() {
+			// Close both sockets and wait for their readers to end.
 			close(linksDone)
 			close(addrsDone)
 			drain(links)
 			drain(addrs)
+			ended <- cause
 		}()
-		send := func(u Update) bool {
-			select {
-			case out <- u:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case u, ok := <-links:
 				if !ok {
-					send(Update{Lost: linkErr.get("link")})
+					cause = linkErr.get("link")
 					return
 				}
-				l := fromNetlink(u.Link)
-				if !send(Update{Link: &l}) {
-					return
-				}
+				report(Update{IsLink: true, Link: fromNetlink(u.Link)})
 			case u, ok := <-addrs:
 				if !ok {
-					send(Update{Lost: addrErr.get("address")})
+					cause = addrErr.get("address")
 					return
 				}
-				c, ok := addrChange(u)
-				if ok && !send(Update{Addr: &c}) {
-					return
+				if c, ok := addrChange(u); ok {
+					report(Update{Addr: c})
 				}
 			}
 		}
 	}()
-	return out, nil
+	return ended, nil
 }
 
 // drain reads ch until it is closed.

@@ -25,10 +25,11 @@ func TestSubscribe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var updates <-chan Update
+	updates := make(chan Update, 1024)
+	var ended <-chan error
 	var eth0 Link
 	if err := h.Do(func() (err error) {
-		if updates, err = Subscribe(ctx); err != nil {
+		if ended, err = Subscribe(ctx, func(u Update) { updates <- u }); err != nil {
 			return err
 		}
 		eth0, err = LinkByName("eth0")
@@ -44,13 +45,9 @@ func TestSubscribe(t *testing.T) {
 		deadline := time.After(5 * time.Second)
 		for {
 			select {
-			case u, ok := <-updates:
-				if !ok {
-					t.Fatalf("subscription closed waiting for %s", what)
-				}
-				if u.Lost != nil {
-					t.Fatalf("subscription lost waiting for %s: %v", what, u.Lost)
-				}
+			case err := <-ended:
+				t.Fatalf("subscription ended waiting for %s: %v", what, err)
+			case u := <-updates:
 				if match(u) {
 					return
 				}
@@ -62,11 +59,11 @@ func TestSubscribe(t *testing.T) {
 	vip := netip.MustParsePrefix("192.0.2.50/32")
 	addr := func(removed bool) func(Update) bool {
 		return func(u Update) bool {
-			return u.Addr != nil && u.Addr.Prefix == vip && u.Addr.Removed == removed && u.Addr.LinkIndex == eth0.Index
+			return !u.IsLink && u.Addr.Prefix == vip && u.Addr.Removed == removed && u.Addr.LinkIndex == eth0.Index
 		}
 	}
 	link := func(up bool) func(Update) bool {
-		return func(u Update) bool { return u.Link != nil && u.Link.Index == eth0.Index && u.Link.Up == up }
+		return func(u Update) bool { return u.IsLink && u.Link.Index == eth0.Index && u.Link.Up == up }
 	}
 	if err := h.AddAddr(vip); err != nil {
 		t.Fatal(err)
@@ -86,16 +83,13 @@ func TestSubscribe(t *testing.T) {
 	}
 	wait("link up", link(true))
 	cancel()
-	deadline := time.After(5 * time.Second)
-	for {
-		select {
-		case _, ok := <-updates:
-			if !ok {
-				return
-			}
-		case <-deadline:
-			t.Fatal("the subscription is not closed after cancel")
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("ended with %v after cancel, want nil", err)
 		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription does not end after cancel")
 	}
 }
 
@@ -127,27 +121,31 @@ func (f *fakeSubscriber) addrs(ch chan netlink.AddrUpdate, done chan struct{}, o
 
 // TestSubscribeLost: when the kernel overflows a subscription (the
 // library calls the error callback and closes its channel), the merged
-// subscription reports Lost with the cause and closes, closing the other
-// socket too.
+// subscription ends with the cause, closing the other socket too.
 func TestSubscribeLost(t *testing.T) {
 	f := &fakeSubscriber{}
-	updates, err := subscribe(context.Background(), f)
+	updates := make(chan Update, 8)
+	ended, err := subscribe(context.Background(), f, func(u Update) { updates <- u })
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.linkCh <- netlink.LinkUpdate{Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: 7, Name: "eth0"}}}
-	if u := <-updates; u.Link == nil || u.Link.Index != 7 {
+	if u := <-updates; !u.IsLink || u.Link.Index != 7 {
 		t.Fatalf("first update = %+v, want link 7", u)
 	}
 	// What vishvananda/netlink does on ENOBUFS.
 	f.addrErr(errors.New("Receive failed: no buffer space available"))
 	close(f.addrCh)
-	u, ok := <-updates
-	if !ok || u.Lost == nil || !strings.Contains(u.Lost.Error(), "address subscription: Receive failed: no buffer space available") {
-		t.Fatalf("update = %+v, %v; want Lost with the cause", u, ok)
+	select {
+	case err := <-ended:
+		if err == nil || !strings.Contains(err.Error(), "address subscription: Receive failed: no buffer space available") {
+			t.Fatalf("ended with %v, want the cause", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription does not end")
 	}
-	if _, ok := <-updates; ok {
-		t.Fatal("the channel is open after Lost")
+	if len(updates) != 0 {
+		t.Errorf("updates after the end: %v", <-updates)
 	}
 	select {
 	case <-f.linksDone:
@@ -161,7 +159,7 @@ func TestSubscribeLost(t *testing.T) {
 func TestSubscribeFails(t *testing.T) {
 	f := &fakeSubscriber{failAddrs: errors.New("permission denied")}
 	before := runtime.NumGoroutine()
-	if _, err := subscribe(context.Background(), f); err == nil || !strings.Contains(err.Error(), "subscribing to address changes: permission denied") {
+	if _, err := subscribe(context.Background(), f, func(Update) {}); err == nil || !strings.Contains(err.Error(), "subscribing to address changes: permission denied") {
 		t.Fatalf("err = %v", err)
 	}
 	select {

@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/carp"
+)
+
+// benchDaemon returns a daemon of n vhids, all MASTER, on the simulation's
+// adapters (nothing leaves the process).
+func benchDaemon(b *testing.B, n int) (*Daemon, *sim) {
+	s := newSim(1)
+	if err := s.addNode("a", map[string]string{"vhids": "1-" + itoa(n)}, []string{"quiet"}); err != nil {
+		b.Fatal(err)
+	}
+	node := s.nodes[0]
+	if err := node.startDaemon(); err != nil {
+		b.Fatal(err)
+	}
+	s.advance(4 * time.Second)
+	for _, v := range node.d.vhosts {
+		if v.m.State() != carp.Master {
+			b.Fatalf("vhid %d is %v", v.cfg.VHID, v.m.State())
+		}
+	}
+	return node.d, s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// BenchmarkHandleTick is the loop's cost of one advert of a master among
+// 255: the timer input that sends it and what follows (the send result,
+// the lifetime renewal).
+func BenchmarkHandleTick(b *testing.B) {
+	d, s := benchDaemon(b, 255)
+	now := s.now
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		now = d.next
+		d.handle(now, tickIn{})
+	}
+}
+
+// BenchmarkHandleAddrChange is the loop's cost of an address notification
+// that changes nothing (the kernel's echo of a lifetime renewal).
+func BenchmarkHandleAddrChange(b *testing.B) {
+	d, s := benchDaemon(b, 255)
+	in := addrIn{AddrChange{LinkIndex: 2, Prefix: simVIP(7)}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		d.handle(s.now, in)
+	}
+}
