@@ -22,7 +22,7 @@ import (
 	"github.com/carpd/carpd/internal/probe"
 )
 
-var carpdBin string
+var carpdBin, carpctlBin string
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
@@ -34,13 +34,22 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	carpdBin = filepath.Join(dir, "carpd")
-	build := exec.Command("go", "build", "-o", carpdBin, "../cmd/carpd")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building carpd:", err)
-		os.RemoveAll(dir)
+	// dir is readable by all, for the tests that run carpctl as another
+	// user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	carpdBin = filepath.Join(dir, "carpd")
+	carpctlBin = filepath.Join(dir, "carpctl")
+	for bin, pkg := range map[string]string{carpdBin: "../cmd/carpd", carpctlBin: "../cmd/carpctl"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building", pkg+":", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -125,6 +134,9 @@ func newCluster(t testing.TB, flags ...string) *cluster {
 
 func (c *cluster) rcPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".rc.conf") }
 
+// ctlPath is the control socket of h's carpd.
+func (c *cluster) ctlPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".sock") }
+
 // start starts carpd on h with the cluster's flags.
 func (c *cluster) start(h *lab.Host) *lab.Proc {
 	c.t.Helper()
@@ -135,6 +147,13 @@ func (c *cluster) start(h *lab.Host) *lab.Proc {
 // records it as h's carpd.
 func (c *cluster) startCarpd(h *lab.Host, args ...string) *lab.Proc {
 	c.t.Helper()
+	// Each carpd its own control socket and state file.
+	if !slices.Contains(args, "--control") {
+		args = append(args, "--control", c.ctlPath(h))
+	}
+	if !slices.Contains(args, "--state-file") {
+		args = append(args, "--state-file", filepath.Join(c.dir, h.Name+".state"))
+	}
 	args = append(append([]string{carpdBin}, args...), c.flags...)
 	p, err := h.Start("carpd", args...)
 	if err != nil {

@@ -6,6 +6,7 @@
 //	carpd --config /etc/carpd/carpd.toml
 //	carpd --rc-conf /etc/rc.conf [--preempt] [--log-level debug]
 //	carpd --check-config FILE
+//	carpd --version
 package main
 
 import (
@@ -19,10 +20,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/control"
 	"github.com/carpd/carpd/internal/daemon"
+	"github.com/carpd/carpd/internal/hooks"
 	"github.com/carpd/carpd/internal/host"
+	"github.com/carpd/carpd/internal/metrics"
+	"github.com/carpd/carpd/internal/version"
 )
 
 // Exit statuses.
@@ -33,6 +40,12 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == hooks.ExecCommand {
+		// A hook, run without carpd's capabilities.
+		err := hooks.ExecWithoutCapabilities(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "carpd: hook: %v\n", err)
+		os.Exit(126)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -42,7 +55,7 @@ func main() {
 // flags are the command line.
 type flags struct {
 	config, rcConf, checkConfig string
-	check                       bool
+	check, version              bool
 	overrides                   config.Overrides
 }
 
@@ -60,6 +73,14 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	senderr := fs.Int("senderr-demotion", config.DefaultDemotionFactor, "demotion after 3 failed adverts in a row (FreeBSD's senderr_demotion_factor); 0: off")
 	logLevel := fs.String("log-level", config.DefaultLogLevel, "debug, info, warn or error")
 	tos := fs.Int("tos", config.DefaultDSCP<<2, "TOS / traffic class byte of adverts (FreeBSD: 0xE0 = DSCP 56; ucarp and OpenBSD: 0x10); overrides dscp")
+	ctl := fs.String("control", config.DefaultControl, "the control socket carpctl talks to")
+	stateFile := fs.String("state-file", config.DefaultStateFile, "where the persistent (maintenance) demotion is kept")
+	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics and /healthz on this address, e.g. "+metrics.DefaultListen)
+	up := fs.String("upscript", "", "ucarp's: run SCRIPT IFACE VIP [XPARAM] when a vhid becomes MASTER")
+	down := fs.String("downscript", "", "ucarp's: run SCRIPT IFACE VIP [XPARAM] when a vhid leaves MASTER (and at start, unless --neutral)")
+	xparam := fs.String("xparam", "", "ucarp's: the extra parameter of the up and down scripts")
+	neutral := fs.Bool("neutral", false, "ucarp's: do not run the down script at start")
+	fs.BoolVar(&f.version, "version", false, "print carpd's version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: carpd --config FILE [flags]\n       carpd --rc-conf FILE [flags]\n       carpd --check-config FILE [--check]\n\nflags:\n")
 		fs.PrintDefaults()
@@ -89,8 +110,25 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			o.LogLevel = logLevel
 		case "tos":
 			o.TOS = tos
+		case "control":
+			o.Control = ctl
+		case "state-file":
+			o.StateFile = stateFile
+		case "metrics-listen":
+			o.MetricsListen = metricsListen
+		case "upscript":
+			o.UpScript = up
+		case "downscript":
+			o.DownScript = down
+		case "xparam":
+			o.XParam = xparam
+		case "neutral":
+			o.Neutral = neutral
 		}
 	})
+	if f.version {
+		return &f, nil
+	}
 	n := 0
 	for _, s := range []string{f.config, f.rcConf, f.checkConfig} {
 		if s != "" {
@@ -133,6 +171,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "carpd: %v\n", err)
 		return exitConfig
 	}
+	if f.version {
+		fmt.Fprintf(stdout, "carpd %s (%s)\n", version.String(), version.Go())
+		return exitOK
+	}
 	cfg, err := f.load()
 	if err != nil {
 		printErrors(stderr, err)
@@ -150,8 +192,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// The interfaces, before anything is opened.
+	// The interfaces and the hooks, before anything is opened.
 	if err := daemon.Check(cfg, host.Links{}); err != nil {
+		printErrors(stderr, err)
+		return exitConfig
+	}
+	// A hook reports through the daemon, which is made later.
+	var d *daemon.Daemon
+	runner, err := newHooks(cfg, log, func(e api.Event) { d.HookDone(e) })
+	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
 	}
@@ -165,10 +214,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer h.Close()
-	d, err := daemon.New(cfg, &h.Host, daemon.Options{Log: log})
+	if runner != nil {
+		h.Hooks = runner
+	}
+	d, err = daemon.New(cfg, &h.Host, daemon.Options{
+		Log: log, Level: level, StateFile: cfg.StateFile, UnmanagedAddresses: !cfg.ManageAddresses,
+	})
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
+	}
+	// Without its control socket carpd still guards the addresses: the
+	// failure is logged, not fatal.
+	if ctl, err := control.Listen(cfg.Control, cfg.ControlGroup, log); err != nil {
+		log.Error("carpd: no control socket; carpctl will not reach this carpd", "err", err)
+	} else {
+		defer ctl.Close()
+		go func() {
+			if err := ctl.Serve(d); err != nil {
+				log.Error("carpd: control socket failed", "err", err)
+			}
+		}()
+	}
+	if cfg.MetricsListen != "" {
+		ms, err := metrics.Listen(cfg.MetricsListen)
+		if err != nil {
+			fmt.Fprintf(stderr, "carpd: metrics-listen %s: %v\n", cfg.MetricsListen, err)
+			return exitFail
+		}
+		defer ms.Close()
+		go func() {
+			if err := ms.Serve(d, log); err != nil {
+				log.Error("carpd: metrics listener failed", "err", err)
+			}
+		}()
+	}
+	if runner != nil {
+		runner.Start()
+		defer func() {
+			// The down scripts of the bow-out run to their end.
+			wctx, cancel := context.WithTimeout(context.Background(), cfg.HookTimeout+time.Second)
+			defer cancel()
+			if err := runner.Wait(wctx); err != nil {
+				log.Warn("carpd: hooks still running at exit", "err", err)
+			}
+		}()
 	}
 	go func() {
 		// A second SIGINT or SIGTERM while masters bow out: release the
@@ -184,6 +274,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// newHooks returns the hook runner of cfg, or nil when no vhid has hooks.
+func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*hooks.Runner, error) {
+	scripts := map[hooks.Key]hooks.Scripts{}
+	for i := range cfg.VHIDs {
+		v := &cfg.VHIDs[i]
+		h := cfg.HooksOf(v)
+		s := hooks.Scripts{
+			Devd: h.Devd, Up: h.UpScript, Down: h.DownScript, XParam: h.XParam, Neutral: h.Neutral,
+			Notify: h.Notify, Name: v.Name, Addresses: v.Addresses,
+		}
+		if len(s.Paths()) > 0 {
+			scripts[hooks.Key{VHID: v.VHID, Interface: v.Interface}] = s
+		}
+	}
+	if len(scripts) == 0 {
+		return nil, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return hooks.New(hooks.Options{
+		Timeout: cfg.HookTimeout, User: cfg.HookUser, Log: log, Report: report,
+		Wrapper: []string{self, hooks.ExecCommand},
+	}, scripts)
 }
 
 // printErrors prints each error of a joined error on its own line.

@@ -78,7 +78,10 @@ type Advert struct {
 
 // Decode errors. Each maps to a DropReason.
 var (
-	ErrShort    = errors.New("carp: advertisement too short")
+	ErrShort = errors.New("carp: advertisement too short")
+	// ErrHeader is an ErrShort for a packet shorter than the 8 bytes of
+	// the header CARP shares with VRRP (FreeBSD's hdrops).
+	ErrHeader   = fmt.Errorf("%w: shorter than the header", ErrShort)
 	ErrVersion  = errors.New("carp: unknown version")
 	ErrNotCARP  = errors.New("carp: VRRPv3 packet, not CARP")
 	ErrType     = errors.New("carp: unknown message type")
@@ -105,7 +108,7 @@ func (a Advert) Marshal() []byte {
 // Bytes after the 36th are ignored, as FreeBSD does.
 func ParseAdvert(b []byte) (Advert, error) {
 	if len(b) < 8 {
-		return Advert{}, ErrShort
+		return Advert{}, ErrHeader
 	}
 	switch v := b[0] >> 4; v {
 	case Version:

@@ -86,11 +86,19 @@ type Drop struct{ Reason DropReason }
 
 // Demote asks to add Delta to the host's demotion (FreeBSD's global
 // net.inet.carp.demotion), which the caller then hands to every machine
-// with SetDemotion.
+// with SetDemotion. Source is DemoteIfDown or DemoteSendErr: the vhid's
+// demotion of that source is the sum of the deltas it asked for.
 type Demote struct {
 	Delta  int
+	Source string
 	Reason string
 }
+
+// The sources of the demotions a machine asks for.
+const (
+	DemoteIfDown  = "interface down"
+	DemoteSendErr = "send errors"
+)
 
 func (SendAdvert) isAction()    {}
 func (HoldAddresses) isAction() {}
@@ -113,6 +121,7 @@ const (
 	DropAuth                           // bad HMAC
 	DropLoop                           // our own counter came back
 	DropPeer                           // not from the configured unicast peer
+	DropHeader                         // shorter than the 8-byte header (FreeBSD's hdrops)
 
 	// NumDropReasons is one more than the highest DropReason, for arrays
 	// indexed by reason.
@@ -137,6 +146,8 @@ func (r DropReason) String() string {
 		return "loop"
 	case DropPeer:
 		return "badpeer"
+	case DropHeader:
+		return "hdrops"
 	}
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }
@@ -150,6 +161,8 @@ func DropReasonOf(err error) (r DropReason, ok bool) {
 		return 0, false
 	case errors.Is(err, ErrNotCARP):
 		return 0, false
+	case errors.Is(err, ErrHeader):
+		return DropHeader, true
 	case errors.Is(err, ErrShort):
 		return DropShort, true
 	case errors.Is(err, ErrChecksum):

@@ -257,7 +257,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		}
 		if m.ifDownDemote {
 			m.ifDownDemote = false
-			out = append(out, Demote{Delta: -m.cfg.IfDownDemotion, Reason: "interface up"})
+			out = append(out, Demote{Delta: -m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface up"})
 		}
 		if m.leaving {
 			break
@@ -273,7 +273,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		m.linkUp = false
 		if !m.ifDownDemote && m.cfg.IfDownDemotion != 0 {
 			m.ifDownDemote = true
-			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Reason: "interface down"})
+			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface down"})
 		}
 		if m.leaving {
 			return m.leave(out)
@@ -340,7 +340,7 @@ func (m *Machine) sendResult(failed bool, out []Action) []Action {
 		m.sendErrs++
 		if m.sendErrs >= sendErrorsToDemote && !m.sendDemote && m.cfg.SendErrDemotion != 0 {
 			m.sendDemote = true
-			out = append(out, Demote{Delta: m.cfg.SendErrDemotion, Reason: "send error"})
+			out = append(out, Demote{Delta: m.cfg.SendErrDemotion, Source: DemoteSendErr, Reason: "send error"})
 		}
 		return out
 	}
@@ -349,7 +349,7 @@ func (m *Machine) sendResult(failed bool, out []Action) []Action {
 		m.sendOKs++
 		if m.sendOKs >= sendSuccessesToRecover {
 			m.sendDemote, m.sendOKs = false, 0
-			out = append(out, Demote{Delta: -m.cfg.SendErrDemotion, Reason: "send ok"})
+			out = append(out, Demote{Delta: -m.cfg.SendErrDemotion, Source: DemoteSendErr, Reason: "send ok"})
 		}
 	}
 	return out

@@ -113,6 +113,8 @@ type vhidSpec struct {
 	peerPos, peer6Pos pos
 	preempt           *bool
 	virtualMAC        bool
+	hooks             Hooks
+	name              string
 	addrs             []addrSpec
 	// bad says that the front end reported an error in this vhid: it is
 	// neither checked against the others nor part of the result.
@@ -192,6 +194,7 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 			AdvBase: DefaultAdvBase, AdvSkew: DefaultAdvSkew,
 			Password: s.password, State: s.state,
 			Peer: s.peer, Peer6: s.peer6, Preempt: s.preempt, VirtualMAC: s.virtualMAC,
+			Hooks: s.hooks, Name: s.name,
 			Origin: l.at(s.at),
 		}
 		if s.advbase.set {

@@ -7,11 +7,32 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
+
+// checkListen checks a host:port to listen on; it returns what is wrong,
+// or "".
+func checkListen(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return `want HOST:PORT, like "127.0.0.1:9657"`
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return "the port must be 0..65535"
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return "the host must be an IP address (or empty for every address)"
+		}
+	}
+	return ""
+}
 
 // Defaults of carp(4) as documented in FreeBSD's ifconfig(8) and carp(4).
 const (
@@ -23,6 +44,12 @@ const (
 	DefaultDSCP = 56
 	// DefaultLogLevel is the level of carpd's log unless configured.
 	DefaultLogLevel = "info"
+	// DefaultControl is the control socket's path.
+	DefaultControl = "/run/carpd/carpd.sock"
+	// DefaultStateFile keeps the persistent (maintenance) demotion.
+	DefaultStateFile = "/var/lib/carpd/state.json"
+	// DefaultHookTimeout bounds each hook run.
+	DefaultHookTimeout = 30 * time.Second
 )
 
 // globalRanges are the limits of the numeric global settings, for the file
@@ -70,6 +97,10 @@ func Default() *Config {
 		SendErrDemotion: DefaultDemotionFactor,
 		DSCP:            DefaultDSCP,
 		LogLevel:        DefaultLogLevel,
+		Control:         DefaultControl,
+		StateFile:       DefaultStateFile,
+		HookTimeout:     DefaultHookTimeout,
+		ManageAddresses: true,
 	}
 }
 
@@ -90,8 +121,50 @@ type Config struct {
 	DSCP int
 	// LogLevel is "debug", "info", "warn" or "error".
 	LogLevel string
+	// Control is the control socket's path; ControlGroup the group whose
+	// members may read carpd's state through it ("" for none).
+	Control, ControlGroup string
+	// StateFile keeps the persistent (maintenance) demotion; "" for none.
+	StateFile string
+	// MetricsListen is the address of the Prometheus metrics and /healthz
+	// ("" for none).
+	MetricsListen string
+	// Hooks are the hooks of every vhid that does not set its own.
+	Hooks Hooks
+	// HookTimeout bounds each hook run; HookUser runs them as that user.
+	HookTimeout time.Duration
+	HookUser    string
+	// ManageAddresses is true when carpd adds and removes the virtual
+	// addresses itself; false leaves them to the hooks (ucarp's way).
+	ManageAddresses bool
 	// VHIDs lists the virtual hosts, in the order they were first named.
 	VHIDs []VHID
+}
+
+// Hooks are the scripts run on state changes (internal/hooks), in the
+// three conventions.
+type Hooks struct {
+	Devd       string // devd's: SCRIPT <vhid>@<iface> MASTER|BACKUP|INIT
+	UpScript   string // ucarp's: SCRIPT IFACE VIP [XPARAM]
+	DownScript string
+	XParam     string
+	Neutral    bool   // ucarp's --neutral: no down script at start
+	Notify     string // keepalived's: SCRIPT INSTANCE NAME STATE PRIORITY
+}
+
+// HooksOf returns the hooks of vhid v: each one it sets, else the global
+// one.
+func (c *Config) HooksOf(v *VHID) Hooks {
+	h := c.Hooks
+	for _, f := range []struct{ dst, src *string }{
+		{&h.Devd, &v.Hooks.Devd}, {&h.UpScript, &v.Hooks.UpScript}, {&h.DownScript, &v.Hooks.DownScript},
+		{&h.XParam, &v.Hooks.XParam}, {&h.Notify, &v.Hooks.Notify},
+	} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	return h
 }
 
 // TOS is the IPv4 TOS / IPv6 traffic class byte of adverts: the DSCP in
@@ -124,6 +197,11 @@ type Overrides struct {
 	// TOS is the whole TOS byte (ucarp's and OpenBSD's 0x10); it sets
 	// the DSCP, and must leave the two ECN bits clear.
 	TOS *int
+	// The control socket, the state file, the metrics listener.
+	Control, StateFile, MetricsListen *string
+	// ucarp's script flags.
+	UpScript, DownScript, XParam *string
+	Neutral                      *bool
 }
 
 // Apply applies o to c, checking each value as the file's is checked. On
@@ -161,6 +239,35 @@ func (c *Config) Apply(o Overrides) error {
 		}
 		n.LogLevel = level
 	}
+	for _, f := range []struct {
+		flag string
+		dst  *string
+		v    *string
+		path bool
+	}{
+		{"--control", &n.Control, o.Control, true},
+		{"--state-file", &n.StateFile, o.StateFile, true},
+		{"--metrics-listen", &n.MetricsListen, o.MetricsListen, false},
+		{"--upscript", &n.Hooks.UpScript, o.UpScript, true},
+		{"--downscript", &n.Hooks.DownScript, o.DownScript, true},
+		{"--xparam", &n.Hooks.XParam, o.XParam, false},
+	} {
+		if f.v == nil {
+			continue
+		}
+		if f.path && *f.v != "" && !filepath.IsAbs(*f.v) {
+			return fmt.Errorf("%s %q: want an absolute path", f.flag, *f.v)
+		}
+		if f.flag == "--metrics-listen" && *f.v != "" {
+			if msg := checkListen(*f.v); msg != "" {
+				return fmt.Errorf("--metrics-listen %q: %s", *f.v, msg)
+			}
+		}
+		*f.dst = *f.v
+	}
+	if o.Neutral != nil {
+		n.Hooks.Neutral = *o.Neutral
+	}
 	if o.TOS != nil {
 		tos := *o.TOS
 		if tos < 0 || tos > 255 || tos&3 != 0 {
@@ -195,6 +302,11 @@ type VHID struct {
 	// interface's own MAC answers for the addresses. Only the TOML file can
 	// set it.
 	VirtualMAC bool
+	// Hooks are the vhid's own hooks (see Config.HooksOf); Name is the
+	// instance name keepalived's notify gets ("" for <vhid>@<iface>).
+	// Only the TOML file can set them.
+	Hooks Hooks
+	Name  string
 	// Origin is "file:line" of the line that first named this vhid.
 	Origin string
 }

@@ -342,9 +342,12 @@ func (t *tomlParser) newVHID(line int) *tomlVHID {
 var (
 	globalKeys = map[string]bool{
 		"preempt": true, "preempt-delay": true, "dscp": true, "log-level": true,
+		"control": true, "control-group": true, "state-file": true, "metrics-listen": true,
+		"neutral": true, "hook-timeout": true, "hook-user": true, "manage-addresses": true,
 		"ifdown-demotion-factor": true, "senderr-demotion-factor": true,
 	}
 	vhidKeys = map[string]bool{
+		"name": true,
 		"interface": true, "vhid": true, "addresses": true, "advbase": true,
 		"advskew": true, "password": true, "password-file": true, "peer": true,
 		"peer6": true, "preempt": true, "virtual-mac": true, "state": true,
@@ -354,7 +357,58 @@ var (
 // global handles a top-level key.
 func (t *tomlParser) global(kv keyValue) {
 	c := &t.cfg
+	if t.hookKey(kv, &c.Hooks) {
+		return
+	}
 	switch kv.key {
+	case "control", "state-file":
+		if s, ok := t.path(kv); ok {
+			if kv.key == "control" {
+				c.Control = s
+			} else {
+				c.StateFile = s
+			}
+		}
+	case "control-group", "hook-user":
+		s, ok := t.str(kv, "a name")
+		switch {
+		case !ok:
+		case s == "" && kv.key == "hook-user":
+			t.errorf(kv.line, kv.word, "hook-user is empty (leave it out to run hooks as carpd's user)")
+		case kv.key == "control-group":
+			c.ControlGroup = s
+		default:
+			c.HookUser = s
+		}
+	case "metrics-listen":
+		s, ok := t.str(kv, `an address like "127.0.0.1:9657"`)
+		if !ok {
+			return
+		}
+		if msg := checkListen(s); s != "" && msg != "" {
+			t.errorf(kv.line, kv.word, "metrics-listen: %s", msg)
+			return
+		}
+		c.MetricsListen = s
+	case "neutral":
+		if b, ok := t.boolean(kv); ok {
+			c.Hooks.Neutral = b
+		}
+	case "manage-addresses":
+		if b, ok := t.boolean(kv); ok {
+			c.ManageAddresses = b
+		}
+	case "hook-timeout":
+		s, ok := t.str(kv, `a duration like "30s"`)
+		if !ok {
+			return
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			t.errorf(kv.line, kv.word, `hook-timeout must be a positive duration like "30s"`)
+			return
+		}
+		c.HookTimeout = d
 	case "preempt":
 		if b, ok := t.boolean(kv); ok {
 			c.Preempt = b
@@ -447,7 +501,17 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 	if vhidKeys[kv.key] {
 		e.keys[kv.key] = place{kv.line, kv.word}
 	}
+	if t.hookKey(kv, &v.hooks) {
+		return
+	}
 	switch kv.key {
+	case "name":
+		s, ok := t.str(kv, "a name")
+		if ok && (s == "" || strings.ContainsAny(s, " \t\n")) {
+			t.errorf(kv.line, kv.word, "name must be a word (keepalived's notify gets it as one argument)")
+			return
+		}
+		v.name = s
 	case "interface":
 		if s, ok := t.str(kv, "an interface name"); ok {
 			v.iface, v.ifacePos = s, kv.pos()
@@ -674,4 +738,45 @@ func (t *tomlParser) finish() []*vhidSpec {
 		specs = append(specs, &e.spec)
 	}
 	return specs
+}
+
+// hookKey handles the hook keys, which the top level and a [[vhid]] table
+// share: hook (devd's convention), upscript, downscript, xparam (ucarp's)
+// and notify (keepalived's). It reports whether kv was one.
+func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
+	var dst *string
+	switch kv.key {
+	case "hook":
+		dst = &h.Devd
+	case "upscript":
+		dst = &h.UpScript
+	case "downscript":
+		dst = &h.DownScript
+	case "notify":
+		dst = &h.Notify
+	case "xparam":
+		if s, ok := t.str(kv, "a string"); ok {
+			h.XParam = s
+		}
+		return true
+	default:
+		return false
+	}
+	if s, ok := t.path(kv); ok {
+		*dst = s
+	}
+	return true
+}
+
+// path returns the value of kv, which must be an absolute path.
+func (t *tomlParser) path(kv keyValue) (string, bool) {
+	s, ok := t.str(kv, "an absolute path")
+	if !ok {
+		return "", false
+	}
+	if !filepath.IsAbs(s) {
+		t.errorf(kv.line, kv.word, "%s must be an absolute path", kv.key)
+		return "", false
+	}
+	return s, true
 }

@@ -461,6 +461,7 @@ func TestLoadTOML(t *testing.T) {
 		Preempt: true, PreemptDelay: 90 * time.Second,
 		IfDownDemotion: 0, SendErrDemotion: 100,
 		DSCP: 4, LogLevel: "debug",
+		Control: DefaultControl, StateFile: DefaultStateFile, HookTimeout: DefaultHookTimeout, ManageAddresses: true,
 		VHIDs: []VHID{
 			{
 				Interface: "eth0", VHID: 100, AdvBase: 1, AdvSkew: 100,
@@ -504,6 +505,7 @@ func TestExampleFile(t *testing.T) {
 		Preempt: true, PreemptDelay: 30 * time.Second,
 		IfDownDemotion: 240, SendErrDemotion: 240,
 		DSCP: 56, LogLevel: "info",
+		Control: DefaultControl, StateFile: DefaultStateFile, HookTimeout: DefaultHookTimeout, ManageAddresses: true,
 		VHIDs: []VHID{
 			{
 				Interface: "eth0", VHID: 100, AdvBase: 1, AdvSkew: 100,

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 )
 
@@ -20,15 +21,21 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 			// facts as attributes.
 			v.log.Info(fmt.Sprintf("carp: %d@%s: %s -> %s (%s)", v.cfg.VHID, v.cfg.Interface, a.From, a.To, a.Reason),
 				"from", a.From.String(), "state", a.To.String(), "reason", a.Reason)
+			d.transitioned(now, v, a)
 		case carp.SendAdvert:
 			err := d.sendAdvert(v, a)
-			if v.hold && !v.refresh {
+			if err != nil {
+				v.stats.sendFailed++
+			} else {
+				v.stats.sent[a.Family]++
+			}
+			if v.hold && !v.refresh && !d.unmanaged {
 				v.refresh = true
 				d.toRefresh = append(d.toRefresh, v)
 			}
 			d.enqueue(sendResultIn{v: v, failed: err != nil})
 		case carp.Demote:
-			d.enqueue(demoteIn{v: v, delta: a.Delta, reason: a.Reason})
+			d.enqueue(demoteIn{v: v, delta: a.Delta, source: a.Source, reason: a.Reason})
 		case carp.HoldAddresses:
 			if v.hold != a.Hold {
 				v.hold = a.Hold
@@ -36,9 +43,11 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 			}
 		case carp.Announce:
 			d.announce(v)
+			v.stats.announcements++
+			d.emit(now, api.Event{Type: "announce", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: v.addrStrings()})
 		case carp.Drop:
 			r, _ := ev.(carp.Received)
-			d.dropped(a.Reason, v.cfg.Interface, r.Src, r.TTL, v.cfg.VHID)
+			d.dropped(a.Reason, v.iface.counters, v.cfg.Interface, r.Src, r.TTL, v.cfg.VHID)
 		}
 	}
 }
@@ -109,6 +118,9 @@ func (d *Daemon) releaseAll() {
 // vhids that are MASTER. The parent never holds the addresses of a vhid in
 // virtual MAC mode. It returns the number of addresses added or removed.
 func (d *Daemon) syncAddresses(ifc *iface) int {
+	if d.unmanaged {
+		return 0
+	}
 	var managed, want []netip.Prefix
 	for _, v := range ifc.vhosts {
 		managed = append(managed, v.prefixes...)

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"errors"
+
 	"github.com/carpd/carpd/internal/carp"
 )
 
@@ -13,14 +15,15 @@ type admitTable struct {
 }
 
 type admitIface struct {
-	name    string
-	filters [256]*carp.Filter // by vhid
+	name     string
+	counters *ifaceCounters
+	filters  [256]*carp.Filter // by vhid
 }
 
 func (d *Daemon) newAdmitTable() *admitTable {
 	t := &admitTable{byIdx: map[int]*admitIface{}}
 	for _, ifc := range d.ifaces {
-		ai := &admitIface{name: ifc.link.Name}
+		ai := &admitIface{name: ifc.link.Name, counters: ifc.counters}
 		for _, v := range ifc.vhosts {
 			ai.filters[v.cfg.VHID] = v.m.Filter()
 		}
@@ -41,20 +44,24 @@ func (d *Daemon) admitPacket(fam carp.Family, p Packet) (advertIn, bool) {
 		return advertIn{}, false
 	}
 	a, err := carp.ParseAdvert(p.Payload)
+	if errors.Is(err, carp.ErrNotCARP) {
+		return advertIn{}, false // VRRP's, not counted
+	}
+	ai.counters.received[fam].Add(1)
 	if err != nil {
 		if r, counted := carp.DropReasonOf(err); counted {
-			d.dropped(r, ai.name, p.Src, p.TTL, 0)
+			d.dropped(r, ai.counters, ai.name, p.Src, p.TTL, 0)
 		}
 		return advertIn{}, false
 	}
 	f := ai.filters[a.VHID]
 	if f == nil {
-		d.dropped(carp.DropVHID, ai.name, p.Src, p.TTL, a.VHID)
+		d.dropped(carp.DropVHID, ai.counters, ai.name, p.Src, p.TTL, a.VHID)
 		return advertIn{}, false
 	}
 	r := carp.Received{Family: fam, Src: p.Src, TTL: p.TTL, Advert: a}
 	if reason, ok := f.Check(r); !ok {
-		d.dropped(reason, ai.name, p.Src, p.TTL, a.VHID)
+		d.dropped(reason, ai.counters, ai.name, p.Src, p.TTL, a.VHID)
 		return advertIn{}, false
 	}
 	return advertIn{ifindex: p.IfIndex, r: r}, true

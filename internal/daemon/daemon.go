@@ -39,6 +39,15 @@ type Options struct {
 	// Counter returns the random starting value of a vhid's advert
 	// counter; nil draws it from crypto/rand (FreeBSD's arc4random).
 	Counter func() uint64
+	// Level is the log's level, which SetLogLevel changes; nil: fixed.
+	Level *slog.LevelVar
+	// StateFile keeps the operator's persistent (maintenance) demotion
+	// across restarts; "" keeps none.
+	StateFile string
+	// UnmanagedAddresses leaves the virtual addresses to the operator's
+	// scripts, as ucarp does: carpd neither adds nor removes them (nor
+	// watches them), and still announces them.
+	UnmanagedAddresses bool
 }
 
 // AddressLifetime is the valid lifetime carpd gives the virtual addresses
@@ -68,6 +77,7 @@ type vhost struct {
 	addrs    []netip.Addr
 	hold     bool
 	refresh  bool // queued in Daemon.toRefresh
+	stats    vhostStats
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *Link
@@ -88,6 +98,8 @@ type iface struct {
 	vhosts []*vhost
 	byVHID [256]*vhost
 	vips   []netip.Addr // every virtual address on this interface
+	// counters are shared with the socket readers.
+	counters *ifaceCounters
 	// src caches the source address of adverts by destination; a change
 	// of the interface or of its addresses clears it.
 	src map[netip.Addr]netip.Addr
@@ -111,13 +123,20 @@ type Daemon struct {
 	admit atomic.Pointer[admitTable]
 	stats counters
 
+	level     *slog.LevelVar
+	stateFile string
+	unmanaged bool // the addresses are the scripts' business
+
 	// The loop's state, owned by its goroutine.
-	demotion int       // FreeBSD's global net.inet.carp.demotion
-	queue    []input   // inputs caused by the one being handled
-	next     time.Time // the earliest deadline, as of the last handle
-	stepped  bool      // a machine stepped: next is to be computed again
-	leaving  bool      // Shutdown sent, waiting for every vhid to leave
-	abort    bool      // stop waiting: release everything now
+	demotion  int // FreeBSD's global net.inet.carp.demotion, the sum of demotions
+	demotions map[demotionKey]*demotionEntry
+	seq       uint64 // of the last event
+	subs      map[*Sub]struct{}
+	queue     []input   // inputs caused by the one being handled
+	next      time.Time // the earliest deadline, as of the last handle
+	stepped   bool      // a machine stepped: next is to be computed again
+	leaving   bool      // Shutdown sent, waiting for every vhid to leave
+	abort     bool      // stop waiting: release everything now
 	// toRefresh lists the masters that advertised while handling this
 	// input, whose addresses' lifetime is renewed once it is done.
 	toRefresh []*vhost
@@ -126,13 +145,14 @@ type Daemon struct {
 	resyncsUnlogged int
 
 	// Inputs from other goroutines.
-	adverts chan advertIn // from the socket readers, bounded
-	changes chan input    // from the link and address monitor
-	cmds    chan commandIn
-	abortCh chan struct{}
-	fatal   chan error    // a reader or the monitor can go on no more
-	stopped chan struct{} // closed when Run returns
-	ran     atomic.Bool
+	adverts     chan advertIn // from the socket readers, bounded
+	changes     chan input    // from the link and address monitor
+	hookResults chan input
+	cmds        chan commandIn
+	abortCh     chan struct{}
+	fatal       chan error    // a reader or the monitor can go on no more
+	stopped     chan struct{} // closed when Run returns
+	ran         atomic.Bool
 }
 
 // advertQueue is how many checked adverts may wait for the loop. They
@@ -148,8 +168,10 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		return nil, errors.New("no vhid configured")
 	}
 	d := &Daemon{
-		log: o.Log, host: h, clock: o.Clock,
-		byName: map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
+		log: o.Log, host: h, clock: o.Clock, level: o.Level, stateFile: o.StateFile, unmanaged: o.UnmanagedAddresses,
+		demotions: map[demotionKey]*demotionEntry{}, subs: map[*Sub]struct{}{},
+		hookResults: make(chan input, 256),
+		byName:      map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
 		adverts: make(chan advertIn, advertQueue),
 		changes: make(chan input, 64),
 		cmds:    make(chan commandIn),
@@ -191,7 +213,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: interface %s: %w", vc.Origin, vc.Interface, err)
 			}
-			ifc = &iface{link: l, src: map[netip.Addr]netip.Addr{}}
+			ifc = &iface{link: l, src: map[netip.Addr]netip.Addr{}, counters: &ifaceCounters{}}
 			d.byName[vc.Interface] = ifc
 			d.byIdx[l.Index] = ifc
 			d.ifaces = append(d.ifaces, ifc)
@@ -237,7 +259,7 @@ func (d *Daemon) Abort() {
 func (d *Daemon) Demote(ctx context.Context, delta int, reason string) (int, error) {
 	var demotion int
 	err := d.do(ctx, func(now time.Time) {
-		d.adjustDemotion(now, delta, reason, nil)
+		d.adjustDemotion(now, delta, reason, sourceOperator, nil)
 		demotion = d.demotion
 	})
 	return demotion, err
@@ -259,10 +281,13 @@ func (d *Daemon) do(ctx context.Context, fn func(now time.Time)) error {
 	return nil
 }
 
-// counters are the daemon's statistics, written by the loop and the
-// socket readers.
+// counters are the daemon's statistics, written by the loop, the socket
+// readers and the hook runners.
 type counters struct {
 	drops [carp.NumDropReasons]atomic.Uint64
+	// hookRuns and hookFailures count the hooks run, and those that did
+	// not exit 0 in time.
+	hookRuns, hookFailures atomic.Uint64
 	// queueFull counts checked adverts dropped because the loop was
 	// behind.
 	queueFull atomic.Uint64

@@ -292,7 +292,7 @@ func TestDaemonWiring(t *testing.T) {
 	if got := f.opsSince(n); len(got) != 0 {
 		t.Errorf("bad or plain adverts made the daemon act: %q", got)
 	}
-	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropShort: 1, carp.DropVersion: 0} {
+	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropHeader: 1, carp.DropVersion: 0} {
 		if got := d.stats.drops[r].Load(); got != want {
 			t.Errorf("drops[%v] = %d, want %d", r, got, want)
 		}
@@ -357,7 +357,7 @@ func TestDaemonWiring(t *testing.T) {
 	}
 	for _, want := range []string{
 		`msg="carp: 100@eth0: INIT -> BACKUP (initialization complete)" vhid=100 iface=eth0 from=INIT state=BACKUP reason="initialization complete"`,
-		`msg="carp: demoted by 240 to 240 (interface down)" vhid=100 iface=eth0 delta=240 demotion=240 reason="interface down"`,
+		`msg="carp: demoted by 240 to 240 (interface down)" vhid=100 iface=eth0 delta=240 demotion=240 source="interface down" reason="interface down"`,
 		`msg="carp: address removed underneath carpd; restored" vhid=100 iface=eth0 addr=192.0.2.50/32`,
 		`msg="carp: dropped advert" reason=badauth iface=eth0 src=192.0.2.21 ttl=255 vhid=100`,
 	} {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 )
 
@@ -55,6 +56,7 @@ type sendResultIn struct {
 type demoteIn struct {
 	v      *vhost
 	delta  int
+	source string
 	reason string
 }
 
@@ -104,7 +106,7 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 	case linkIn:
 		d.linkChanged(now, in.link)
 	case addrIn:
-		d.addrChanged(in.change)
+		d.addrChanged(now, in.change)
 	case resyncIn:
 		d.resync(now, in.cause)
 	case shutdownIn:
@@ -123,7 +125,9 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 	case sendResultIn:
 		d.step(now, in.v, carp.SendResult{Err: in.failed})
 	case demoteIn:
-		d.adjustDemotion(now, in.delta, in.reason, in.v)
+		d.adjustDemotion(now, in.delta, in.reason, in.source, in.v)
+	case hookIn:
+		d.emit(now, in.e)
 	}
 }
 
@@ -179,18 +183,36 @@ func (d *Daemon) finished() bool {
 	return true
 }
 
-func (d *Daemon) adjustDemotion(now time.Time, delta int, reason string, from *vhost) {
+// adjustDemotion adds delta to the demotion of source (of vhid from, for
+// the sources of a vhid) and hands the new total to every machine.
+func (d *Daemon) adjustDemotion(now time.Time, delta int, reason, source string, from *vhost) {
 	if delta == 0 {
 		return
 	}
 	d.demotion += delta
+	k := demotionKey{source: source, v: from}
+	e := d.demotions[k]
+	if e == nil {
+		e = &demotionEntry{since: now}
+		d.demotions[k] = e
+	}
+	e.delta += delta
+	e.reason = reason
+	if e.delta == 0 {
+		delete(d.demotions, k)
+	}
 	log := d.log
+	ev := api.Event{Type: "demotion", Delta: delta, Source: source, Reason: reason}
 	if from != nil {
 		log = from.log
+		ev.VHID, ev.Interface = int(from.cfg.VHID), from.cfg.Interface
 	}
+	total := d.demotion
+	ev.Demotion = &total
 	// FreeBSD's carp_demote_adj message.
 	log.Info(fmt.Sprintf("carp: demoted by %d to %d (%s)", delta, d.demotion, reason),
-		"delta", delta, "demotion", d.demotion, "reason", reason)
+		"delta", delta, "demotion", d.demotion, "source", source, "reason", reason)
+	d.emit(now, ev)
 	for _, v := range d.vhosts {
 		d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
 	}
@@ -204,12 +226,15 @@ func (d *Daemon) received(now time.Time, in advertIn) {
 	}
 	v := ifc.byVHID[in.r.Advert.VHID]
 	if v == nil {
-		d.dropped(carp.DropVHID, ifc.link.Name, in.r.Src, in.r.TTL, in.r.Advert.VHID)
+		d.dropped(carp.DropVHID, ifc.counters, ifc.link.Name, in.r.Src, in.r.TTL, in.r.Advert.VHID)
 		return
 	}
 	// From an address this host sends adverts from: a reflection.
 	for _, src := range ifc.src {
 		in.r.Self = in.r.Self || src == in.r.Src
+	}
+	if !in.r.Self {
+		v.heardFrom(now, in.r)
 	}
 	d.step(now, v, in.r)
 }
@@ -237,7 +262,10 @@ func (d *Daemon) linkChanged(now time.Time, l Link) {
 // addrChanged reacts to addresses changed underneath carpd (an `ip addr
 // flush`, systemd-networkd): a virtual address removed from a master is put
 // back and announced again; one added to a non-master is removed.
-func (d *Daemon) addrChanged(c AddrChange) {
+func (d *Daemon) addrChanged(now time.Time, c AddrChange) {
+	if d.unmanaged {
+		return // the scripts' business
+	}
 	ifc := d.byIdx[c.LinkIndex]
 	if ifc == nil {
 		ifc = d.vmacIdx[c.LinkIndex]
@@ -258,7 +286,7 @@ func (d *Daemon) addrChanged(c AddrChange) {
 		if missing || stray {
 			// The event may be older than the current state: sync, and
 			// speak only if something had to change.
-			d.restore(ifc, v, c.Prefix, c.Removed)
+			d.restore(now, ifc, v, c.Prefix, c.Removed)
 		}
 		return
 	}
@@ -267,15 +295,17 @@ func (d *Daemon) addrChanged(c AddrChange) {
 // restore makes the interface hold what it must after p was removed or
 // added underneath v, and when that changed something, logs it and
 // announces the addresses of the masters again.
-func (d *Daemon) restore(ifc *iface, v *vhost, p netip.Prefix, removed bool) {
+func (d *Daemon) restore(now time.Time, ifc *iface, v *vhost, p netip.Prefix, removed bool) {
 	if d.syncAddresses(ifc) == 0 {
 		return
 	}
-	what := "carp: address removed underneath carpd; restored"
+	what, ev := "carp: address removed underneath carpd; restored", "address-restored"
 	if !removed {
-		what = "carp: address added underneath carpd; removed"
+		what, ev = "carp: address added underneath carpd; removed", "address-removed"
 	}
 	v.log.Warn(what, "addr", p)
+	v.stats.restores++
+	d.emit(now, api.Event{Type: ev, VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: []string{p.String()}})
 	d.announceHolders(ifc)
 }
 
@@ -298,6 +328,7 @@ const resyncLogInterval = 10 * time.Second
 // addresses, put right.
 func (d *Daemon) resync(now time.Time, cause error) {
 	d.stats.resyncs.Add(1)
+	d.emit(now, api.Event{Type: "resync", Reason: cause.Error()})
 	if d.lastResyncLog.IsZero() || now.Sub(d.lastResyncLog) >= resyncLogInterval {
 		d.log.Warn("carp: link and address monitor lost changes; resubscribed and resynchronised",
 			"cause", cause, "suppressed", d.resyncsUnlogged)
@@ -330,8 +361,9 @@ func (d *Daemon) resync(now time.Time, cause error) {
 }
 
 // dropped counts an advert that failed a check and logs it at debug level.
-func (d *Daemon) dropped(r carp.DropReason, ifname string, src netip.Addr, ttl int, vhid uint8) {
+func (d *Daemon) dropped(r carp.DropReason, ic *ifaceCounters, ifname string, src netip.Addr, ttl int, vhid uint8) {
 	d.stats.drops[r].Add(1)
+	ic.drops[r].Add(1)
 	if d.log.Enabled(context.Background(), slog.LevelDebug) {
 		d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifname, "src", src, "ttl", ttl, "vhid", vhid)
 	}

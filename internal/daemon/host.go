@@ -127,4 +127,6 @@ type Host struct {
 	Monitor   Monitor
 	// VirtualMACs may be nil when no vhid runs in virtual MAC mode.
 	VirtualMACs VirtualMACs
+	// Hooks may be nil: no scripts.
+	Hooks Hooks
 }

@@ -52,8 +52,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.watch(loopCtx, ended)
 	}()
-	d.handle(d.clock.Now(), commandIn{run: d.start, done: make(chan struct{})})
+	var perr error
+	d.handle(d.clock.Now(), commandIn{run: func(now time.Time) {
+		if perr = d.loadPersistent(now); perr == nil {
+			d.start(now)
+		}
+	}, done: make(chan struct{})})
+	if perr != nil {
+		return perr
+	}
 	err = d.loop(ctx)
+	d.closeSubs()
 	// A last check: nothing left behind.
 	for _, ifc := range d.ifaces {
 		d.syncAddresses(ifc)
@@ -152,6 +161,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			in = c
 		case c := <-d.cmds:
 			in = c
+		case h := <-d.hookResults:
+			in = h
 		case err := <-d.fatal:
 			d.releaseAll()
 			return err

@@ -261,7 +261,7 @@ func (s *sim) run(cmd string) (string, error) {
 		n := s.byName[bare[0]]
 		var delta int
 		if delta, err = strconv.Atoi(bare[1]); err == nil {
-			n.d.handle(s.now, commandIn{run: func(now time.Time) { n.d.adjustDemotion(now, delta, "operator", nil) }, done: make(chan struct{})})
+			n.d.handle(s.now, commandIn{run: func(now time.Time) { n.d.adjustDemotion(now, delta, "operator", sourceOperator, nil) }, done: make(chan struct{})})
 			s.noteHolders()
 		}
 	case "holders":

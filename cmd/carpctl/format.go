@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/carpd/carpd/internal/api"
+)
+
+// formatStatus prints the vhids in FreeBSD's ifconfig words:
+//
+//	eth0: carp: MASTER vhid 100 advbase 1 advskew 100
+//	      peer 224.0.0.18 peer6 ff02::12
+//	      inet 192.0.2.50/32 vhid 100
+//	      demotion 0; last change 12:03:04 BACKUP -> MASTER (master timed out); master since 4m12s
+//	      MASTER: advertising advbase 1 advskew 100; no other host heard
+//
+// then the sources of the demotion.
+func formatStatus(st api.Status, now time.Time) string {
+	var b strings.Builder
+	for _, v := range st.VHIDs {
+		head := v.Interface + ": "
+		pad := strings.Repeat(" ", len(head))
+		fmt.Fprintf(&b, "%scarp: %s vhid %d advbase %d advskew %d\n", head, v.State, v.VHID, v.AdvBase, v.AdvSkew)
+		fmt.Fprintf(&b, "%speer %s peer6 %s\n", pad, v.Peer, v.Peer6)
+		for _, a := range v.Addresses {
+			fam := "inet"
+			if strings.Contains(a, ":") {
+				fam = "inet6"
+			}
+			fmt.Fprintf(&b, "%s%s %s vhid %d\n", pad, fam, a, v.VHID)
+		}
+		fmt.Fprintf(&b, "%sdemotion %d", pad, st.Demotion)
+		if v.AdvertisedSkew != v.AdvSkew {
+			fmt.Fprintf(&b, " (advertising advskew %d)", v.AdvertisedSkew)
+		}
+		if lc := v.LastChange; lc != nil {
+			fmt.Fprintf(&b, "; last change %s %s -> %s (%s)", lc.Time.Local().Format("15:04:05"), lc.From, lc.To, lc.Reason)
+		}
+		if v.MasterSince != nil {
+			fmt.Fprintf(&b, "; master since %s", since(now.Sub(*v.MasterSince)))
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "%s%s\n", pad, v.Why)
+	}
+	if len(st.Demotions) > 0 {
+		fmt.Fprintf(&b, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
+	}
+	return b.String()
+}
+
+// formatSources lists the sources of a demotion: ": +240 interface down
+// (101@eth1), +50 operator (patching)".
+func formatSources(ds []api.Demotion) string {
+	if len(ds) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, d := range ds {
+		s := fmt.Sprintf("%+d %s", d.Delta, d.Source)
+		var detail []string
+		if d.Interface != "" {
+			detail = append(detail, fmt.Sprintf("%d@%s", d.VHID, d.Interface))
+		}
+		if d.Reason != "" && d.Reason != d.Source && d.Reason != "operator" {
+			detail = append(detail, d.Reason)
+		}
+		if len(detail) > 0 {
+			s += " (" + strings.Join(detail, ": ") + ")"
+		}
+		parts = append(parts, s)
+	}
+	return ": " + strings.Join(parts, ", ")
+}
+
+// since prints a duration as ifconfig-like "4m12s", to the second.
+func since(d time.Duration) string {
+	return d.Round(time.Second).String()
+}
+
+// formatStats prints the counters in FreeBSD's netstat -s -p carp words,
+// then carpd's own.
+func formatStats(st api.Stats) string {
+	var b strings.Builder
+	p := func(indent string, n uint64, one, many string) {
+		w := many
+		if n == 1 {
+			w = one
+		}
+		fmt.Fprintf(&b, "%s%d %s\n", indent, n, w)
+	}
+	b.WriteString("carp:\n")
+	p("\t", st.ReceivedInet, "packet received (IPv4)", "packets received (IPv4)")
+	p("\t", st.ReceivedInet6, "packet received (IPv6)", "packets received (IPv6)")
+	p("\t\t", st.DroppedWrongTTL, "packet discarded for wrong TTL", "packets discarded for wrong TTL")
+	p("\t\t", st.DroppedShortHeader, "packet shorter than header", "packets shorter than header")
+	p("\t\t", st.DroppedBadChecksum, "discarded for bad checksum", "discarded for bad checksums")
+	p("\t\t", st.DroppedBadVersion, "discarded packet with a bad version", "discarded packets with a bad version")
+	p("\t\t", st.DroppedShortPacket, "discarded because packet too short", "discarded because packet too short")
+	p("\t\t", st.DroppedBadAuth, "discarded for bad authentication", "discarded for bad authentication")
+	p("\t\t", st.DroppedBadVHID, "discarded for bad vhid", "discarded for bad vhid")
+	p("\t\t", st.DroppedBadAddrList, "discarded because of a bad address list", "discarded because of a bad address list")
+	p("\t", st.SentInet, "packet sent (IPv4)", "packets sent (IPv4)")
+	p("\t", st.SentInet6, "packet sent (IPv6)", "packets sent (IPv6)")
+	p("\t\t", st.SendFailed, "send failed", "send failed")
+	b.WriteString("carpd:\n")
+	p("\t", st.DroppedLoop, "discarded as our own advert reflected (loop)", "discarded as our own adverts reflected (loop)")
+	p("\t", st.DroppedBadPeer, "discarded from another host than the unicast peer", "discarded from other hosts than the unicast peer")
+	p("\t", st.DroppedQueueFull, "discarded because the event loop was behind", "discarded because the event loop was behind")
+	p("\t", st.Transitions, "state transition", "state transitions")
+	p("\t", st.Announcements, "announcement (gratuitous ARP / neighbour advertisement)", "announcements (gratuitous ARP / neighbour advertisements)")
+	p("\t", st.AddressRestores, "address put right underneath", "addresses put right underneath")
+	p("\t", st.MonitorResyncs, "link and address monitor resynchronisation", "link and address monitor resynchronisations")
+	p("\t", st.HookRuns, "hook run", "hook runs")
+	p("\t\t", st.HookFailures, "failed or timed out", "failed or timed out")
+	return b.String()
+}

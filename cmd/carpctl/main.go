@@ -1,0 +1,348 @@
+// Command carpctl talks to carpd's control socket: it shows the state of
+// the vhids and the counters, forces states, demotes the host, follows the
+// events. It never touches the network itself.
+//
+//	carpctl [--control PATH] [--json] COMMAND [ARGS]
+//
+// Exit statuses: 0 done (is-master: MASTER here); 1 is-master: not MASTER;
+// 2 bad command line, or carpd refused the request (unknown vhid,
+// malformed); 3 carpd is not running; 4 permission denied; 5 any other
+// failure.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/control"
+	"github.com/carpd/carpd/internal/version"
+)
+
+// Exit statuses.
+const (
+	exitOK         = 0
+	exitNo         = 1 // is-master: not MASTER
+	exitUsage      = 2
+	exitNotRunning = 3
+	exitPermission = 4
+	exitFail       = 5
+)
+
+const usage = `usage: carpctl [--control PATH] [--json] COMMAND [ARGS]
+
+commands:
+  status                        every vhid, in ifconfig's words (--json: the API's document)
+  stats                         counters, in netstat -s -p carp's words (--json: libxo keys)
+  state VHID[@IFACE] master|backup
+                                force a state (FreeBSD's ifconfig ... state); not sticky
+  demote +N|-N [--reason TEXT] [--persist]
+                                add to the operator's demotion; --persist keeps it across
+                                restarts and reboots (maintenance mode)
+  demote --clear                remove every operator demotion, persistent ones included
+  log-level debug|info|warn|error
+  is-master VHID[@IFACE]        exit 0 when MASTER here, 1 when not
+  events                        one JSON line per event, following (a snapshot first)
+  version                       carpctl's and carpd's versions
+
+exit status: 0 done; 1 is-master: not MASTER; 2 bad command line or request refused;
+3 carpd not running; 4 permission denied; 5 other failure
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("carpctl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("control", control.DefaultPath, "carpd's control socket")
+	asJSON := fs.Bool("json", false, "print the API's JSON documents")
+	fs.Usage = func() { fmt.Fprint(stderr, usage, "\nflags:\n"); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	// --json may also follow the command.
+	var cargs []string
+	for _, a := range rest {
+		if a == "--json" || a == "-json" {
+			*asJSON = true
+			continue
+		}
+		cargs = append(cargs, a)
+	}
+	c := control.NewClient(*path)
+	cc := &command{ctx: ctx, c: c, out: stdout, json: *asJSON}
+	var err error
+	switch cmd {
+	case "status":
+		err = cc.noArgs(cargs, cc.status)
+	case "stats":
+		err = cc.noArgs(cargs, cc.stats)
+	case "state":
+		err = cc.state(cargs)
+	case "demote":
+		err = cc.demote(cargs)
+	case "log-level":
+		err = cc.logLevel(cargs)
+	case "is-master":
+		err = cc.isMaster(cargs)
+	case "events":
+		err = cc.noArgs(cargs, cc.events)
+	case "version":
+		err = cc.noArgs(cargs, cc.version)
+	default:
+		err = usageError(fmt.Sprintf("unknown command %q (see carpctl --help)", cmd))
+	}
+	return report(stderr, err)
+}
+
+// usageError is a bad command line.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// errNotMaster is is-master's "no".
+var errNotMaster = errors.New("not MASTER")
+
+// report prints err in one line and returns the exit status.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, errNotMaster) {
+		return exitNo
+	}
+	if errors.Is(err, context.Canceled) {
+		return exitOK // interrupted while following events
+	}
+	fmt.Fprintf(stderr, "carpctl: %v\n", err)
+	var ue usageError
+	var re *control.RequestError
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, control.ErrNotRunning):
+		return exitNotRunning
+	case errors.Is(err, control.ErrPermission):
+		return exitPermission
+	case errors.As(err, &re) && re.Status >= 400 && re.Status < 500:
+		return exitUsage
+	}
+	return exitFail
+}
+
+type command struct {
+	ctx  context.Context
+	c    *control.Client
+	out  io.Writer
+	json bool
+}
+
+func (cc *command) noArgs(args []string, fn func() error) error {
+	if len(args) > 0 {
+		return usageError(fmt.Sprintf("unexpected argument %q", args[0]))
+	}
+	return fn()
+}
+
+func (cc *command) printJSON(v any) error {
+	enc := json.NewEncoder(cc.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (cc *command) timeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cc.ctx, 15*time.Second)
+}
+
+func (cc *command) status() error {
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	st, err := cc.c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(st)
+	}
+	_, err = io.WriteString(cc.out, formatStatus(st, time.Now()))
+	return err
+}
+
+func (cc *command) stats() error {
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	st, err := cc.c.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(st)
+	}
+	_, err = io.WriteString(cc.out, formatStats(st))
+	return err
+}
+
+// vhidArg parses VHID[@IFACE].
+func vhidArg(s string) (int, string, error) {
+	num, iface, _ := strings.Cut(s, "@")
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > 255 {
+		return 0, "", usageError(fmt.Sprintf("%q: want VHID[@IFACE], the vhid 1..255", s))
+	}
+	return n, iface, nil
+}
+
+func (cc *command) state(args []string) error {
+	if len(args) != 2 || (args[1] != "master" && args[1] != "backup") {
+		return usageError("usage: carpctl state VHID[@IFACE] master|backup")
+	}
+	n, iface, err := vhidArg(args[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	st, err := cc.c.Force(ctx, api.StateRequest{VHID: n, Interface: iface, State: args[1]})
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(st)
+	}
+	for _, v := range st.VHIDs {
+		if v.VHID == n && (iface == "" || v.Interface == iface) {
+			fmt.Fprintf(cc.out, "%d@%s: %s\n", v.VHID, v.Interface, v.State)
+		}
+	}
+	return nil
+}
+
+var deltaRE = regexp.MustCompile(`^[+-]?[0-9]+$`)
+
+func (cc *command) demote(args []string) error {
+	var req api.DemoteRequest
+	var haveDelta bool
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--clear" || a == "-clear":
+			req.Clear = true
+		case a == "--persist" || a == "-persist":
+			req.Persist = true
+		case a == "--reason" || a == "-reason":
+			if i+1 == len(args) {
+				return usageError("--reason needs a text")
+			}
+			i++
+			req.Reason = args[i]
+		case strings.HasPrefix(a, "--reason="):
+			req.Reason = strings.TrimPrefix(a, "--reason=")
+		case deltaRE.MatchString(a) && !haveDelta:
+			n, err := strconv.Atoi(a)
+			if err != nil {
+				return usageError(fmt.Sprintf("%q: want +N or -N", a))
+			}
+			req.Delta, haveDelta = n, true
+		default:
+			return usageError(fmt.Sprintf("unexpected argument %q (usage: carpctl demote +N|-N [--reason TEXT] [--persist] | demote --clear)", a))
+		}
+	}
+	if req.Clear == haveDelta {
+		return usageError("usage: carpctl demote +N|-N [--reason TEXT] [--persist] | demote --clear")
+	}
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	st, err := cc.c.Demote(ctx, req)
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(st)
+	}
+	fmt.Fprintf(cc.out, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
+	return nil
+}
+
+func (cc *command) logLevel(args []string) error {
+	if len(args) != 1 {
+		return usageError("usage: carpctl log-level debug|info|warn|error")
+	}
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	return cc.c.SetLogLevel(ctx, args[0])
+}
+
+func (cc *command) isMaster(args []string) error {
+	if len(args) != 1 {
+		return usageError("usage: carpctl is-master VHID[@IFACE]")
+	}
+	n, iface, err := vhidArg(args[0])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	st, err := cc.c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	var found []api.VHID
+	for _, v := range st.VHIDs {
+		if v.VHID == n && (iface == "" || v.Interface == iface) {
+			found = append(found, v)
+		}
+	}
+	switch {
+	case len(found) == 0:
+		return &control.RequestError{Status: 404, Msg: fmt.Sprintf("no such vhid %s", args[0])}
+	case len(found) > 1:
+		return usageError(fmt.Sprintf("vhid %d is on several interfaces: say which (VHID@IFACE)", n))
+	case found[0].State != "MASTER":
+		return errNotMaster
+	}
+	return nil
+}
+
+func (cc *command) events() error {
+	enc := json.NewEncoder(cc.out)
+	return cc.c.Events(cc.ctx, func(e api.Event) error { return enc.Encode(e) })
+}
+
+func (cc *command) version() error {
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	fmt.Fprintf(cc.out, "carpctl %s (%s)\n", version.String(), version.Go())
+	v, err := cc.c.Version(ctx)
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(v)
+	}
+	fmt.Fprintf(cc.out, "carpd %s (%s), API version %d\n", v.Carpd, v.GoVersion, v.Version)
+	return nil
+}

@@ -1,0 +1,213 @@
+// Package api is the schema of carpd's control API: the JSON documents
+// that carpd serves on its control socket and carpctl reads. It holds
+// types only. The schema is versioned: Version changes when a field
+// changes meaning or goes away; fields are only ever added within a
+// version.
+//
+// Endpoints (HTTP over the unix socket, as tailscale's LocalAPI):
+//
+//	GET  /v1/status      Status
+//	GET  /v1/stats       Stats
+//	GET  /v1/events      one Event per line (NDJSON), following
+//	GET  /v1/version     VersionInfo
+//	POST /v1/state       StateRequest        -> Status
+//	POST /v1/demote      DemoteRequest       -> Status
+//	POST /v1/log-level   LogLevelRequest     -> LogLevelRequest
+//
+// Errors are an Error document with a 4xx or 5xx status.
+package api
+
+import "time"
+
+// Version is the schema version, in every document's "version" field.
+const Version = 1
+
+// Status is the state of every vhid and of the host's demotion.
+type Status struct {
+	Version int `json:"version"`
+	// Demotion is the host's demotion (FreeBSD's net.inet.carp.demotion),
+	// the sum of Demotions.
+	Demotion int `json:"demotion"`
+	// Demotions are the sources of the demotion in force.
+	Demotions []Demotion `json:"demotions"`
+	VHIDs     []VHID     `json:"vhids"`
+}
+
+// Demotion is one source of demotion.
+type Demotion struct {
+	// Source is "interface down", "send errors", "operator",
+	// "operator (persistent)" or "check NAME".
+	Source string `json:"source"`
+	// VHID and Interface name the vhid that asked for it, for the
+	// demotions a vhid causes (interface down, send errors).
+	VHID      int       `json:"vhid,omitempty"`
+	Interface string    `json:"iface,omitempty"`
+	Delta     int       `json:"delta"`
+	Reason    string    `json:"reason,omitempty"`
+	Since     time.Time `json:"since"`
+}
+
+// VHID is the state of one vhid on one interface.
+type VHID struct {
+	Interface string `json:"iface"`
+	VHID      int    `json:"vhid"`
+	Protocol  string `json:"proto"` // "carp"
+	State     string `json:"state"` // "INIT", "BACKUP" or "MASTER"
+	AdvBase   int    `json:"advbase"`
+	// AdvSkew is the configured advskew; AdvertisedSkew adds the
+	// demotion (clamped to 0..240), as sent.
+	AdvSkew        int      `json:"advskew"`
+	AdvertisedSkew int      `json:"advertised_skew"`
+	Peer           string   `json:"peer"`  // 224.0.0.18 or the unicast peer
+	Peer6          string   `json:"peer6"` // ff02::12 or the unicast peer
+	Addresses      []string `json:"addresses"`
+	// LastChange is the last transition, if any.
+	LastChange *Transition `json:"last_change,omitempty"`
+	// MasterSince is when the vhid became MASTER, while it is.
+	MasterSince *time.Time `json:"master_since,omitempty"`
+	// Heard is the last valid advert heard from another host.
+	Heard *Heard `json:"heard,omitempty"`
+	// Why says in words why the vhid is in its state.
+	Why      string       `json:"why"`
+	Counters VHIDCounters `json:"counters"`
+}
+
+// Transition is one state change.
+type Transition struct {
+	Time   time.Time `json:"time"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// Heard is an advert heard from another host.
+type Heard struct {
+	Time    time.Time `json:"time"`
+	Source  string    `json:"src"`
+	AdvBase int       `json:"advbase"`
+	AdvSkew int       `json:"advskew"`
+}
+
+// VHIDCounters are the counters of one vhid since carpd started.
+type VHIDCounters struct {
+	SentInet          uint64            `json:"sent-inet-packets"`
+	SentInet6         uint64            `json:"sent-inet6-packets"`
+	SendFailed        uint64            `json:"send-failed"`
+	ReceivedInet      uint64            `json:"received-inet-packets"`
+	ReceivedInet6     uint64            `json:"received-inet6-packets"`
+	Transitions       uint64            `json:"transitions"`
+	Announcements     uint64            `json:"announcements"`
+	AddressRestores   uint64            `json:"address-restores"`
+	TransitionsByKind []TransitionCount `json:"transitions-by-kind,omitempty"`
+}
+
+// TransitionCount counts the transitions to one state for one reason.
+type TransitionCount struct {
+	To     string `json:"to"`
+	Reason string `json:"reason"`
+	Count  uint64 `json:"count"`
+}
+
+// Stats are the protocol counters of the host in FreeBSD's netstat -s -p
+// carp words (libxo keys), and carpd's own in the same style.
+type Stats struct {
+	Version int `json:"version"`
+	// FreeBSD's carpstats.
+	ReceivedInet       uint64 `json:"received-inet-packets"`
+	ReceivedInet6      uint64 `json:"received-inet6-packets"`
+	DroppedWrongTTL    uint64 `json:"dropped-wrong-ttl"`
+	DroppedShortHeader uint64 `json:"dropped-short-header"`
+	DroppedBadChecksum uint64 `json:"dropped-bad-checksum"`
+	DroppedBadVersion  uint64 `json:"dropped-bad-version"`
+	DroppedShortPacket uint64 `json:"dropped-short-packet"`
+	DroppedBadAuth     uint64 `json:"dropped-bad-authentication"`
+	DroppedBadVHID     uint64 `json:"dropped-bad-vhid"`
+	DroppedBadAddrList uint64 `json:"dropped-bad-address-list"`
+	SentInet           uint64 `json:"sent-inet-packets"`
+	SentInet6          uint64 `json:"sent-inet6-packets"`
+	SendFailed         uint64 `json:"send-failed"`
+	// carpd's own.
+	DroppedLoop      uint64 `json:"dropped-loop"`
+	DroppedBadPeer   uint64 `json:"dropped-bad-peer"`
+	DroppedQueueFull uint64 `json:"dropped-queue-full"`
+	Transitions      uint64 `json:"transitions"`
+	Announcements    uint64 `json:"announcements"`
+	AddressRestores  uint64 `json:"address-restores"`
+	MonitorResyncs   uint64 `json:"monitor-resyncs"`
+	HookRuns         uint64 `json:"hook-runs"`
+	HookFailures     uint64 `json:"hook-failures"`
+	// Drops by interface and reason (badlen, badttl, ...), for metrics.
+	DropsByInterface []InterfaceDrops `json:"drops-by-interface,omitempty"`
+}
+
+// InterfaceDrops are the drops on one interface.
+type InterfaceDrops struct {
+	Interface string            `json:"iface"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+// Event is one line of the event stream.
+type Event struct {
+	Version int       `json:"version"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	// Type is "snapshot" (one per vhid first, with the seq of the last
+	// event before it), "transition", "demotion", "address-restored",
+	// "announce", "hook", "resync", "reload" or "lagged" (the last line
+	// for a reader that fell behind).
+	Type      string   `json:"type"`
+	VHID      int      `json:"vhid,omitempty"`
+	Interface string   `json:"iface,omitempty"`
+	State     string   `json:"state,omitempty"` // snapshot
+	From      string   `json:"from,omitempty"`
+	To        string   `json:"to,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
+	Delta     int      `json:"delta,omitempty"`
+	Demotion  *int     `json:"demotion,omitempty"`
+	Source    string   `json:"source,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	// Hook results.
+	Hook     string `json:"hook,omitempty"` // devd, upscript, downscript, notify
+	Command  string `json:"command,omitempty"`
+	Result   string `json:"result,omitempty"` // ok, failed, timeout, error
+	Exit     *int   `json:"exit,omitempty"`
+	Duration string `json:"duration,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// StateRequest forces a vhid's state (FreeBSD's ifconfig ... state).
+type StateRequest struct {
+	VHID      int    `json:"vhid"`
+	Interface string `json:"iface,omitempty"` // needed when the vhid is on several
+	State     string `json:"state"`           // "master" or "backup"
+}
+
+// DemoteRequest changes the operator's demotion (FreeBSD's additive
+// sysctl net.inet.carp.demotion).
+type DemoteRequest struct {
+	Delta  int    `json:"delta"`
+	Reason string `json:"reason,omitempty"`
+	// Persist keeps the demotion across restarts and reboots (the state
+	// file) until cleared: maintenance mode.
+	Persist bool `json:"persist,omitempty"`
+	// Clear removes every operator demotion, persistent ones included.
+	Clear bool `json:"clear,omitempty"`
+}
+
+// LogLevelRequest sets (and answers) the log level.
+type LogLevelRequest struct {
+	Level string `json:"level"`
+}
+
+// VersionInfo is carpd's version.
+type VersionInfo struct {
+	Version   int    `json:"version"`
+	Carpd     string `json:"carpd"`
+	GoVersion string `json:"go"`
+}
+
+// Error is the body of a failed request.
+type Error struct {
+	Version int    `json:"version"`
+	Error   string `json:"error"`
+}

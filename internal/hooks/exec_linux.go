@@ -1,0 +1,43 @@
+package hooks
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExecCommand is the argument that makes carpd exec a hook (see
+// ExecWithoutCapabilities): carpd __hook-exec SCRIPT ARGS...
+const ExecCommand = "__hook-exec"
+
+// ExecWithoutCapabilities clears the ambient capabilities of this process
+// and execs argv: a hook must not inherit CAP_NET_ADMIN and CAP_NET_RAW
+// from a carpd that runs as an unprivileged user with them (systemd's
+// AmbientCapabilities). Go cannot clear them between fork and exec, so
+// carpd runs itself with ExecCommand to do it. It returns only on error.
+func ExecWithoutCapabilities(argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("no command")
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing the ambient capabilities: %w", err)
+	}
+	if os.Getuid() != 0 {
+		// Nothing inheritable either: an executable with file
+		// capabilities gets only its own.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err == nil {
+			data[0].Inheritable, data[1].Inheritable = 0, 0
+			_ = unix.Capset(&hdr, &data[0])
+		}
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	return unix.Exec(path, argv, os.Environ())
+}

@@ -1,0 +1,438 @@
+// Package hooks runs the operator's scripts on state changes, in the three
+// calling conventions operators bring from elsewhere:
+//
+//   - devd's (FreeBSD's carp(4) example): SCRIPT SUBSYSTEM TYPE, with
+//     SUBSYSTEM = <vhid>@<iface> and TYPE = MASTER, BACKUP or INIT, on
+//     every change;
+//   - ucarp's: UPSCRIPT IFACE VIP [XPARAM] when the vhid becomes MASTER and
+//     DOWNSCRIPT IFACE VIP [XPARAM] when it leaves MASTER, once per
+//     address, and the down script at start unless neutral, as ucarp 1.5.2
+//     calls them;
+//   - keepalived's notify: SCRIPT INSTANCE NAME STATE PRIORITY, STATE being
+//     MASTER, BACKUP, FAULT (INIT with the interface down) or STOP.
+//
+// Every hook also gets CARP_VHID, CARP_IFACE, CARP_STATE, CARP_PREVIOUS,
+// CARP_REASON and CARP_ADDRESSES in its environment. Hooks run on their
+// own goroutines, never holding up the protocol, strictly in order for each
+// vhid; each has a timeout, at which its whole process group is killed.
+// Their exit status and stderr are logged and reported.
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/daemon"
+)
+
+// Scripts are the hooks of one vhid.
+type Scripts struct {
+	Devd     string // devd's convention
+	Up, Down string // ucarp's upscript and downscript
+	XParam   string // ucarp's extra parameter
+	Neutral  bool   // ucarp's --neutral: no down script at start
+	Notify   string // keepalived's notify
+	Name     string // the instance name keepalived's notify gets; "" = <vhid>@<iface>
+	// Addresses are the vhid's, for ucarp's down scripts at start.
+	Addresses []netip.Prefix
+}
+
+// Paths returns the scripts that are set.
+func (s Scripts) Paths() []string {
+	var out []string
+	for _, p := range []string{s.Devd, s.Up, s.Down, s.Notify} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Key names a vhid: <vhid>@<iface>.
+type Key struct {
+	VHID      uint8
+	Interface string
+}
+
+func (k Key) String() string { return fmt.Sprintf("%d@%s", k.VHID, k.Interface) }
+
+// Options are the runner's settings.
+type Options struct {
+	// Timeout bounds each run (30 s when 0); the process group is killed
+	// at it.
+	Timeout time.Duration
+	// User runs the hooks as this user (name or uid); "" as carpd's.
+	User string
+	// Wrapper is prepended to every command: carpd's __hook-exec, which
+	// clears the ambient capabilities before it execs the script.
+	Wrapper []string
+	Log     *slog.Logger
+	// Report receives every run's result (an api.Event of type "hook").
+	Report func(api.Event)
+}
+
+// DefaultTimeout is a hook's time limit unless configured.
+const DefaultTimeout = 30 * time.Second
+
+// maxQueue is how many runs may wait for one vhid; beyond it they are
+// dropped, logged and reported.
+const maxQueue = 1000
+
+// maxOutput is how much of a hook's stderr is kept for the log.
+const maxOutput = 4 << 10
+
+// Runner runs the hooks of every vhid. It implements daemon.Hooks.
+type Runner struct {
+	o       Options
+	scripts map[Key]Scripts
+	cred    *syscall.Credential
+	env     []string
+
+	mu      sync.Mutex
+	workers map[Key]*worker
+	wg      sync.WaitGroup // queued and running jobs
+}
+
+// job is one command to run.
+type job struct {
+	key  Key
+	hook string // devd, upscript, downscript, notify
+	argv []string
+	env  []string
+}
+
+type worker struct {
+	queue   []job
+	running bool
+}
+
+// New checks every script (CheckScript) and returns a runner.
+func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	r := &Runner{o: o, scripts: scripts, workers: map[Key]*worker{}}
+	var errs []error
+	seen := map[string]bool{}
+	for _, s := range scripts {
+		for _, p := range s.Paths() {
+			if !seen[p] {
+				seen[p] = true
+				errs = append(errs, CheckScript(p))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if o.User != "" {
+		c, err := credential(o.User)
+		if err != nil {
+			return nil, err
+		}
+		r.cred = c
+	}
+	r.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
+	return r, nil
+}
+
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		if u, err = user.LookupId(name); err != nil {
+			return nil, fmt.Errorf("hook-user %q: %w", name, err)
+		}
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("hook-user %q: %w", name, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// CheckScript refuses a script that others could change, as keepalived's
+// enable_script_security does: it must be an absolute path to an
+// executable regular file owned by root or carpd's user and writable by
+// neither its group nor others, in directories of which the same holds (a
+// root-owned sticky directory such as /tmp is allowed: others cannot
+// replace what is in it).
+func CheckScript(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("hook %s: refused: not an absolute path", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("hook %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("hook %s: refused: not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("hook %s: refused: not executable", path)
+	}
+	if err := safe(path, fi, false); err != nil {
+		return err
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("hook %s: %w", path, err)
+		}
+		if err := safe(dir, di, true); err != nil {
+			return fmt.Errorf("hook %s: %w", path, err)
+		}
+		if dir == "/" {
+			return nil
+		}
+	}
+}
+
+func safe(path string, fi os.FileInfo, isDir bool) error {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	owner := int(st.Uid)
+	if owner != 0 && owner != os.Getuid() {
+		return fmt.Errorf("refused: %s is owned by uid %d, neither root nor carpd's user", path, owner)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		if isDir && fi.Mode()&os.ModeSticky != 0 && owner == 0 {
+			return nil
+		}
+		return fmt.Errorf("refused: %s is group- or world-writable", path)
+	}
+	return nil
+}
+
+// Start queues ucarp's down scripts, which ucarp runs at start unless
+// --neutral: every address is down here until carpd says otherwise.
+func (r *Runner) Start() {
+	for k, s := range r.scripts {
+		if s.Down == "" || s.Neutral {
+			continue
+		}
+		e := daemon.HookEvent{VHID: k.VHID, Interface: k.Interface, From: "INIT", To: "INIT", Reason: "start", Addresses: s.Addresses}
+		for _, j := range r.ucarp(k, s, s.Down, "downscript", e, nil) {
+			r.enqueue(j)
+		}
+	}
+}
+
+// Transition queues the hooks of a state change. It never blocks.
+func (r *Runner) Transition(e daemon.HookEvent) {
+	k := Key{e.VHID, e.Interface}
+	s, ok := r.scripts[k]
+	if !ok {
+		return
+	}
+	env := append([]string{
+		"CARP_VHID=" + strconv.Itoa(int(e.VHID)),
+		"CARP_IFACE=" + e.Interface,
+		"CARP_STATE=" + e.To,
+		"CARP_PREVIOUS=" + e.From,
+		"CARP_REASON=" + e.Reason,
+		"CARP_ADDRESSES=" + addrList(e.Addresses),
+	}, r.env...)
+	if s.Devd != "" {
+		r.enqueue(job{key: k, hook: "devd", argv: []string{s.Devd, k.String(), e.To}, env: env})
+	}
+	if e.To == "MASTER" && s.Up != "" {
+		for _, j := range r.ucarp(k, s, s.Up, "upscript", e, env) {
+			r.enqueue(j)
+		}
+	}
+	if e.From == "MASTER" && s.Down != "" {
+		for _, j := range r.ucarp(k, s, s.Down, "downscript", e, env) {
+			r.enqueue(j)
+		}
+	}
+	if s.Notify != "" {
+		name := s.Name
+		if name == "" {
+			name = k.String()
+		}
+		r.enqueue(job{key: k, hook: "notify", argv: []string{s.Notify, "INSTANCE", name, notifyState(e), strconv.Itoa(255 - e.AdvSkew)}, env: env})
+	}
+}
+
+// ucarp returns ucarp's calls of script: one per address, IFACE VIP
+// [XPARAM].
+func (r *Runner) ucarp(k Key, s Scripts, script, hook string, e daemon.HookEvent, env []string) []job {
+	if env == nil {
+		env = append([]string{
+			"CARP_VHID=" + strconv.Itoa(int(k.VHID)), "CARP_IFACE=" + k.Interface,
+			"CARP_STATE=INIT", "CARP_PREVIOUS=INIT", "CARP_REASON=start",
+		}, r.env...)
+	}
+	addrs := e.Addresses
+	var jobs []job
+	for _, p := range addrs {
+		argv := []string{script, k.Interface, p.Addr().String()}
+		if s.XParam != "" {
+			argv = append(argv, s.XParam)
+		}
+		jobs = append(jobs, job{key: k, hook: hook, argv: argv, env: env})
+	}
+	return jobs
+}
+
+// notifyState is keepalived's word for the state.
+func notifyState(e daemon.HookEvent) string {
+	switch {
+	case e.To == "INIT" && e.Reason == "shutting down":
+		return "STOP"
+	case e.To == "INIT":
+		return "FAULT"
+	}
+	return e.To
+}
+
+func addrList(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func (r *Runner) enqueue(j job) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.workers[j.key]
+	if w == nil {
+		w = &worker{}
+		r.workers[j.key] = w
+	}
+	if len(w.queue) >= maxQueue {
+		r.o.Log.Error("carpd: hook queue full; run dropped", "vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "))
+		r.report(j, "dropped", nil, 0, "queue full")
+		return
+	}
+	w.queue = append(w.queue, j)
+	r.wg.Add(1)
+	if !w.running {
+		w.running = true
+		go r.work(w)
+	}
+}
+
+// work runs a vhid's queue, in order, until it is empty.
+func (r *Runner) work(w *worker) {
+	for {
+		r.mu.Lock()
+		if len(w.queue) == 0 {
+			w.running = false
+			r.mu.Unlock()
+			return
+		}
+		j := w.queue[0]
+		w.queue[0] = job{}
+		w.queue = w.queue[1:]
+		r.mu.Unlock()
+		r.run(j)
+		r.wg.Done()
+	}
+}
+
+// limitedBuffer keeps the first maxOutput bytes written to it.
+type limitedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := maxOutput - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(l.b.String())
+}
+
+// run runs one job with its timeout, kills its process group at the
+// timeout, and logs and reports the result.
+func (r *Runner) run(j job) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.o.Timeout)
+	defer cancel()
+	argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = j.env
+	cmd.Dir = "/"
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.cred}
+	cmd.Cancel = func() error {
+		// The whole group: a script's children die with it.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = time.Second
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	log := r.o.Log.With("vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "), "took", took.Round(time.Millisecond))
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		code := 0
+		log.Info("carpd: hook ran", "exit", 0)
+		r.report(j, "ok", &code, took, "")
+	case ctx.Err() != nil:
+		log.Warn("carpd: hook killed at its timeout", "timeout", r.o.Timeout, "stderr", stderr.String())
+		r.report(j, "timeout", nil, took, stderr.String())
+	case errors.As(err, &exitErr):
+		code := exitErr.ExitCode()
+		log.Warn("carpd: hook failed", "exit", code, "stderr", stderr.String())
+		r.report(j, "failed", &code, took, stderr.String())
+	default:
+		log.Error("carpd: hook could not run", "err", err)
+		r.report(j, "error", nil, took, err.Error())
+	}
+}
+
+func (r *Runner) report(j job, result string, exit *int, took time.Duration, msg string) {
+	if r.o.Report == nil {
+		return
+	}
+	r.o.Report(api.Event{
+		Type: "hook", VHID: int(j.key.VHID), Interface: j.key.Interface,
+		Hook: j.hook, Command: strings.Join(j.argv, " "), Result: result, Exit: exit,
+		Duration: took.Round(time.Millisecond).String(), Error: msg,
+	})
+}
+
+// Wait waits until every queued hook has run, or ctx is done.
+func (r *Runner) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
