@@ -347,7 +347,7 @@ var (
 		"ifdown-demotion-factor": true, "senderr-demotion-factor": true,
 	}
 	vhidKeys = map[string]bool{
-		"name": true,
+		"name":      true,
 		"interface": true, "vhid": true, "addresses": true, "advbase": true,
 		"advskew": true, "password": true, "password-file": true, "peer": true,
 		"peer6": true, "preempt": true, "virtual-mac": true, "state": true,
