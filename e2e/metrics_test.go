@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/lab"
+)
+
+// metricsAddr is where the tests' carpd serve metrics: each namespace has
+// a loopback of its own.
+const metricsAddr = "127.0.0.1:9657"
+
+// httpGet gets path from addr inside h's namespace: the connection is made
+// there, the request goes through it.
+func httpGet(t testing.TB, h *lab.Host, addr, path string) (int, string) {
+	t.Helper()
+	var conn net.Conn
+	if err := h.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("connect to %s in %s: %v", addr, h.Name, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: carpd\r\nConnection: close\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("GET %s in %s: %v", path, h.Name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// scrape returns h's carpd's metrics, by family.
+func scrape(t testing.TB, h *lab.Host) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := httpGet(t, h, metricsAddr, "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics on %s: %d\n%s", h.Name, code, body)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mf, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing %s's metrics: %v\n%s", h.Name, err, body)
+	}
+	return mf
+}
+
+// value returns the value of the sample of family name whose labels are
+// all of want ("k=v"); ok is false when there is none.
+func value(mf map[string]*dto.MetricFamily, name string, want ...string) (float64, bool) {
+	f := mf[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for _, w := range want {
+			k, v, _ := strings.Cut(w, "=")
+			if labels[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestMetrics scrapes both hosts before and after a failover and checks
+// the values; /healthz answers 200.
+func TestMetrics(t *testing.T) {
+	c := newCluster(t, "--metrics-listen", metricsAddr)
+	startPair(t, c)
+	time.Sleep(1500 * time.Millisecond)
+	if code, body := httpGet(t, c.backup, metricsAddr, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	m, b := scrape(t, c.master), scrape(t, c.backup)
+	check := func(mf map[string]*dto.MetricFamily, who, name string, want float64, labels ...string) {
+		t.Helper()
+		if got, ok := value(mf, name, labels...); !ok || got != want {
+			t.Errorf("%s: %s%v = %v (found %v), want %v", who, name, labels, got, ok, want)
+		}
+	}
+	atLeast := func(mf map[string]*dto.MetricFamily, who, name string, min float64, labels ...string) {
+		t.Helper()
+		if got, ok := value(mf, name, labels...); !ok || got < min {
+			t.Errorf("%s: %s%v = %v (found %v), want >= %v", who, name, labels, got, ok, min)
+		}
+	}
+	l := []string{"iface=eth0", "vhid=100"}
+	check(m, "master", "carpd_vhid_state", 2, l...)
+	check(b, "backup", "carpd_vhid_state", 1, l...)
+	check(m, "master", "carpd_transitions_total", 1, append(l, "to=MASTER", "reason=master_timed_out")...)
+	check(b, "backup", "carpd_transitions_total", 1, append(l, "to=BACKUP", "reason=initialization_complete")...)
+	atLeast(m, "master", "carpd_adverts_sent_total", 2, append(l, "family=inet")...)
+	check(b, "backup", "carpd_adverts_sent_total", 0, append(l, "family=inet")...)
+	atLeast(b, "backup", "carpd_adverts_received_total", 2, append(l, "family=inet")...)
+	check(b, "backup", "carpd_adverts_dropped_total", 0, "iface=eth0", "reason=badauth")
+	check(m, "master", "carpd_advertised_skew", 100, l...)
+	check(m, "master", "carpd_demotion", 0)
+	atLeast(m, "master", "carpd_announcements_total", 1, l...)
+	check(m, "master", "carpd_address_restores_total", 0, l...)
+	atLeast(m, "master", "carpd_last_transition_timestamp_seconds", float64(time.Now().Add(-time.Minute).Unix()), l...)
+	check(m, "master", "carpd_config_last_reload_successful", 1)
+	check(m, "master", "carpd_build_info", 1)
+	check(m, "master", "carpd_up", 1)
+	atLeast(m, "master", "carpd_process_resident_memory_bytes", 1<<20)
+
+	// The failover: the backup's metrics follow.
+	c.reboot(c.master)
+	if _, ok := c.waitHolder(c.backup, masterDown+3*time.Second); !ok {
+		t.Fatalf("no failover: holders %v", c.holders())
+	}
+	b = scrape(t, c.backup)
+	check(b, "backup", "carpd_vhid_state", 2, l...)
+	check(b, "backup", "carpd_transitions_total", 1, append(l, "to=MASTER", "reason=master_timed_out")...)
+	atLeast(b, "backup", "carpd_adverts_sent_total", 1, append(l, "family=inet")...)
+	atLeast(b, "backup", "carpd_announcements_total", 1, l...)
+}
+
+// TestSlowEventReaderDropped: a reader of the event stream that stops
+// reading is dropped with a last "lagged" line, while carpd goes on (no
+// transition, its adverts keep leaving).
+func TestSlowEventReaderDropped(t *testing.T) {
+	c := newCluster(t)
+	startPair(t, c)
+	hc := unixClient(c.ctlPath(c.master))
+	hc.Timeout = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://carpd/v1/events", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	first, err := rd.ReadBytes('\n')
+	if err != nil || !strings.Contains(string(first), `"type":"snapshot"`) {
+		t.Fatalf("first line %q, %v", first, err)
+	}
+	sentBefore := c.status(c.master).VHIDs[0].Counters.SentInet
+	// Stop reading; make thousands of events (demotion +1, -1: no
+	// transition, the master advertises each change).
+	ctl := unixClient(c.ctlPath(c.master))
+	for i := range 3000 {
+		delta := 1 - 2*(i%2)
+		body := fmt.Sprintf(`{"delta": %d}`, delta)
+		r, err := ctl.Post("http://carpd/v1/demote", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	// Read on: the buffered events, then "lagged", then the end.
+	var last api.Event
+	n := 0
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 {
+			n++
+			if err := json.Unmarshal(line, &last); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if last.Type != "lagged" {
+		t.Errorf("the stream ended after %d lines with %+v, want a last lagged line", n, last)
+	}
+	if n >= 6000 {
+		t.Errorf("%d lines: the reader was not dropped", n)
+	}
+	st := c.status(c.master)
+	if st.VHIDs[0].State != "MASTER" || st.Demotion != 0 || st.VHIDs[0].Counters.Transitions != 2 {
+		t.Errorf("after the flood of events: %+v", st.VHIDs[0])
+	}
+	if st.VHIDs[0].Counters.SentInet < sentBefore+3000 {
+		t.Errorf("sent %d adverts during the flood, want one per demotion change (3000)", st.VHIDs[0].Counters.SentInet-sentBefore)
+	}
+	if got := c.holders(); len(got) != 1 || got[0] != "master" {
+		t.Errorf("holders %v", got)
+	}
+}
