@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/api"
+)
+
+func TestFormatStatus(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 7, 16, 0, time.Local)
+	changed := time.Date(2026, 1, 1, 12, 3, 4, 0, time.Local)
+	st := api.Status{
+		Demotion:  240,
+		Demotions: []api.Demotion{{Source: "interface down", VHID: 101, Interface: "eth1", Delta: 240, Reason: "interface down"}},
+		VHIDs: []api.VHID{{
+			Interface: "eth0", VHID: 100, State: "MASTER", AdvBase: 1, AdvSkew: 100, AdvertisedSkew: 240,
+			Peer: "224.0.0.18", Peer6: "ff02::12", Addresses: []string{"192.0.2.50/32", "2001:db8::50/64"},
+			LastChange:  &api.Transition{Time: changed, From: "BACKUP", To: "MASTER", Reason: "master timed out"},
+			MasterSince: &changed, Why: "MASTER: advertising advbase 1 advskew 240; no other host heard",
+		}},
+	}
+	want := `eth0: carp: MASTER vhid 100 advbase 1 advskew 100
+      peer 224.0.0.18 peer6 ff02::12
+      inet 192.0.2.50/32 vhid 100
+      inet6 2001:db8::50/64 vhid 100
+      demotion 240 (advertising advskew 240); last change 12:03:04 BACKUP -> MASTER (master timed out); master since 4m12s
+      MASTER: advertising advbase 1 advskew 240; no other host heard
+demotion 240: +240 interface down (101@eth1)
+`
+	if got := formatStatus(st, now); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestFormatStats(t *testing.T) {
+	got := formatStats(api.Stats{ReceivedInet: 1, DroppedBadAuth: 3, SentInet: 12})
+	for _, want := range []string{
+		"carp:\n\t1 packet received (IPv4)\n\t0 packets received (IPv6)\n",
+		"\t\t3 discarded for bad authentication\n",
+		"\t12 packets sent (IPv4)\n",
+		"carpd:\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stats lack %q:\n%s", want, got)
+		}
+	}
+}
+
+// TestCommandLine: usage errors and the exit status when no carpd runs.
+func TestCommandLine(t *testing.T) {
+	sock := t.TempDir() + "/none.sock"
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "usage: carpctl"},
+		{[]string{"--control", sock, "frob"}, exitUsage, `unknown command "frob"`},
+		{[]string{"--control", sock, "state", "100"}, exitUsage, "usage: carpctl state"},
+		{[]string{"--control", sock, "state", "0", "master"}, exitUsage, "want VHID[@IFACE]"},
+		{[]string{"--control", sock, "demote"}, exitUsage, "usage: carpctl demote"},
+		{[]string{"--control", sock, "demote", "+1", "--clear"}, exitUsage, "usage: carpctl demote"},
+		{[]string{"--control", sock, "demote", "abc"}, exitUsage, `unexpected argument "abc"`},
+		{[]string{"--control", sock, "status", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"--control", sock, "status"}, exitNotRunning, "carpd is not running"},
+		{[]string{"--control", sock, "demote", "-240"}, exitNotRunning, "carpd is not running"},
+		{[]string{"--control", sock, "is-master", "100"}, exitNotRunning, "carpd is not running"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("carpctl %v: exit %d, %q; want %d, %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+	}
+}
