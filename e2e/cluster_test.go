@@ -134,6 +134,12 @@ func newCluster(t testing.TB, flags ...string) *cluster {
 
 func (c *cluster) rcPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".rc.conf") }
 
+// ownFiles returns the flags that give the carpd of configuration cfg its
+// own control socket and state file, beside cfg.
+func ownFiles(cfg string) []string {
+	return []string{"--control", cfg + ".sock", "--state-file", cfg + ".state"}
+}
+
 // ctlPath is the control socket of h's carpd.
 func (c *cluster) ctlPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".sock") }
 

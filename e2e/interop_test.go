@@ -133,7 +133,7 @@ func (p *peers) startCarpd(advskew int, flags ...string) *lab.Proc {
 	if err := os.WriteFile(path, []byte(rc), 0o644); err != nil {
 		p.t.Fatal(err)
 	}
-	args := append([]string{carpdBin, "--rc-conf", path, "--log-level", "debug"}, flags...)
+	args := append(append([]string{carpdBin, "--rc-conf", path, "--log-level", "debug"}, ownFiles(path)...), flags...)
 	pr, err := p.carpd.Start("carpd", args...)
 	if err != nil {
 		p.t.Fatal(err)

@@ -179,7 +179,7 @@ func (p *mvPair) start(h *lab.Host) *lab.Proc {
 	if h == p.b {
 		cfg = p.cfgB
 	}
-	pr, err := h.Start("carpd", carpdBin, "--config", cfg)
+	pr, err := h.Start("carpd", append([]string{carpdBin, "--config", cfg}, ownFiles(cfg)...)...)
 	if err != nil {
 		p.t.Fatal(err)
 	}

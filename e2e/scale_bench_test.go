@@ -327,7 +327,7 @@ func oneScaleRun(b *testing.B) scaleRun {
 		}
 		cfg := writeTOML(b, dir, name+".toml", false, vs)
 		hosts[name] = h
-		p, err := h.Start("carpd", carpdBin, "--config", cfg)
+		p, err := h.Start("carpd", append([]string{carpdBin, "--config", cfg}, ownFiles(cfg)...)...)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -97,7 +97,7 @@ func (u *uniLab) start(h *lab.Host, skew int, peer netip.Addr, preempt bool) *la
 		Iface: lab.Iface, VHID: 1, AdvSkew: skew, Password: "unicast", Peer: peer,
 		Addrs: []netip.Prefix{netip.PrefixFrom(u.vip, u.vip.BitLen())},
 	}})
-	p, err := h.Start("carpd", carpdBin, "--config", cfg, "--log-level", "debug")
+	p, err := h.Start("carpd", append([]string{carpdBin, "--config", cfg, "--log-level", "debug"}, ownFiles(cfg)...)...)
 	if err != nil {
 		u.t.Fatal(err)
 	}

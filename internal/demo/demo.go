@@ -275,7 +275,9 @@ func (d *run) build() error {
 func (d *run) rcPath(n node) string { return filepath.Join(d.dir, n.name+".rc.conf") }
 
 func (d *run) carpdArgs(n node) []string {
-	args := []string{d.o.Carpd, "--rc-conf", d.rcPath(n)}
+	// Each carpd its own control socket and state file.
+	args := []string{d.o.Carpd, "--rc-conf", d.rcPath(n),
+		"--control", filepath.Join(d.dir, n.name+".sock"), "--state-file", filepath.Join(d.dir, n.name+".state")}
 	if d.o.Preempt {
 		args = append(args, "--preempt")
 	}
