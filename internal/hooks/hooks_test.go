@@ -65,13 +65,13 @@ func TestCheckScript(t *testing.T) {
 		path string
 		want string
 	}{
-		"relative":        {"hook.sh", "not an absolute path"},
-		"missing":         {filepath.Join(dir, "none.sh"), "no such file"},
-		"directory":       {dir, "not a regular file"},
-		"not executable":  {script(t, dir, "noexec.sh", "", 0o644), "not executable"},
-		"world-writable":  {script(t, dir, "ww.sh", "", 0o757), "is group- or world-writable"},
-		"group-writable":  {script(t, dir, "gw.sh", "", 0o775), "is group- or world-writable"},
-		"in an open dir":  {script(t, open, "x.sh", "", 0o755), open + " is group- or world-writable"},
+		"relative":       {"hook.sh", "not an absolute path"},
+		"missing":        {filepath.Join(dir, "none.sh"), "no such file"},
+		"directory":      {dir, "not a regular file"},
+		"not executable": {script(t, dir, "noexec.sh", "", 0o644), "not executable"},
+		"world-writable": {script(t, dir, "ww.sh", "", 0o757), "is group- or world-writable"},
+		"group-writable": {script(t, dir, "gw.sh", "", 0o775), "is group- or world-writable"},
+		"in an open dir": {script(t, open, "x.sh", "", 0o755), open + " is group- or world-writable"},
 	} {
 		if err := CheckScript(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
