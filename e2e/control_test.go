@@ -64,22 +64,6 @@ func (c *cluster) status(h *lab.Host) api.Status {
 	return st
 }
 
-// waitState polls h's carpd until vhid 100 is in state.
-func (c *cluster) waitState(h *lab.Host, state string, timeout time.Duration) {
-	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := c.status(h)
-		if len(st.VHIDs) == 1 && st.VHIDs[0].State == state {
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: vhid 100 is %s after %v, want %s", h.Name, st.VHIDs[0].State, timeout, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // matchLines fails unless every regular expression matches a line of out.
 func matchLines(t testing.TB, what, out string, res ...string) {
 	t.Helper()
