@@ -52,6 +52,8 @@ commands:
                                 restarts and reboots (maintenance mode)
   demote --clear                remove every operator demotion, persistent ones included
   log-level debug|info|warn|error
+  reload                        re-read the configuration and apply the difference (as SIGHUP);
+                                exit 2 with every error when the file is refused
   is-master VHID[@IFACE]        exit 0 when MASTER here, 1 when not
   events                        one JSON line per event, following (a snapshot first)
   version                       carpctl's and carpd's versions
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cc.demote(cargs)
 	case "log-level":
 		err = cc.logLevel(cargs)
+	case "reload":
+		err = cc.noArgs(cargs, cc.reload)
 	case "is-master":
 		err = cc.isMaster(cargs)
 	case "events":
@@ -284,6 +288,24 @@ func (cc *command) demote(args []string) error {
 		return cc.printJSON(st)
 	}
 	fmt.Fprintf(cc.out, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
+	return nil
+}
+
+func (cc *command) reload() error {
+	ctx, cancel := cc.timeout()
+	defer cancel()
+	res, err := cc.c.Reload(ctx)
+	if err != nil {
+		return err
+	}
+	if cc.json {
+		return cc.printJSON(res)
+	}
+	fmt.Fprintf(cc.out, "reloaded: %d added, %d removed, %d changed, %d unchanged\n",
+		len(res.Added), len(res.Removed), len(res.Changed), res.Unchanged)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(cc.out, "warning: %s\n", w)
+	}
 	return nil
 }
 

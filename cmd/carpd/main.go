@@ -204,6 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return exitConfig
 	}
+	notify, watchdog := systemdNotify(log)
 	if f.check || f.checkConfig != "" {
 		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
 		return exitOK
@@ -214,16 +215,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer h.Close()
-	if runner != nil {
-		h.Hooks = runner
-	}
+	h.Hooks = runner
 	d, err = daemon.New(cfg, &h.Host, daemon.Options{
 		Log: log, Level: level, StateFile: cfg.StateFile, UnmanagedAddresses: !cfg.ManageAddresses,
+		Notify: notify, Watchdog: watchdog,
 	})
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
 	}
+	r := &reloader{f: f, d: d, runner: runner, log: log, cfg: cfg}
 	// Without its control socket carpd still guards the addresses: the
 	// failure is logged, not fatal.
 	if ctl, err := control.Listen(cfg.Control, cfg.ControlGroup, log); err != nil {
@@ -231,11 +232,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		defer ctl.Close()
 		go func() {
-			if err := ctl.Serve(d); err != nil {
+			if err := ctl.Serve(controlled{d, r}); err != nil {
 				log.Error("carpd: control socket failed", "err", err)
 			}
 		}()
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if _, err := r.reload(context.Background()); err != nil {
+				log.Error("carpd: reload refused; the running configuration stays", "err", err)
+			}
+		}
+	}()
 	if cfg.MetricsListen != "" {
 		ms, err := metrics.Listen(cfg.MetricsListen)
 		if err != nil {
@@ -249,17 +260,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
-	if runner != nil {
-		runner.Start()
-		defer func() {
-			// The down scripts of the bow-out run to their end.
-			wctx, cancel := context.WithTimeout(context.Background(), cfg.HookTimeout+time.Second)
-			defer cancel()
-			if err := runner.Wait(wctx); err != nil {
-				log.Warn("carpd: hooks still running at exit", "err", err)
-			}
-		}()
-	}
+	runner.Start()
+	defer func() {
+		// The down scripts of the bow-out run to their end.
+		wctx, cancel := context.WithTimeout(context.Background(), cfg.HookTimeout+time.Second)
+		defer cancel()
+		if err := runner.Wait(wctx); err != nil {
+			log.Warn("carpd: hooks still running at exit", "err", err)
+		}
+	}()
 	go func() {
 		// A second SIGINT or SIGTERM while masters bow out: release the
 		// addresses at once instead of waiting for the new masters.
@@ -276,8 +285,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// newHooks returns the hook runner of cfg, or nil when no vhid has hooks.
+// newHooks returns the hook runner of cfg (with no script when no vhid
+// has hooks: a reload may add some).
 func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*hooks.Runner, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return hooks.New(hooks.Options{
+		Timeout: cfg.HookTimeout, User: cfg.HookUser, Log: log, Report: report,
+		Wrapper: []string{self, hooks.ExecCommand},
+	}, hookScripts(cfg))
+}
+
+// hookScripts returns the scripts of every vhid of cfg that has hooks.
+func hookScripts(cfg *config.Config) map[hooks.Key]hooks.Scripts {
 	scripts := map[hooks.Key]hooks.Scripts{}
 	for i := range cfg.VHIDs {
 		v := &cfg.VHIDs[i]
@@ -290,17 +312,7 @@ func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*ho
 			scripts[hooks.Key{VHID: v.VHID, Interface: v.Interface}] = s
 		}
 	}
-	if len(scripts) == 0 {
-		return nil, nil
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	return hooks.New(hooks.Options{
-		Timeout: cfg.HookTimeout, User: cfg.HookUser, Log: log, Report: report,
-		Wrapper: []string{self, hooks.ExecCommand},
-	}, scripts)
+	return scripts
 }
 
 // printErrors prints each error of a joined error on its own line.

@@ -13,6 +13,7 @@
 //	POST /v1/state       StateRequest        -> Status
 //	POST /v1/demote      DemoteRequest       -> Status
 //	POST /v1/log-level   LogLevelRequest     -> LogLevelRequest
+//	POST /v1/reload      (no body)           -> ReloadResult
 //
 // Errors are an Error document with a 4xx or 5xx status.
 package api
@@ -197,6 +198,16 @@ type DemoteRequest struct {
 // LogLevelRequest sets (and answers) the log level.
 type LogLevelRequest struct {
 	Level string `json:"level"`
+}
+
+// ReloadResult is what a reload changed.
+type ReloadResult struct {
+	Version   int      `json:"version"`
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+	Unchanged int      `json:"unchanged"`
+	Warnings  []string `json:"warnings"`
 }
 
 // VersionInfo is carpd's version.

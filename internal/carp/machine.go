@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -146,10 +147,10 @@ type Machine struct {
 	started      time.Time // first LinkUp, for PreemptDelay
 	leaving      bool      // bowed out, holding the addresses until a new master is heard
 	leaveTimer   time.Time // give up waiting for the new master
-	ifDownDemote bool      // IfDownDemotion is in force
+	ifDownDemote int       // the IfDownDemotion in force (0: none)
 	sendErrs     int       // consecutive send errors
 	sendOKs      int       // consecutive successes while send-error demoted
-	sendDemote   bool      // SendErrDemotion is in force
+	sendDemote   int       // the SendErrDemotion in force (0: none)
 }
 
 // NewMachine makes the machine of one vhid in state INIT. counter is the
@@ -255,9 +256,9 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.started.IsZero() {
 			m.started = now
 		}
-		if m.ifDownDemote {
-			m.ifDownDemote = false
-			out = append(out, Demote{Delta: -m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface up"})
+		if m.ifDownDemote != 0 {
+			out = append(out, Demote{Delta: -m.ifDownDemote, Source: DemoteIfDown, Reason: "interface up"})
+			m.ifDownDemote = 0
 		}
 		if m.leaving {
 			break
@@ -271,8 +272,8 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		}
 	case LinkDown:
 		m.linkUp = false
-		if !m.ifDownDemote && m.cfg.IfDownDemotion != 0 {
-			m.ifDownDemote = true
+		if m.ifDownDemote == 0 && m.cfg.IfDownDemotion != 0 {
+			m.ifDownDemote = m.cfg.IfDownDemotion
 			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface down"})
 		}
 		if m.leaving {
@@ -338,18 +339,18 @@ func (m *Machine) sendResult(failed bool, out []Action) []Action {
 	if failed {
 		m.sendOKs = 0
 		m.sendErrs++
-		if m.sendErrs >= sendErrorsToDemote && !m.sendDemote && m.cfg.SendErrDemotion != 0 {
-			m.sendDemote = true
+		if m.sendErrs >= sendErrorsToDemote && m.sendDemote == 0 && m.cfg.SendErrDemotion != 0 {
+			m.sendDemote = m.cfg.SendErrDemotion
 			out = append(out, Demote{Delta: m.cfg.SendErrDemotion, Source: DemoteSendErr, Reason: "send error"})
 		}
 		return out
 	}
 	m.sendErrs = 0
-	if m.sendDemote {
+	if m.sendDemote != 0 {
 		m.sendOKs++
 		if m.sendOKs >= sendSuccessesToRecover {
-			m.sendDemote, m.sendOKs = false, 0
-			out = append(out, Demote{Delta: -m.cfg.SendErrDemotion, Source: DemoteSendErr, Reason: "send ok"})
+			out = append(out, Demote{Delta: -m.sendDemote, Source: DemoteSendErr, Reason: "send ok"})
+			m.sendDemote, m.sendOKs = 0, 0
 		}
 	}
 	return out
@@ -538,4 +539,74 @@ func (m *Machine) setDemotion(now time.Time, d int, out []Action) []Action {
 		m.adTimer = now.Add(m.AdvertInterval())
 	}
 	return out
+}
+
+// Reconfigure changes the vhid's configuration in place, for a reload:
+// the state, the timers, the advert counter and the demotions in force
+// stay. A configuration equal to the current one changes nothing and
+// returns no action, so that a reload leaves an unchanged vhid alone. Of
+// a changed one, only what changed acts: a MASTER whose adverts change
+// (advbase, advskew, addresses, password) advertises at once; a BACKUP
+// keeps the time already waited on its master-down timers, which move by
+// the change of the interval; a family the vhid gains gets its timer, one
+// it loses drops it. The vhid number cannot change.
+func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("vhid %d: %w", cfg.VHID, err)
+	}
+	if cfg.VHID != m.cfg.VHID {
+		return nil, fmt.Errorf("vhid %d: cannot become vhid %d", m.cfg.VHID, cfg.VHID)
+	}
+	old := m.cfg
+	if sameConfig(old, cfg) {
+		return nil, nil
+	}
+	oldMD := m.MasterDownInterval()
+	advertChanged := old.AdvBase != cfg.AdvBase || old.AdvSkew != cfg.AdvSkew || old.Password != cfg.Password ||
+		!sameAddrs(old.Addrs, cfg.Addrs)
+	fresh, err := NewMachine(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	oldFamilies := m.families
+	m.cfg, m.families, m.filter = fresh.cfg, fresh.families, fresh.filter
+	var out []Action
+	if m.leaving {
+		return out, nil
+	}
+	switch m.state {
+	case Master:
+		if advertChanged {
+			out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+			m.adTimer = now.Add(m.AdvertInterval())
+		}
+	case Backup:
+		shift := m.MasterDownInterval() - oldMD
+		for f := range numFamilies {
+			switch {
+			case !m.families[f]:
+				m.mdTimer[f] = time.Time{}
+			case !oldFamilies[f] || m.mdTimer[f].IsZero():
+				m.mdTimer[f] = now.Add(m.MasterDownInterval())
+			default:
+				m.mdTimer[f] = m.mdTimer[f].Add(shift)
+			}
+		}
+	}
+	return out, nil
+}
+
+// sameConfig reports whether two configurations are the same, the order
+// of the addresses aside.
+func sameConfig(a, b Config) bool {
+	return a.VHID == b.VHID && a.AdvBase == b.AdvBase && a.AdvSkew == b.AdvSkew && a.Password == b.Password &&
+		a.Preempt == b.Preempt && a.Peer4 == b.Peer4 && a.Peer6 == b.Peer6 && a.PreemptDelay == b.PreemptDelay &&
+		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion && sameAddrs(a.Addrs, b.Addrs)
+}
+
+func sameAddrs(a, b []netip.Addr) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(x, netip.Addr.Compare)
+	slices.SortFunc(y, netip.Addr.Compare)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }

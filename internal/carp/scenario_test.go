@@ -23,6 +23,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //
 //	config vhid=N advbase=N advskew=N pass=P addrs=A,B preempt peer=A peer6=A counter=N
 //	       preempt-delay=DURATION ifdown=N senderr=N
+//	reconfigure ...     the same keys: Machine.Reconfigure (a reload)
 //	link up|down
 //	advance DURATION    move the clock, ticking at every deadline on the way
 //	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N src=A self]
@@ -150,7 +151,7 @@ func (s *scenario) run(cmd string) (string, error) {
 	f := strings.Fields(cmd)
 	args, bare := kv(f[1:])
 	switch f[0] {
-	case "config":
+	case "config", "reconfigure":
 		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt")}
 		for k, p := range map[string]*netip.Addr{"peer": &c.Peer4, "peer6": &c.Peer6} {
 			if v, ok := args[k]; ok {
@@ -191,6 +192,14 @@ func (s *scenario) run(cmd string) (string, error) {
 		}
 		if c.SendErrDemotion, err = num(args, "senderr", 0); err != nil {
 			return "", err
+		}
+		if f[0] == "reconfigure" {
+			acts, err := s.m.Reconfigure(s.now, c)
+			if err != nil {
+				return "error: " + err.Error() + "\n", nil
+			}
+			s.cfg = c
+			return s.print(acts, nil), nil
 		}
 		m, err := NewMachine(c, uint64(counter))
 		if err != nil {
@@ -306,9 +315,13 @@ func contains(ss []string, s string) bool {
 }
 
 func (s *scenario) step(ev Event) string {
+	return s.print(s.m.Step(s.now, ev), ev)
+}
+
+func (s *scenario) print(acts []Action, ev Event) string {
 	var out strings.Builder
 	at := fmt.Sprintf("t=%.3f", s.now.Sub(s.start).Seconds())
-	for _, a := range s.m.Step(s.now, ev) {
+	for _, a := range acts {
 		switch a := a.(type) {
 		case Transition:
 			fmt.Fprintf(&out, "%s %s -> %s (%s)\n", at, a.From, a.To, a.Reason)

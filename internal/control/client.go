@@ -79,6 +79,12 @@ func (c *Client) Demote(ctx context.Context, req api.DemoteRequest) (api.Status,
 	return st, c.do(ctx, http.MethodPost, "/v1/demote", req, &st)
 }
 
+// Reload makes carpd re-read its configuration.
+func (c *Client) Reload(ctx context.Context) (api.ReloadResult, error) {
+	var res api.ReloadResult
+	return res, c.do(ctx, http.MethodPost, "/v1/reload", nil, &res)
+}
+
 // SetLogLevel sets carpd's log level.
 func (c *Client) SetLogLevel(ctx context.Context, level string) error {
 	return c.do(ctx, http.MethodPost, "/v1/log-level", api.LogLevelRequest{Level: level}, nil)

@@ -46,6 +46,8 @@ type Daemon interface {
 	SetLogLevel(ctx context.Context, level string) error
 	Subscribe(ctx context.Context) (*daemon.Sub, error)
 	Unsubscribe(*daemon.Sub)
+	// ReloadConfig re-reads the configuration and applies it.
+	ReloadConfig(ctx context.Context) (api.ReloadResult, error)
 }
 
 // Limits of a request.
@@ -131,6 +133,7 @@ func (s *Server) Serve(d Daemon) error {
 	mux.HandleFunc("/v1/state", s.write(s.state))
 	mux.HandleFunc("/v1/demote", s.write(s.demote))
 	mux.HandleFunc("/v1/log-level", s.write(s.logLevel))
+	mux.HandleFunc("/v1/reload", s.write(s.reload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (see /v1/status, /v1/stats, /v1/events, /v1/version, /v1/state, /v1/demote, /v1/log-level)", r.URL.Path))
 	})
@@ -311,6 +314,24 @@ func (s *Server) demote(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	st, err := s.d.DemoteOperator(ctx, req)
 	reply(w, st, err)
+}
+
+// reload re-reads the configuration; an empty body or {} is the request.
+func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
+	body := http.MaxBytesReader(w, r.Body, maxBody)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
+		return
+	}
+	if t := strings.TrimSpace(string(data)); t != "" && t != "{}" {
+		writeError(w, http.StatusBadRequest, "malformed request: the reload takes no parameters")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+	defer cancel()
+	res, err := s.d.ReloadConfig(ctx)
+	reply(w, res, err)
 }
 
 func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {

@@ -13,8 +13,14 @@ import (
 // step feeds one event to a vhid's machine and carries out its actions, in
 // order. What they cause is queued.
 func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
+	d.runActions(now, v, v.m.Step(now, ev), ev)
+}
+
+// runActions carries out the actions of v's machine (ev is the event that
+// caused them, if any), in order.
+func (d *Daemon) runActions(now time.Time, v *vhost, acts []carp.Action, ev carp.Event) {
 	d.stepped = true
-	for _, a := range v.m.Step(now, ev) {
+	for _, a := range acts {
 		switch a := a.(type) {
 		case carp.Transition:
 			// FreeBSD's message, as operators grep for it; the same

@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,13 @@ type Options struct {
 	// scripts, as ucarp does: carpd neither adds nor removes them (nor
 	// watches them), and still announces them.
 	UnmanagedAddresses bool
+	// Notify tells the service manager about carpd's life, in sd_notify's
+	// words (READY=1, STATUS=..., RELOADING=1, STOPPING=1, WATCHDOG=1);
+	// nil: nobody to tell.
+	Notify func(state string)
+	// Watchdog is how often the event loop itself sends WATCHDOG=1 (half
+	// systemd's WatchdogSec); 0: never.
+	Watchdog time.Duration
 }
 
 // AddressLifetime is the valid lifetime carpd gives the virtual addresses
@@ -77,6 +85,7 @@ type vhost struct {
 	addrs    []netip.Addr
 	hold     bool
 	refresh  bool // queued in Daemon.toRefresh
+	removing bool // removed by a reload, bowing out
 	stats    vhostStats
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
@@ -124,6 +133,10 @@ type Daemon struct {
 	stats counters
 
 	level     *slog.LevelVar
+	notify    func(string)
+	watchdog  time.Duration
+	nextPet   time.Time // the next WATCHDOG=1
+	counter   func() uint64
 	stateFile string
 	unmanaged bool // the addresses are the scripts' business
 
@@ -135,6 +148,7 @@ type Daemon struct {
 	queue     []input   // inputs caused by the one being handled
 	next      time.Time // the earliest deadline, as of the last handle
 	stepped   bool      // a machine stepped: next is to be computed again
+	removals  int       // vhids removed by a reload, still bowing out
 	leaving   bool      // Shutdown sent, waiting for every vhid to leave
 	abort     bool      // stop waiting: release everything now
 	// toRefresh lists the masters that advertised while handling this
@@ -169,6 +183,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{
 		log: o.Log, host: h, clock: o.Clock, level: o.Level, stateFile: o.StateFile, unmanaged: o.UnmanagedAddresses,
+		notify: o.Notify, watchdog: o.Watchdog,
 		demotions: map[demotionKey]*demotionEntry{}, subs: map[*Sub]struct{}{},
 		hookResults: make(chan input, 256),
 		byName:      map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
@@ -185,53 +200,88 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	if d.clock == nil {
 		d.clock = realClock{}
 	}
-	counter := o.Counter
-	if counter == nil {
-		counter = randomCounter
+	d.counter = o.Counter
+	if d.counter == nil {
+		d.counter = randomCounter
 	}
 	for _, vc := range cfg.VHIDs {
-		mc := carp.Config{
-			VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
-			Password: vc.Password, Preempt: cfg.PreemptOf(&vc), PreemptDelay: cfg.PreemptDelay,
-			Peer4: vc.Peer, Peer6: vc.Peer6,
-			IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
-		}
-		v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
-		for _, p := range vc.Addresses {
-			mc.Addrs = append(mc.Addrs, p.Addr())
-			v.addrs = append(v.addrs, p.Addr())
-			v.prefixes = append(v.prefixes, p)
-		}
-		m, err := carp.NewMachine(mc, counter())
+		v, err := d.newVhost(cfg, vc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+			return nil, err
 		}
-		v.m = m
 		ifc := d.byName[vc.Interface]
 		if ifc == nil {
-			l, err := h.Links.Link(vc.Interface)
-			if err != nil {
-				return nil, fmt.Errorf("%s: interface %s: %w", vc.Origin, vc.Interface, err)
+			if ifc, err = d.newIface(vc.Interface); err != nil {
+				return nil, fmt.Errorf("%s: %w", vc.Origin, err)
 			}
-			ifc = &iface{link: l, src: map[netip.Addr]netip.Addr{}, counters: &ifaceCounters{}}
-			d.byName[vc.Interface] = ifc
-			d.byIdx[l.Index] = ifc
-			d.ifaces = append(d.ifaces, ifc)
 		}
 		if ifc.byVHID[vc.VHID] != nil {
 			return nil, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface)
 		}
-		v.iface = ifc
-		ifc.byVHID[vc.VHID] = v
-		ifc.vhosts = append(ifc.vhosts, v)
-		ifc.vips = append(ifc.vips, v.addrs...)
-		for f := range d.families {
-			d.families[f] = d.families[f] || m.HasFamily(carp.Family(f))
-		}
-		d.vhosts = append(d.vhosts, v)
+		d.attach(ifc, v)
 	}
 	d.admit.Store(d.newAdmitTable())
 	return d, nil
+}
+
+// machineConfig is the state machine's configuration of vhid vc.
+func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
+	mc := carp.Config{
+		VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
+		Password: vc.Password, Preempt: cfg.PreemptOf(vc), PreemptDelay: cfg.PreemptDelay,
+		Peer4: vc.Peer, Peer6: vc.Peer6,
+		IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
+	}
+	for _, p := range vc.Addresses {
+		mc.Addrs = append(mc.Addrs, p.Addr())
+	}
+	return mc
+}
+
+// newVhost builds vhid vc's machine.
+func (d *Daemon) newVhost(cfg *config.Config, vc config.VHID) (*vhost, error) {
+	v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
+	v.setAddresses(vc.Addresses)
+	m, err := carp.NewMachine(machineConfig(cfg, &vc), d.counter())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+	}
+	v.m = m
+	return v, nil
+}
+
+// setAddresses sets the vhid's addresses.
+func (v *vhost) setAddresses(ps []netip.Prefix) {
+	v.prefixes = slices.Clone(ps)
+	v.addrs = nil
+	for _, p := range ps {
+		v.addrs = append(v.addrs, p.Addr())
+	}
+}
+
+// newIface reads the named interface and adds it.
+func (d *Daemon) newIface(name string) (*iface, error) {
+	l, err := d.host.Links.Link(name)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", name, err)
+	}
+	ifc := &iface{link: l, src: map[netip.Addr]netip.Addr{}, counters: &ifaceCounters{}}
+	d.byName[name] = ifc
+	d.byIdx[l.Index] = ifc
+	d.ifaces = append(d.ifaces, ifc)
+	return ifc, nil
+}
+
+// attach adds v to ifc and to the daemon.
+func (d *Daemon) attach(ifc *iface, v *vhost) {
+	v.iface = ifc
+	ifc.byVHID[v.cfg.VHID] = v
+	ifc.vhosts = append(ifc.vhosts, v)
+	ifc.vips = append(ifc.vips, v.addrs...)
+	for f := range d.families {
+		d.families[f] = d.families[f] || v.m.HasFamily(carp.Family(f))
+	}
+	d.vhosts = append(d.vhosts, v)
 }
 
 func randomCounter() uint64 {
@@ -294,6 +344,8 @@ type counters struct {
 	// resyncs counts the times the link and address monitor lost changes
 	// and was resubscribed.
 	resyncs atomic.Uint64
+	// reloads counts the configurations reloaded.
+	reloads atomic.Uint64
 }
 
 // Check checks the configuration against the host's interfaces, as New

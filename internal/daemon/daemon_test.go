@@ -103,6 +103,8 @@ func (f *fakeHost) Set(ifname string, managed, want []netip.Prefix) ([]string, e
 	return changes, nil
 }
 
+func (f *fakeHost) SetLifetime(time.Duration) {}
+
 func (f *fakeHost) Refresh(ifname string, want []netip.Prefix) error {
 	f.record("refresh %s %v", ifname, want)
 	return nil

@@ -76,11 +76,16 @@ func (demoteIn) isInput()     {}
 // advertised, and notes the next deadline.
 func (d *Daemon) handle(now time.Time, in input) {
 	d.queue = append(d.queue, in)
-	for i := 0; i < len(d.queue); i++ {
-		d.dispatch(now, d.queue[i])
+	for {
+		for i := 0; i < len(d.queue); i++ {
+			d.dispatch(now, d.queue[i])
+		}
+		clear(d.queue)
+		d.queue = d.queue[:0]
+		if !d.reap(now, false) {
+			break
+		}
 	}
-	clear(d.queue)
-	d.queue = d.queue[:0]
 	d.refreshAddresses()
 	if d.stepped {
 		// Only a step moves a deadline: most address changes (the
@@ -113,6 +118,7 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		// Masters bow out and keep their addresses until the new master
 		// is heard (make before break); the loop goes on until every
 		// vhid has left.
+		d.tell("STOPPING=1\nSTATUS=stopping: bowing out")
 		d.leaving = true
 		for _, v := range d.vhosts {
 			d.step(now, v, carp.Shutdown{})

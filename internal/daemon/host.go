@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"time"
 )
 
 // This file declares what the daemon needs of the host it runs on: small
@@ -74,6 +75,9 @@ type Addresses interface {
 	// Refresh renews the lifetime of addresses the interface holds
 	// (putting back any that went missing), without listing them first.
 	Refresh(ifname string, want []netip.Prefix) error
+	// SetLifetime sets the valid lifetime given to the addresses from
+	// now on (AddressLifetime).
+	SetLifetime(valid time.Duration)
 }
 
 // Announcer tells the link that addresses moved to this host.

@@ -491,6 +491,9 @@ func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
 	}
 	d.emit(now, api.Event{Type: "transition", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface,
 		From: t.From.String(), To: t.To.String(), Reason: t.Reason})
+	if !d.leaving {
+		d.tell("STATUS=" + d.statusLine())
+	}
 	if d.host.Hooks != nil {
 		d.host.Hooks.Transition(HookEvent{
 			VHID: v.cfg.VHID, Interface: v.cfg.Interface,
@@ -498,6 +501,33 @@ func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
 			Addresses: slices.Clone(v.prefixes), AdvSkew: int(v.m.AdvSkew()),
 		})
 	}
+}
+
+// tell sends a notification to the service manager, if any.
+func (d *Daemon) tell(state string) {
+	if d.notify != nil {
+		d.notify(state)
+	}
+}
+
+// statusLine sums the vhids up for systemd's STATUS=: "2 vhids: 1 MASTER,
+// 1 BACKUP".
+func (d *Daemon) statusLine() string {
+	var n [3]int
+	for _, v := range d.vhosts {
+		n[v.m.State()]++
+	}
+	parts := []string{}
+	for _, s := range []carp.State{carp.Master, carp.Backup, carp.Init} {
+		if n[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %v", n[s], s))
+		}
+	}
+	word := "vhids"
+	if len(d.vhosts) == 1 {
+		word = "vhid"
+	}
+	return fmt.Sprintf("%d %s: %s", len(d.vhosts), word, strings.Join(parts, ", "))
 }
 
 // HookEvent is a state change as the hooks see it.

@@ -61,6 +61,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if perr != nil {
 		return perr
 	}
+	d.tell("READY=1\nSTATUS=" + d.statusLine())
 	err = d.loop(ctx)
 	d.closeSubs()
 	// A last check: nothing left behind.
@@ -136,10 +137,18 @@ func (d *Daemon) loop(ctx context.Context) error {
 		// A due deadline goes first: sending never waits behind received
 		// input.
 		now := d.clock.Now()
+		if d.watchdog > 0 && !now.Before(d.nextPet) {
+			// From the loop itself: a loop that is stuck is restarted.
+			d.tell("WATCHDOG=1")
+			d.nextPet = now.Add(d.watchdog)
+		}
 		next := d.next
 		if !next.IsZero() && !now.Before(next) {
 			d.handle(now, tickIn{})
 			continue
+		}
+		if d.watchdog > 0 && (next.IsZero() || d.nextPet.Before(next)) {
+			next = d.nextPet
 		}
 		wait := time.Hour
 		if !next.IsZero() {

@@ -563,6 +563,8 @@ func (a simAddrs) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 
 func (a simAddrs) Refresh(string, []netip.Prefix) error { return nil }
 
+func (a simAddrs) SetLifetime(time.Duration) {}
+
 func (a simAddrs) Announce(int, net.HardwareAddr, []netip.Addr) error { return nil }
 
 func (a simAddrs) Link(string) (Link, error) { return a.n.link(), nil }

@@ -129,17 +129,7 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 		o.Log = slog.Default()
 	}
 	r := &Runner{o: o, scripts: scripts, workers: map[Key]*worker{}}
-	var errs []error
-	seen := map[string]bool{}
-	for _, s := range scripts {
-		for _, p := range s.Paths() {
-			if !seen[p] {
-				seen[p] = true
-				errs = append(errs, CheckScript(p))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := Check(scripts); err != nil {
 		return nil, err
 	}
 	if o.User != "" {
@@ -166,6 +156,36 @@ func credential(name string) (*syscall.Credential, error) {
 		return nil, fmt.Errorf("hook-user %q: %w", name, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// Check checks every script of scripts (CheckScript).
+func Check(scripts map[Key]Scripts) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, s := range scripts {
+		for _, p := range s.Paths() {
+			if !seen[p] {
+				seen[p] = true
+				errs = append(errs, CheckScript(p))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Update replaces the scripts (a reload), after checking them; the runs
+// already queued keep their commands.
+func (r *Runner) Update(scripts map[Key]Scripts, timeout time.Duration) error {
+	if err := Check(scripts); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.scripts = scripts
+	if timeout > 0 {
+		r.o.Timeout = timeout
+	}
+	return nil
 }
 
 // CheckScript refuses a script that others could change, as keepalived's
@@ -226,7 +246,10 @@ func safe(path string, fi os.FileInfo, isDir bool) error {
 // Start queues ucarp's down scripts, which ucarp runs at start unless
 // --neutral: every address is down here until carpd says otherwise.
 func (r *Runner) Start() {
-	for k, s := range r.scripts {
+	r.mu.Lock()
+	scripts := r.scripts
+	r.mu.Unlock()
+	for k, s := range scripts {
 		if s.Down == "" || s.Neutral {
 			continue
 		}
@@ -240,7 +263,9 @@ func (r *Runner) Start() {
 // Transition queues the hooks of a state change. It never blocks.
 func (r *Runner) Transition(e daemon.HookEvent) {
 	k := Key{e.VHID, e.Interface}
+	r.mu.Lock()
 	s, ok := r.scripts[k]
+	r.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -377,7 +402,10 @@ func (l *limitedBuffer) String() string {
 // run runs one job with its timeout, kills its process group at the
 // timeout, and logs and reports the result.
 func (r *Runner) run(j job) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.o.Timeout)
+	r.mu.Lock()
+	timeout := r.o.Timeout
+	r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -402,7 +430,7 @@ func (r *Runner) run(j job) {
 		log.Info("carpd: hook ran", "exit", 0)
 		r.report(j, "ok", &code, took, "")
 	case ctx.Err() != nil:
-		log.Warn("carpd: hook killed at its timeout", "timeout", r.o.Timeout, "stderr", stderr.String())
+		log.Warn("carpd: hook killed at its timeout", "timeout", timeout, "stderr", stderr.String())
 		r.report(j, "timeout", nil, took, stderr.String())
 	case errors.As(err, &exitErr):
 		code := exitErr.ExitCode()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/carpd/carpd/internal/advsock"
 	"github.com/carpd/carpd/internal/announce"
@@ -32,7 +33,7 @@ type Host struct {
 // (daemon.AddressLifetime). It needs CAP_NET_RAW and CAP_NET_ADMIN.
 func Open(cfg *config.Config) (*Host, error) {
 	h := &Host{Host: daemon.Host{
-		Addresses:   vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)}),
+		Addresses:   addresses{vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)})},
 		Links:       Links{},
 		Monitor:     monitor{},
 		VirtualMACs: virtualMACs{},
@@ -71,6 +72,13 @@ func (h *Host) Close() error {
 		errs = append(errs, h.ann.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// addresses is vip's Manager with the lifetime as the daemon sets it.
+type addresses struct{ *vip.Manager }
+
+func (a addresses) SetLifetime(valid time.Duration) {
+	a.SetOptions(vip.AddOptions{ValidLifetime: valid})
 }
 
 type conn4 struct{ *advsock.IPv4Conn }

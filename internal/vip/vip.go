@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -126,7 +127,22 @@ type addrOS interface {
 // interface race as ip(8) commands would.
 type Manager struct {
 	os   addrOS
+	mu   sync.Mutex
 	opts AddOptions
+}
+
+// SetOptions changes the options of the addresses added and refreshed
+// from now on (a reload that changes advbase changes the lifetime).
+func (m *Manager) SetOptions(o AddOptions) {
+	m.mu.Lock()
+	m.opts = o
+	m.mu.Unlock()
+}
+
+func (m *Manager) options() AddOptions {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.opts
 }
 
 // Set makes the interface hold exactly the addresses of want among managed:
@@ -147,7 +163,7 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 	if ifname == "" {
 		return nil, errors.New("no interface name")
 	}
-	valid, preferred, lifetimes, err := m.opts.lifetimes()
+	valid, preferred, lifetimes, err := m.options().lifetimes()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ifname, err)
 	}
@@ -212,7 +228,7 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 // nothing. A master calls it at every advertisement, which with many vhids
 // is far cheaper than Set.
 func (m *Manager) Refresh(ifname string, want []netip.Prefix) error {
-	valid, preferred, lifetimes, err := m.opts.lifetimes()
+	valid, preferred, lifetimes, err := m.options().lifetimes()
 	if err != nil || !lifetimes {
 		return err
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/daemon"
+	"github.com/carpd/carpd/internal/hooks"
+)
+
+// reloader re-reads the configuration (the same file and flags) and hands
+// it to the daemon and the hooks: SIGHUP and `carpctl reload`.
+type reloader struct {
+	f      *flags
+	d      *daemon.Daemon
+	runner *hooks.Runner
+	log    *slog.Logger
+
+	mu  sync.Mutex // one reload at a time
+	cfg *config.Config
+}
+
+// reload applies the configuration file as it is now. A file with errors
+// is refused with every error (file:line) and the running configuration
+// stays.
+func (r *reloader) reload(ctx context.Context) (api.ReloadResult, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg, err := r.f.load()
+	if err != nil {
+		return api.ReloadResult{}, fmt.Errorf("%w: %w", daemon.ErrBadRequest, err)
+	}
+	scripts := hookScripts(cfg)
+	if err := hooks.Check(scripts); err != nil {
+		return api.ReloadResult{}, fmt.Errorf("%w: %w", daemon.ErrBadRequest, err)
+	}
+	res, err := r.d.Reload(ctx, cfg)
+	if err != nil {
+		return res, err
+	}
+	if err := r.runner.Update(scripts, cfg.HookTimeout); err != nil {
+		res.Warnings = append(res.Warnings, "hooks: "+err.Error())
+	}
+	// What only a restart changes.
+	old := r.cfg
+	for _, c := range []struct {
+		what     string
+		old, new any
+	}{
+		{"control", old.Control, cfg.Control},
+		{"control-group", old.ControlGroup, cfg.ControlGroup},
+		{"state-file", old.StateFile, cfg.StateFile},
+		{"metrics-listen", old.MetricsListen, cfg.MetricsListen},
+		{"dscp", old.DSCP, cfg.DSCP},
+		{"hook-user", old.HookUser, cfg.HookUser},
+		{"manage-addresses", old.ManageAddresses, cfg.ManageAddresses},
+	} {
+		if c.old != c.new {
+			w := fmt.Sprintf("%s changed (%v -> %v): it takes effect when carpd restarts", c.what, c.old, c.new)
+			res.Warnings = append(res.Warnings, w)
+			r.log.Warn("carpd: reload: " + w)
+		}
+	}
+	r.cfg = cfg
+	return res, nil
+}
+
+// controlled is the daemon as the control API serves it, with the reload
+// that re-reads the file.
+type controlled struct {
+	*daemon.Daemon
+	r *reloader
+}
+
+// ReloadConfig re-reads and applies the configuration.
+func (c controlled) ReloadConfig(ctx context.Context) (api.ReloadResult, error) {
+	return c.r.reload(ctx)
+}
+
+// systemdNotify returns the notifier of systemd's Type=notify (nil when
+// carpd does not run under it: no NOTIFY_SOCKET) and the watchdog's
+// petting interval, half of WatchdogSec (0 when off).
+func systemdNotify(log *slog.Logger) (func(string), time.Duration) {
+	var notify func(string)
+	if sdSocketSet() {
+		notify = func(state string) {
+			if _, err := sddaemon.SdNotify(false, state); err != nil {
+				log.Debug("carpd: sd_notify", "err", err)
+			}
+		}
+	}
+	interval, err := sddaemon.SdWatchdogEnabled(false)
+	if err != nil || interval <= 0 {
+		return notify, 0
+	}
+	return notify, interval / 2
+}
+
+func sdSocketSet() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
