@@ -153,6 +153,13 @@ func (c *cluster) start(h *lab.Host) *lab.Proc {
 // records it as h's carpd.
 func (c *cluster) startCarpd(h *lab.Host, args ...string) *lab.Proc {
 	c.t.Helper()
+	return c.startWrapped(h, nil, args...)
+}
+
+// startWrapped starts carpd on h as startCarpd does, its command line
+// prefixed by wrap (env VAR=..., setpriv ...).
+func (c *cluster) startWrapped(h *lab.Host, wrap []string, args ...string) *lab.Proc {
+	c.t.Helper()
 	// Each carpd its own control socket and state file.
 	if !slices.Contains(args, "--control") {
 		args = append(args, "--control", c.ctlPath(h))
@@ -160,7 +167,7 @@ func (c *cluster) startCarpd(h *lab.Host, args ...string) *lab.Proc {
 	if !slices.Contains(args, "--state-file") {
 		args = append(args, "--state-file", filepath.Join(c.dir, h.Name+".state"))
 	}
-	args = append(append([]string{carpdBin}, args...), c.flags...)
+	args = append(append(append(slices.Clone(wrap), carpdBin), args...), c.flags...)
 	p, err := h.Start("carpd", args...)
 	if err != nil {
 		c.t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 )
@@ -69,7 +70,10 @@ func Ensure(parent string, vhid uint8) (name string, index int, err error) {
 	// Both hosts' macvlans have the same MAC, so the same EUI-64
 	// link-local address: generate none (IPv6 adverts and neighbour
 	// advertisements use the parent's).
-	if err := os.WriteFile(filepath.Join("/proc/sys/net/ipv6/conf", name, "addr_gen_mode"), []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+	agm := filepath.Join("/proc/sys/net/ipv6/conf", name, "addr_gen_mode")
+	if cur, err := os.ReadFile(agm); err == nil && strings.TrimSpace(string(cur)) == "1" {
+		// Already so.
+	} else if err := os.WriteFile(agm, []byte("1"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", 0, fmt.Errorf("sysctl net.ipv6.conf.%s.addr_gen_mode=1: %w", name, err)
 	}
 	if err := netlink.LinkSetUp(l); err != nil {
@@ -94,8 +98,14 @@ func Remove(name string) error {
 	return nil
 }
 
+// sysctl sets net.ipv4.conf.<iface>.<key>, writing only when the value
+// differs: an unprivileged carpd (systemd's unit) cannot write /proc/sys,
+// and the operator may have set it with sysctl.d.
 func sysctl(iface, key, val string) error {
 	path := filepath.Join("/proc/sys/net/ipv4/conf", iface, key)
+	if cur, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(cur)) == val {
+		return nil
+	}
 	if err := os.WriteFile(path, []byte(val), 0o644); err != nil {
 		return fmt.Errorf("sysctl net.ipv4.conf.%s.%s=%s: %w", iface, key, val, err)
 	}
