@@ -48,6 +48,14 @@ type Shutdown struct{}
 // send-error demotion.
 type SendResult struct{ Err bool }
 
+// Release says whether the vhid is to release its addresses and stay
+// BACKUP (a failing health check with action release): a MASTER bows out
+// as at a shutdown, keeps the addresses until the new master is heard and
+// becomes BACKUP; a released BACKUP never takes over (its master-down
+// timer and the preempt and "master will time out" rules are set aside).
+// Forced states still act.
+type Release struct{ On bool }
+
 func (LinkUp) isEvent()      {}
 func (LinkDown) isEvent()    {}
 func (Tick) isEvent()        {}
@@ -56,6 +64,7 @@ func (Force) isEvent()       {}
 func (SetDemotion) isEvent() {}
 func (Shutdown) isEvent()    {}
 func (SendResult) isEvent()  {}
+func (Release) isEvent()     {}
 
 // Action is an output of Machine.Step for the caller to carry out.
 type Action interface{ isAction() }

@@ -59,6 +59,7 @@ const (
 	ReasonLinkUp       = "hardware interface up"
 	ReasonShutdown     = "shutting down"
 	ReasonDemoted      = "preempting a demoted master"
+	ReasonReleased     = "released by a check"
 )
 
 // demoteCount is the OpenBSD group demote count carpd sends in byte 4 and
@@ -146,6 +147,8 @@ type Machine struct {
 
 	started      time.Time // first LinkUp, for PreemptDelay
 	leaving      bool      // bowed out, holding the addresses until a new master is heard
+	releasing    bool      // leaving for BACKUP (Release), not for INIT (Shutdown)
+	released     bool      // Release is on: never take over
 	leaveTimer   time.Time // give up waiting for the new master
 	ifDownDemote int       // the IfDownDemotion in force (0: none)
 	sendErrs     int       // consecutive send errors
@@ -276,9 +279,11 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 			m.ifDownDemote = m.cfg.IfDownDemotion
 			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface down"})
 		}
-		if m.leaving {
-			return m.leave(out)
+		if m.leaving && !m.releasing {
+			return m.leave(now, out)
 		}
+		// A release in progress ends here: the link is gone.
+		m.leaving, m.releasing = false, false
 		if m.state != Init {
 			out = m.setState(Init, ReasonLinkDown, out)
 			out = append(out, HoldAddresses{Hold: false})
@@ -302,11 +307,21 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 			m.leaveTimer = now.Add(m.LeaveTimeout())
 			return out
 		}
+		m.releasing = false // leaving for good now
 		if !m.leaving {
-			out = m.leave(out)
+			out = m.leave(now, out)
 		}
 	case SendResult:
 		out = m.sendResult(ev.Err, out)
+	case Release:
+		m.released = ev.On
+		if ev.On && m.state == Master && !m.leaving {
+			// As a shutdown's bow-out, but to BACKUP.
+			out = append(out, m.advert(BowOutAdvBase, BowOutAdvSkew)...)
+			m.stopTimers()
+			m.leaving, m.releasing = true, true
+			m.leaveTimer = now.Add(m.LeaveTimeout())
+		}
 	}
 	return out
 }
@@ -323,8 +338,12 @@ func (m *Machine) LeaveTimeout() time.Duration {
 // and nothing more will be sent.
 func (m *Machine) Left() bool { return m.state == Init && !m.leaving }
 
-func (m *Machine) leave(out []Action) []Action {
+func (m *Machine) leave(now time.Time, out []Action) []Action {
 	m.leaving = false
+	if m.releasing {
+		m.releasing = false
+		return m.becomeBackup(now, ReasonReleased, out)
+	}
 	m.stopTimers()
 	if m.state != Init {
 		out = m.setState(Init, ReasonShutdown, out)
@@ -421,7 +440,7 @@ func (m *Machine) advert(advbase, advskew uint8) []Action {
 func (m *Machine) tick(now time.Time, out []Action) []Action {
 	if m.leaving {
 		if !now.Before(m.leaveTimer) {
-			out = m.leave(out)
+			out = m.leave(now, out)
 		}
 		return out
 	}
@@ -440,8 +459,12 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 			}
 		}
 	case Backup:
-		for _, t := range m.mdTimer {
+		for f, t := range m.mdTimer {
 			if !t.IsZero() && !now.Before(t) {
+				if m.released {
+					m.mdTimer[f] = now.Add(m.MasterDownInterval())
+					continue
+				}
 				return m.becomeMaster(now, ReasonTimedOut, out)
 			}
 		}
@@ -472,7 +495,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		// A new master speaks (or the bow-out found nobody better):
 		// the addresses can go now.
 		if a.AdvBase != BowOutAdvBase {
-			out = m.leave(out)
+			out = m.leave(now, out)
 		}
 		return out
 	}
@@ -500,6 +523,8 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	case Backup:
 		mayPreempt := m.cfg.Preempt && !now.Before(m.started.Add(m.cfg.PreemptDelay))
 		switch {
+		case m.released:
+			m.mdTimer[r.Family] = now.Add(m.MasterDownInterval())
 		case mayPreempt && ours < theirs && a.Demote >= demoteCount:
 			out = m.becomeMaster(now, ReasonPreempt, out)
 		case a.Demote > demoteCount:

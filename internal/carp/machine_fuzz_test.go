@@ -35,7 +35,7 @@ func FuzzMachine(f *testing.F) {
 		}
 		for len(data) > 0 {
 			var ev Event
-			switch next() % 9 {
+			switch next() % 10 {
 			case 0:
 				ev, linkUp = LinkUp{Again: true}, true
 			case 1:
@@ -57,6 +57,8 @@ func FuzzMachine(f *testing.F) {
 				ev = Shutdown{}
 			case 8:
 				ev = SendResult{Err: next()%2 == 0}
+			case 9:
+				ev = Release{On: next()%2 == 0}
 			}
 			before := *m
 			out := m.Step(now, ev)

@@ -30,6 +30,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	force master|backup
 //	demote N
 //	shutdown
+//	release on|off      a failing check's release
 //	send error|ok       the result of the last advert sent
 //	state
 func TestScenarios(t *testing.T) {
@@ -289,6 +290,8 @@ func (s *scenario) run(cmd string) (string, error) {
 		return s.step(SetDemotion{Demotion: n}), nil
 	case "shutdown":
 		return s.step(Shutdown{}), nil
+	case "release":
+		return s.step(Release{On: bare[0] == "on"}), nil
 	case "send":
 		return s.step(SendResult{Err: bare[0] == "error"}), nil
 	case "state":
