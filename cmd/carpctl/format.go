@@ -47,6 +47,26 @@ func formatStatus(st api.Status, now time.Time) string {
 	if len(st.Demotions) > 0 {
 		fmt.Fprintf(&b, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
 	}
+	for _, c := range st.Checks {
+		state := "up"
+		if !c.Up {
+			state = "FAILING"
+			if c.Detail != "" {
+				state += " (" + c.Detail + ")"
+			}
+		}
+		scope := "the host"
+		if len(c.VHIDs) > 0 {
+			scope = "vhid " + strings.Join(c.VHIDs, ", ")
+		}
+		action := fmt.Sprintf("demotes %s by %d while failing", scope, c.Weight)
+		if c.Action == "release" {
+			action = "releases " + scope + " while failing"
+		} else if c.Weight == 0 {
+			action = fmt.Sprintf("demotes %s by the file's number", scope)
+		}
+		fmt.Fprintf(&b, "check %s: %s %s: %s since %s; %s\n", c.Name, c.Kind, c.Target, state, c.Since.Local().Format("15:04:05"), action)
+	}
 	return b.String()
 }
 

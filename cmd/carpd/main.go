@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/checks"
 	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/control"
 	"github.com/carpd/carpd/internal/daemon"
@@ -224,7 +225,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return exitConfig
 	}
-	r := &reloader{f: f, d: d, runner: runner, log: log, cfg: cfg}
+	self, _ := os.Executable()
+	chk := checks.New(checks.Options{Log: log, Wrapper: []string{self, hooks.ExecCommand},
+		Report: func(r checks.Result) { d.CheckChanged(r.Name, r.Up, r.Demotion, r.Detail) }})
+	chk.Update(cfg.Checks)
+	defer chk.Stop()
+	r := &reloader{f: f, d: d, runner: runner, checks: chk, log: log, cfg: cfg}
 	// Without its control socket carpd still guards the addresses: the
 	// failure is logged, not fatal.
 	if ctl, err := control.Listen(cfg.Control, cfg.ControlGroup, log); err != nil {

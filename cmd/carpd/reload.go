@@ -11,6 +11,7 @@ import (
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/checks"
 	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/daemon"
 	"github.com/carpd/carpd/internal/hooks"
@@ -22,6 +23,7 @@ type reloader struct {
 	f      *flags
 	d      *daemon.Daemon
 	runner *hooks.Runner
+	checks *checks.Runner
 	log    *slog.Logger
 
 	mu  sync.Mutex // one reload at a time
@@ -46,6 +48,7 @@ func (r *reloader) reload(ctx context.Context) (api.ReloadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	r.checks.Update(cfg.Checks)
 	if err := r.runner.Update(scripts, cfg.HookTimeout); err != nil {
 		res.Warnings = append(res.Warnings, "hooks: "+err.Error())
 	}

@@ -32,6 +32,24 @@ type Status struct {
 	// Demotions are the sources of the demotion in force.
 	Demotions []Demotion `json:"demotions"`
 	VHIDs     []VHID     `json:"vhids"`
+	// Checks are the health checks and their state.
+	Checks []Check `json:"checks"`
+}
+
+// Check is a health check's state.
+type Check struct {
+	Name   string    `json:"name"`
+	Kind   string    `json:"kind"` // exec, shell, tcp, http, file
+	Target string    `json:"target"`
+	Up     bool      `json:"up"`
+	Since  time.Time `json:"since"`
+	Detail string    `json:"detail,omitempty"` // why it fails
+	// Action is "demote" (by Weight; Demotion while failing) or
+	// "release"; VHIDs are the vhids it acts on (none: the host).
+	Action   string   `json:"action"`
+	Weight   int      `json:"weight,omitempty"`
+	Demotion int      `json:"demotion"`
+	VHIDs    []string `json:"vhids,omitempty"`
 }
 
 // Demotion is one source of demotion.
@@ -57,11 +75,15 @@ type VHID struct {
 	AdvBase   int    `json:"advbase"`
 	// AdvSkew is the configured advskew; AdvertisedSkew adds the
 	// demotion (clamped to 0..240), as sent.
-	AdvSkew        int      `json:"advskew"`
-	AdvertisedSkew int      `json:"advertised_skew"`
-	Peer           string   `json:"peer"`  // 224.0.0.18 or the unicast peer
-	Peer6          string   `json:"peer6"` // ff02::12 or the unicast peer
-	Addresses      []string `json:"addresses"`
+	AdvSkew        int `json:"advskew"`
+	AdvertisedSkew int `json:"advertised_skew"`
+	// Demotion is this vhid's: the host's and its checks'.
+	Demotion int `json:"demotion"`
+	// Released is true while a failing check releases the vhid.
+	Released  bool     `json:"released,omitempty"`
+	Peer      string   `json:"peer"`  // 224.0.0.18 or the unicast peer
+	Peer6     string   `json:"peer6"` // ff02::12 or the unicast peer
+	Addresses []string `json:"addresses"`
 	// LastChange is the last transition, if any.
 	LastChange *Transition `json:"last_change,omitempty"`
 	// MasterSince is when the vhid became MASTER, while it is.

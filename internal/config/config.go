@@ -139,6 +139,8 @@ type Config struct {
 	ManageAddresses bool
 	// VHIDs lists the virtual hosts, in the order they were first named.
 	VHIDs []VHID
+	// Checks are the health checks (only the TOML file has them).
+	Checks []Check
 }
 
 // Hooks are the scripts run on state changes (internal/hooks), in the

@@ -137,6 +137,7 @@ func ParseTOML(name string, data []byte, baseDir string) (*Config, error) {
 		t.errorf(line, "", "%v", err)
 	}
 	t.cfg.VHIDs = check(t.errs, t.finish(), true)
+	t.finishChecks()
 	if err := t.errs.err(); err != nil {
 		return nil, err
 	}
@@ -199,6 +200,7 @@ type tomlParser struct {
 	// the last [[vhid]], or a table that was reported as unknown.
 	section tomlSection
 	tables  []*tomlVHID
+	checks  []*checkTable
 }
 
 type tomlSection int
@@ -206,6 +208,7 @@ type tomlSection int
 const (
 	topLevel tomlSection = iota
 	inVHID
+	inCheck
 	unknownTable
 )
 
@@ -307,24 +310,31 @@ func (t *tomlParser) expression(n *unstable.Node) {
 			t.global(kv)
 		case inVHID:
 			t.vhidSetting(t.tables[len(t.tables)-1], kv)
+		case inCheck:
+			t.checkSetting(t.checks[len(t.checks)-1], kv)
 		}
 	case unstable.ArrayTable:
 		key, line := t.keyOf(n)
-		if key == "vhid" {
+		switch key {
+		case "vhid":
 			t.section = inVHID
 			t.newVHID(line)
 			return
+		case "check":
+			t.section = inCheck
+			t.newCheck(line)
+			return
 		}
 		t.section = unknownTable
-		t.errorf(line, key, "unknown table (carpd knows only [[vhid]])")
+		t.errorf(line, key, "unknown table (carpd knows [[vhid]] and [[check]])")
 	case unstable.Table:
 		key, line := t.keyOf(n)
 		t.section = unknownTable
-		if key == "vhid" {
-			t.errorf(line, key, "write [[vhid]], with double brackets: there may be several")
+		if key == "vhid" || key == "check" {
+			t.errorf(line, key, "write [[%s]], with double brackets: there may be several", key)
 			return
 		}
-		t.errorf(line, key, "unknown table (carpd knows only [[vhid]])")
+		t.errorf(line, key, "unknown table (carpd knows [[vhid]] and [[check]])")
 	}
 }
 

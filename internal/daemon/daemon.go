@@ -86,7 +86,10 @@ type vhost struct {
 	hold     bool
 	refresh  bool // queued in Daemon.toRefresh
 	removing bool // removed by a reload, bowing out
-	stats    vhostStats
+	// checkDemotion is the demotion of the failing checks of this vhid;
+	// releases counts the failing checks that release it.
+	checkDemotion, releases int
+	stats                   vhostStats
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *Link
@@ -145,6 +148,7 @@ type Daemon struct {
 	demotions map[demotionKey]*demotionEntry
 	seq       uint64 // of the last event
 	subs      map[*Sub]struct{}
+	checks    map[string]*checkState
 	queue     []input   // inputs caused by the one being handled
 	next      time.Time // the earliest deadline, as of the last handle
 	stepped   bool      // a machine stepped: next is to be computed again
@@ -159,14 +163,15 @@ type Daemon struct {
 	resyncsUnlogged int
 
 	// Inputs from other goroutines.
-	adverts     chan advertIn // from the socket readers, bounded
-	changes     chan input    // from the link and address monitor
-	hookResults chan input
-	cmds        chan commandIn
-	abortCh     chan struct{}
-	fatal       chan error    // a reader or the monitor can go on no more
-	stopped     chan struct{} // closed when Run returns
-	ran         atomic.Bool
+	adverts      chan advertIn // from the socket readers, bounded
+	changes      chan input    // from the link and address monitor
+	hookResults  chan input
+	checkResults chan input
+	cmds         chan commandIn
+	abortCh      chan struct{}
+	fatal        chan error    // a reader or the monitor can go on no more
+	stopped      chan struct{} // closed when Run returns
+	ran          atomic.Bool
 }
 
 // advertQueue is how many checked adverts may wait for the loop. They
@@ -185,8 +190,8 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		log: o.Log, host: h, clock: o.Clock, level: o.Level, stateFile: o.StateFile, unmanaged: o.UnmanagedAddresses,
 		notify: o.Notify, watchdog: o.Watchdog,
 		demotions: map[demotionKey]*demotionEntry{}, subs: map[*Sub]struct{}{},
-		hookResults: make(chan input, 256),
-		byName:      map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
+		hookResults: make(chan input, 256), checkResults: make(chan input, 16), checks: map[string]*checkState{},
+		byName: map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
 		adverts: make(chan advertIn, advertQueue),
 		changes: make(chan input, 64),
 		cmds:    make(chan commandIn),
@@ -220,6 +225,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		}
 		d.attach(ifc, v)
 	}
+	d.setChecks(time.Time{}, cfg.Checks)
 	d.admit.Store(d.newAdmitTable())
 	return d, nil
 }

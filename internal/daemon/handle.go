@@ -134,6 +134,8 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		d.adjustDemotion(now, in.delta, in.reason, in.source, in.v)
 	case hookIn:
 		d.emit(now, in.e)
+	case checkIn:
+		d.checkChanged(now, in)
 	}
 }
 
@@ -220,7 +222,7 @@ func (d *Daemon) adjustDemotion(now time.Time, delta int, reason, source string,
 		"delta", delta, "demotion", d.demotion, "source", source, "reason", reason)
 	d.emit(now, ev)
 	for _, v := range d.vhosts {
-		d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
+		d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
 	}
 }
 

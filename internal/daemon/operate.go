@@ -99,6 +99,7 @@ func (d *Daemon) status(now time.Time) api.Status {
 	for _, v := range d.vhosts {
 		st.VHIDs = append(st.VHIDs, d.vhidStatus(now, v))
 	}
+	st.Checks = d.checkStatus()
 	return st
 }
 
@@ -113,6 +114,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 		Interface: v.cfg.Interface, VHID: int(v.cfg.VHID), Protocol: "carp",
 		State: v.m.State().String(), AdvBase: int(v.cfg.AdvBase), AdvSkew: int(v.cfg.AdvSkew),
 		AdvertisedSkew: int(v.m.AdvSkew()), Peer: peer(carp.IPv4), Peer6: peer(carp.IPv6),
+		Demotion: d.demotionOf(v), Released: v.releases > 0,
 		LastChange: v.stats.lastChange, Heard: v.stats.heard,
 	}
 	for _, p := range v.prefixes {

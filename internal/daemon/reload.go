@@ -176,6 +176,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 			}
 		}
 	}
+	d.setChecks(now, cfg.Checks)
 	d.admit.Store(d.newAdmitTable())
 	d.stats.reloads.Add(1)
 	for _, w := range res.Warnings {
@@ -273,12 +274,23 @@ func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID) error {
 		d.vmacIdx[l.Index] = ifc
 	}
 	d.attach(ifc, v)
+	for _, cs := range d.checks {
+		if len(cs.cfg.VHIDs) > 0 && !cs.up && cs.cfg.Matches(v.cfg.VHID, v.cfg.Interface) {
+			v.checkDemotion += cs.demotion
+			if cs.cfg.Release {
+				v.releases++
+			}
+		}
+	}
 	d.syncAddresses(ifc) // a leftover of the new vhid goes
 	v.log.Info("carpd: vhid added")
 	if ifc.link.Up {
 		d.step(now, v, carp.LinkUp{})
 	}
-	d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
+	d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
+	if v.releases > 0 {
+		d.step(now, v, carp.Release{On: true})
+	}
 	return nil
 }
 
@@ -340,7 +352,7 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 		v.log.Info("carpd: vhid gone")
 	}
 	for _, v := range d.vhosts {
-		d.step(now, v, carp.SetDemotion{Demotion: d.demotion})
+		d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
 	}
 	d.admit.Store(d.newAdmitTable())
 	return true

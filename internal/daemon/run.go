@@ -172,6 +172,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			in = c
 		case h := <-d.hookResults:
 			in = h
+		case c := <-d.checkResults:
+			in = c
 		case err := <-d.fatal:
 			d.releaseAll()
 			return err

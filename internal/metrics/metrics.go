@@ -73,6 +73,10 @@ var (
 		"carpd's version, as labels; always 1.", []string{"version", "goversion"}, nil)
 	descUp = prometheus.NewDesc("carpd_up",
 		"Whether carpd's event loop answered this scrape.", nil, nil)
+	descCheckUp = prometheus.NewDesc("carpd_check_up",
+		"Whether the health check is up (1) or failing (0).", []string{"check"}, nil)
+	descCheckDemotion = prometheus.NewDesc("carpd_check_demotion",
+		"The demotion a failing check applies (0 while up, or for action release).", []string{"check"}, nil)
 )
 
 // Collector is the one collector of carpd's metrics.
@@ -85,7 +89,7 @@ type Collector struct {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTransitions, descSent, descSendFailed, descReceived, descDropped,
 		descSkew, descDemotion, descDemotionSource, descAnnouncements, descRestores, descLastTransition, descHookRuns,
-		descResyncs, descQueueDrops, descReload, descBuild, descUp} {
+		descResyncs, descQueueDrops, descReload, descBuild, descUp, descCheckUp, descCheckDemotion} {
 		ch <- d
 	}
 }
@@ -129,6 +133,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descDemotion, float64(st.Demotion))
+	for _, c := range st.Checks {
+		up := 0.0
+		if c.Up {
+			up = 1
+		}
+		gauge(descCheckUp, up, c.Name)
+		gauge(descCheckDemotion, float64(c.Demotion), c.Name)
+	}
 	for _, d := range st.Demotions {
 		vhid := ""
 		if d.VHID != 0 {
