@@ -21,4 +21,9 @@ echo "== go test"
 # internal/demo's walkthrough test runs the real binary named here.
 go build -o bin/carpd ./cmd/carpd
 export CARPD_BIN="$PWD/bin/carpd"
+# The race detector over the unit tests (the namespace tests run once,
+# without it, below).
+go test -race -count=1 -timeout 10m $(go list ./... | grep -v -e /e2e -e /internal/demo)
 go test -count=1 -p 1 -timeout 40m ./...
+echo "== packaging (man pages, Debian package, systemd unit)"
+scripts/package-test.sh
