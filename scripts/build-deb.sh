@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=$(dpkg --print-architecture)
 rev=$(git rev-parse --short=12 HEAD 2>/dev/null || echo 0)
-date=$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date +%Y%m%d)
+date=$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || date +%Y%m%d%H%M%S)
 version=${DEB_VERSION:-0.1.0+git$date.$rev}
 stage=$(mktemp -d)
 chmod 0755 "$stage"
