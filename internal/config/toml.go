@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -626,7 +627,8 @@ func (t *tomlParser) passwordFile(kv keyValue, v *vhidSpec, s string) {
 const maxPasswordFile = 1024
 
 // readPasswordFile returns the pass phrase held in the regular file path,
-// without its trailing newline (LF or CRLF).
+// without its trailing newline (LF or CRLF). The file must be private to
+// carpd (checkPasswordFile).
 func readPasswordFile(path string) (string, error) {
 	// Stat first: opening a FIFO would block.
 	fi, err := os.Stat(path)
@@ -636,11 +638,22 @@ func readPasswordFile(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("password file %s is not a regular file", path)
 	}
-	f, err := os.Open(path)
+	// Non-blocking in case it was swapped for a FIFO since; the checks
+	// are made on what was opened.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return "", fmt.Errorf("cannot read the password: %w", err)
+		return "", passwordReadError(path, err)
 	}
 	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return "", fmt.Errorf("cannot read the password: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("password file %s is not a regular file", path)
+	}
+	if err := checkPasswordFile(path, fi); err != nil {
+		return "", err
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
 	switch {
 	case err != nil:

@@ -452,6 +452,7 @@ func TestParseTOMLReportsAllErrors(t *testing.T) {
 }
 
 func TestLoadTOML(t *testing.T) {
+	privateTestdata(t)
 	path := filepath.Join("testdata", "carpd.toml")
 	cfg, err := LoadTOML(path)
 	if err != nil {
@@ -527,6 +528,7 @@ func TestExampleFile(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
+	privateTestdata(t)
 	dir := t.TempDir()
 	upper := filepath.Join(dir, "CARPD.TOML")
 	if err := os.WriteFile(upper, []byte(oneVHID), 0o600); err != nil {
