@@ -125,20 +125,8 @@ func (s *Server) Path() string { return s.path }
 // Serve serves d until Close. It returns nil after Close.
 func (s *Server) Serve(d Daemon) error {
 	s.d = d
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/status", s.read(s.status))
-	mux.HandleFunc("/v1/stats", s.read(s.stats))
-	mux.HandleFunc("/v1/version", s.read(s.version))
-	mux.HandleFunc("/v1/events", s.read(s.events))
-	mux.HandleFunc("/v1/state", s.write(s.state))
-	mux.HandleFunc("/v1/demote", s.write(s.demote))
-	mux.HandleFunc("/v1/log-level", s.write(s.logLevel))
-	mux.HandleFunc("/v1/reload", s.write(s.reload))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (see /v1/status, /v1/stats, /v1/events, /v1/version, /v1/state, /v1/demote, /v1/log-level)", r.URL.Path))
-	})
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           s.handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    maxHeader,
@@ -152,6 +140,24 @@ func (s *Server) Serve(d Daemon) error {
 		return nil
 	}
 	return err
+}
+
+// handler routes the API's endpoints to s.d. A request's peer credentials
+// are a cred under credKey in its context; without one it may do nothing.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/status", s.read(s.status))
+	mux.HandleFunc("/v1/stats", s.read(s.stats))
+	mux.HandleFunc("/v1/version", s.read(s.version))
+	mux.HandleFunc("/v1/events", s.read(s.events))
+	mux.HandleFunc("/v1/state", s.write(s.state))
+	mux.HandleFunc("/v1/demote", s.write(s.demote))
+	mux.HandleFunc("/v1/log-level", s.write(s.logLevel))
+	mux.HandleFunc("/v1/reload", s.write(s.reload))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (see /v1/status, /v1/stats, /v1/events, /v1/version, /v1/state, /v1/demote, /v1/log-level)", r.URL.Path))
+	})
+	return mux
 }
 
 // Close stops serving, ends the event streams and removes the socket.
@@ -394,8 +400,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON document")
+	if err == nil {
+		// Only white space may follow (dec.More is not enough: it is
+		// false before a stray ']' or '}').
+		var mbe *http.MaxBytesError
+		if _, terr := dec.Token(); errors.As(terr, &mbe) {
+			err = terr
+		} else if terr != io.EOF {
+			err = errors.New("data after the JSON document")
+		}
 	}
 	if err == nil {
 		if _, rerr := io.Copy(io.Discard, body); rerr != nil {
