@@ -25,5 +25,9 @@ export CARPD_BIN="$PWD/bin/carpd"
 # without it, below).
 go test -race -count=1 -timeout 10m $(go list ./... | grep -v -e /e2e -e /internal/demo)
 go test -count=1 -p 1 -timeout 40m ./...
+echo "== fuzz (short)"
+# Every fuzz target for 10 s (their seed corpora already ran above as unit
+# tests); the 10-minute runs are `scripts/fuzz.sh` on its own.
+scripts/fuzz.sh 10s
 echo "== packaging (man pages, Debian package, systemd unit)"
 scripts/package-test.sh

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the repository, one at a time, niced, each for
+# the given -fuzztime (default 10m; anything go test's -fuzztime takes:
+# 10s, 10m, 100000x). Targets are discovered with `go test -list '^Fuzz'`
+# in every package that has them. Prints a line per target (execs, new
+# interesting inputs, corpus size) and fails if any target finds a
+# crasher, naming the file go test wrote it to (testdata/fuzz/<Target>/ in
+# the package: keep it there, and it runs as a regression test with
+# `go test`).
+#
+#   scripts/fuzz.sh [FUZZTIME]
+#
+# FUZZ_PARALLEL sets the number of fuzzing workers per target (default 1:
+# the machine may be shared; go test's default is GOMAXPROCS). FUZZ_MATCH
+# runs only the targets whose name matches the given regexp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${1:-10m}
+parallel=${FUZZ_PARALLEL:-1}
+match=${FUZZ_MATCH:-.}
+
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+
+# Packages with a func Fuzz in a test file, then the targets go test lists.
+targets=()
+while read -r pkg dir; do
+	grep -qs '^func Fuzz' "$dir"/*_test.go || continue
+	while read -r name; do
+		case $name in Fuzz*) [[ $name =~ $match ]] && targets+=("$pkg $dir $name") ;; esac
+	done < <(go test -list '^Fuzz' "$pkg")
+done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./...)
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz: no fuzz targets found" >&2
+	exit 1
+fi
+
+failed=()
+for t in "${targets[@]}"; do
+	read -r pkg dir name <<<"$t"
+	log="$logdir/$name.log"
+	start=$(date +%s)
+	status=0
+	nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" "$pkg" >"$log" 2>&1 || status=$?
+	secs=$(($(date +%s) - start))
+	# The last progress line: "fuzz: elapsed: 10s, execs: 123 (12/sec), new interesting: 4 (total: 20)".
+	progress=$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -1 || true)
+	execs=$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$progress")
+	interesting=$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 new, corpus \2/p' <<<"$progress")
+	if [ "$status" -eq 0 ]; then
+		printf 'fuzz: %-22s %-45s ok   %4ss  execs %s, interesting %s\n' "$name" "$pkg" "$secs" "${execs:-?}" "${interesting:-?}"
+		continue
+	fi
+	failed+=("$name")
+	printf 'fuzz: %-22s %-45s FAIL %4ss  execs %s, interesting %s\n' "$name" "$pkg" "$secs" "${execs:-?}" "${interesting:-?}"
+	crasher=$(sed -nE 's/.*Failing input written to (testdata\/fuzz\/[^ ]+).*/\1/p' "$log" | head -1)
+	if [ -n "$crasher" ]; then
+		echo "fuzz: $name: crasher kept in $dir/$crasher" >&2
+		echo "fuzz: re-run with: go test -run '^$name/$(basename "$crasher")\$' $pkg" >&2
+	fi
+	sed 's/^/    /' "$log" | grep -v '^    fuzz: elapsed' | tail -40 >&2
+done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "fuzz: FAILED: ${failed[*]}" >&2
+	exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, no crasher"
