@@ -155,7 +155,7 @@ func (s *Server) handler() http.Handler {
 	mux.HandleFunc("/v1/log-level", s.write(s.logLevel))
 	mux.HandleFunc("/v1/reload", s.write(s.reload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (see /v1/status, /v1/stats, /v1/events, /v1/version, /v1/state, /v1/demote, /v1/log-level)", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (see /v1/status, /v1/stats, /v1/events, /v1/version, /v1/state, /v1/demote, /v1/log-level, /v1/reload)", r.URL.Path))
 	})
 	return mux
 }
