@@ -381,3 +381,18 @@ func canonical(p string) bool {
 	}
 	return clean == p
 }
+
+// TestUnknownPeerReadsNothing checks that a peer without credentials is
+// refused even when the control group is gid 0, which the zero cred's gid
+// would otherwise match.
+func TestUnknownPeerReadsNothing(t *testing.T) {
+	d := &fakeDaemon{hangUp: func() {}}
+	s := &Server{gid: 0, group: "root", log: slog.New(slog.DiscardHandler), d: d}
+	r := httptest.NewRequest(http.MethodGet, "/v1/status", nil)
+	r = r.WithContext(context.WithValue(r.Context(), credKey{}, cred{}))
+	w := httptest.NewRecorder()
+	s.handler().ServeHTTP(w, r)
+	if w.Code != http.StatusForbidden || len(d.calls) != 0 {
+		t.Errorf("GET /v1/status without credentials, control group gid 0: status %d, daemon calls %v; want 403 and none", w.Code, d.calls)
+	}
+}

@@ -207,7 +207,7 @@ func peerCred(c net.Conn) cred {
 // inGroup reports whether the peer is a member of gid: its primary group,
 // or one of the supplementary groups of its process.
 func (c cred) inGroup(gid int) bool {
-	if gid < 0 {
+	if gid < 0 || !c.ok {
 		return false
 	}
 	if c.gid == gid {
