@@ -225,7 +225,7 @@ func TestUnicastPeersAcrossRouter(t *testing.T) {
 	badpeer := uniDrops(pb.Output(), "badpeer")
 	fromC := 0
 	for _, l := range badpeer {
-		if strings.Contains(l, "src="+uniC.Addr().String()+" ") {
+		if strings.Contains(l, "from="+uniC.Addr().String()+" ") {
 			fromC++
 		}
 	}

@@ -20,7 +20,7 @@ const segment = "adv"
 // pair first, so that the two indexes differ and a wrong Packet.IfIndex
 // cannot pass by chance. The test is skipped unless it runs as root; the
 // lab is closed when it ends.
-func twoHosts(t *testing.T, addrsA, addrsB []string) (a, b *lab.Host, idxA, idxB int) {
+func twoHosts(t testing.TB, addrsA, addrsB []string) (a, b *lab.Host, idxA, idxB int) {
 	t.Helper()
 	l := labtest.New(t, "advsock")
 	var err error
@@ -51,7 +51,7 @@ func twoHosts(t *testing.T, addrsA, addrsB []string) (a, b *lab.Host, idxA, idxB
 	return a, b, idxA, idxB
 }
 
-func prefixes(t *testing.T, ss []string) []netip.Prefix {
+func prefixes(t testing.TB, ss []string) []netip.Prefix {
 	t.Helper()
 	var ps []netip.Prefix
 	for _, s := range ss {
@@ -65,7 +65,7 @@ func prefixes(t *testing.T, ss []string) []netip.Prefix {
 }
 
 // ifindex returns the index of interface name in h's namespace.
-func ifindex(t *testing.T, h *lab.Host, name string) int {
+func ifindex(t testing.TB, h *lab.Host, name string) int {
 	t.Helper()
 	var idx int
 	err := h.Do(func() error {

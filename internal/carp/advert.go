@@ -110,18 +110,20 @@ func ParseAdvert(b []byte) (Advert, error) {
 	if len(b) < 8 {
 		return Advert{}, ErrHeader
 	}
-	switch v := b[0] >> 4; v {
+	// The errors are the sentinels themselves: a flood of bad packets
+	// allocates nothing.
+	switch b[0] >> 4 {
 	case Version:
 	case vrrpVersion:
 		return Advert{}, ErrNotCARP
 	default:
-		return Advert{}, fmt.Errorf("%w %d", ErrVersion, v)
+		return Advert{}, ErrVersion
 	}
 	if len(b) < AdvertLen {
 		return Advert{}, ErrShort
 	}
-	if t := b[0] & 0x0f; t != TypeAdvertisement {
-		return Advert{}, fmt.Errorf("%w %d", ErrType, t)
+	if b[0]&0x0f != TypeAdvertisement {
+		return Advert{}, ErrType
 	}
 	if Checksum(b[:AdvertLen]) != 0 {
 		return Advert{}, ErrChecksum

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
+	"encoding"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 	"slices"
+	"sync"
 )
 
 // MaxKeyLen is the number of password bytes that count: ifconfig strlcpy's
@@ -24,24 +27,62 @@ func Key(pass string) []byte {
 }
 
 // Authenticator computes and checks the HMAC of one vhid's adverts. It is
-// immutable once made.
+// immutable once made and safe for concurrent use.
+//
+// The HMAC's key blocks and the message before the counter are the same
+// for every advert of the vhid, so their SHA-1 states are computed once
+// (RFC 2104's precomputation); an advert then costs the counter's block
+// and the outer block, with no allocation.
 type Authenticator struct {
 	key []byte
-	// prefix is the message before the counter: version, type, vhid, the
-	// sorted IPv4 then IPv6 addresses.
-	prefix []byte
-	// prefixNoLL is OpenBSD's variant without IPv6 link-local addresses;
-	// nil when the set has none.
-	prefixNoLL []byte
+	// inner is the SHA-1 state after the inner key block and the prefix:
+	// version, type, vhid, the sorted IPv4 then IPv6 addresses.
+	inner []byte
+	// innerNoLL is the state for OpenBSD's prefix without IPv6 link-local
+	// addresses; nil when the set has none.
+	innerNoLL []byte
+	// outer is the SHA-1 state after the outer key block.
+	outer []byte
 }
+
+// scratch is one SHA-1 hash and its output buffer, reused across adverts.
+type scratch struct {
+	h   hash.Hash
+	sum [sha1.Size]byte
+	ctr [8]byte
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
 
 // NewAuthenticator makes the authenticator of vhid with the given
 // passphrase and address set (any order, duplicates allowed).
 func NewAuthenticator(pass string, vhid uint8, addrs []netip.Addr) *Authenticator {
 	a := &Authenticator{key: Key(pass)}
-	a.prefix = hmacPrefix(vhid, addrs, true)
-	if noLL := hmacPrefix(vhid, addrs, false); !bytes.Equal(noLL, a.prefix) {
-		a.prefixNoLL = noLL
+	// The key is at most 19 bytes, shorter than SHA-1's block: it is
+	// padded with zeros, never hashed.
+	var ipad, opad [sha1.BlockSize]byte
+	copy(ipad[:], a.key)
+	copy(opad[:], a.key)
+	for i := range ipad {
+		ipad[i] ^= 0x36
+		opad[i] ^= 0x5c
+	}
+	state := func(parts ...[]byte) []byte {
+		h := sha1.New()
+		for _, p := range parts {
+			h.Write(p)
+		}
+		b, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			panic("carp: crypto/sha1 cannot save its state: " + err.Error())
+		}
+		return b
+	}
+	prefix := hmacPrefix(vhid, addrs, true)
+	a.inner = state(ipad[:], prefix)
+	a.outer = state(opad[:])
+	if noLL := hmacPrefix(vhid, addrs, false); !bytes.Equal(noLL, prefix) {
+		a.innerNoLL = state(ipad[:], noLL)
 	}
 	return a
 }
@@ -69,33 +110,44 @@ func hmacPrefix(vhid uint8, addrs []netip.Addr, linkLocal bool) []byte {
 	return msg
 }
 
-func (a *Authenticator) digest(prefix []byte, counter uint64) [DigestLen]byte {
-	m := hmac.New(sha1.New, a.key)
-	m.Write(prefix)
-	var c [8]byte
-	binary.BigEndian.PutUint64(c[:], counter)
-	m.Write(c[:])
-	var d [DigestLen]byte
-	copy(d[:], m.Sum(nil))
-	return d
+// digest computes the HMAC from the inner state given into s.sum.
+func (a *Authenticator) digest(s *scratch, inner []byte, counter uint64) {
+	restore(s.h, inner)
+	binary.BigEndian.PutUint64(s.ctr[:], counter)
+	s.h.Write(s.ctr[:])
+	s.h.Sum(s.sum[:0])
+	restore(s.h, a.outer)
+	s.h.Write(s.sum[:])
+	s.h.Sum(s.sum[:0])
+}
+
+func restore(h hash.Hash, state []byte) {
+	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+		panic("carp: crypto/sha1 cannot restore its state: " + err.Error())
+	}
 }
 
 // Digest is the HMAC-SHA1 that an advert with this counter carries.
 func (a *Authenticator) Digest(counter uint64) [DigestLen]byte {
-	return a.digest(a.prefix, counter)
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	a.digest(s, a.inner, counter)
+	return s.sum
 }
 
 // Verify reports whether d is a valid digest for the counter: the full
 // address set, or OpenBSD's variant without IPv6 link-local addresses. The
 // comparison takes constant time.
 func (a *Authenticator) Verify(counter uint64, d [DigestLen]byte) bool {
-	want := a.Digest(counter)
-	if hmac.Equal(want[:], d[:]) {
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	a.digest(s, a.inner, counter)
+	if hmac.Equal(s.sum[:], d[:]) {
 		return true
 	}
-	if a.prefixNoLL == nil {
+	if a.innerNoLL == nil {
 		return false
 	}
-	want = a.digest(a.prefixNoLL, counter)
-	return hmac.Equal(want[:], d[:])
+	a.digest(s, a.innerNoLL, counter)
+	return hmac.Equal(s.sum[:], d[:])
 }

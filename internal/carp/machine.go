@@ -138,7 +138,8 @@ type Machine struct {
 
 	state     State
 	demotion  int
-	counter   uint64
+	counter   uint64 // the last counter sent
+	first     uint64 // the random start: every counter sent is in (first, counter]
 	linkUp    bool
 	adTimer   time.Time              // MASTER: next advert
 	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
@@ -159,11 +160,15 @@ type Machine struct {
 // NewMachine makes the machine of one vhid in state INIT. counter is the
 // random starting value of the advert counter (FreeBSD draws it from
 // arc4random); the caller supplies it so that the core stays deterministic.
+// The counter goes up by one with every advert sent and is never taken from
+// a peer's advert (FreeBSD adopts it), so that every counter this machine
+// sent is in a range it knows: an advert of its own replayed by another
+// host is told from a peer's (Sent).
 func NewMachine(cfg Config, counter uint64) (*Machine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("vhid %d: %w", cfg.VHID, err)
 	}
-	m := &Machine{cfg: cfg, counter: counter}
+	m := &Machine{cfg: cfg, counter: counter, first: counter}
 	m.cfg.Addrs = append([]netip.Addr(nil), cfg.Addrs...)
 	for _, a := range cfg.Addrs {
 		if a.Unmap().Is4() {
@@ -472,6 +477,12 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	return out
 }
 
+// Sent reports whether this machine has sent an advert with counter c
+// since it was made (a reload keeps the counter and its range).
+func (m *Machine) Sent(c uint64) bool {
+	return c-m.first-1 < m.counter-m.first // (first, counter], modulo 2^64
+}
+
 // receive runs FreeBSD's carp_input_c checks that belong to a vhid (family,
 // TTL, HMAC) and then the state machine.
 func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
@@ -479,18 +490,16 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	if reason, ok := m.filter.Check(r); !ok {
 		return append(out, Drop{Reason: reason})
 	}
-	if r.Self {
-		// Our own advert coming back (a hypervisor switch that reflects
-		// multicast): OpenBSD's "replay or network loop". It is told by
-		// its source, not by its counter: two backups that adopted the
-		// same master's counter and took over together send equal
-		// counters, and each would take the other's adverts for its own
-		// reflection and stay MASTER for good.
+	if r.Self || m.Sent(a.Counter) {
+		// Our own advert coming back: reflected by a switch (OpenBSD's
+		// "replay or network loop"), told by its source, this host's
+		// own address; or replayed by another host, told by its
+		// counter, one we sent (the HMAC is right, so the advert is
+		// this vhid's, and no peer sends counters in our range: each
+		// starts at its own random value). A master would otherwise
+		// yield to its own earlier advert.
 		return append(out, Drop{Reason: DropLoop})
 	}
-	// FreeBSD adopts the counter of a valid advert; the next one we send
-	// is one higher, so it never equals the peer's (OpenBSD drops that).
-	m.counter = a.Counter
 	if m.leaving {
 		// A new master speaks (or the bow-out found nobody better):
 		// the addresses can go now.

@@ -1,7 +1,11 @@
 package daemon
 
 import (
-	"errors"
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"github.com/carpd/carpd/internal/carp"
 )
@@ -44,14 +48,15 @@ func (d *Daemon) admitPacket(fam carp.Family, p Packet) (advertIn, bool) {
 		return advertIn{}, false
 	}
 	a, err := carp.ParseAdvert(p.Payload)
-	if errors.Is(err, carp.ErrNotCARP) {
-		return advertIn{}, false // VRRP's, not counted
-	}
 	ai.counters.received[fam].Add(1)
 	if err != nil {
-		if r, counted := carp.DropReasonOf(err); counted {
-			d.dropped(r, ai.counters, ai.name, p.Src, p.TTL, 0)
+		r, counted := carp.DropReasonOf(err)
+		if !counted {
+			// VRRPv3: carpd runs no VRRP instance, so it is an
+			// unknown version here, as in FreeBSD before 15.
+			r = carp.DropVersion
 		}
+		d.dropped(r, ai.counters, ai.name, p.Src, p.TTL, 0)
 		return advertIn{}, false
 	}
 	f := ai.filters[a.VHID]
@@ -65,4 +70,41 @@ func (d *Daemon) admitPacket(fam carp.Family, p Packet) (advertIn, bool) {
 		return advertIn{}, false
 	}
 	return advertIn{ifindex: p.IfIndex, r: r}, true
+}
+
+// dropLogInterval is the least time between two log lines of the drops of
+// one reason on one interface: a flood of forged adverts is counted, not
+// logged packet by packet.
+const dropLogInterval = 10 * time.Second
+
+// dropLog limits the logging of one reason's drops on one interface. It is
+// used by the socket readers and the loop at once.
+type dropLog struct {
+	last       atomic.Int64 // clock reading of the last line, +1; 0: never
+	suppressed atomic.Uint64
+}
+
+// dropped counts an advert that failed a check. The first drop of a reason
+// on an interface is logged, then at most one line every dropLogInterval
+// with the number left unlogged in between (suppressed); every drop is
+// logged at debug level. Drops of adverts of other vhids (badvhid) are
+// normal on a segment that several groups share, and logged at debug
+// level only.
+func (d *Daemon) dropped(r carp.DropReason, ic *ifaceCounters, ifname string, src netip.Addr, ttl int, vhid uint8) {
+	d.stats.drops[r].Add(1)
+	ic.drops[r].Add(1)
+	if r != carp.DropVHID {
+		l := &ic.dropLogs[r]
+		now := int64(d.clock.Now().Sub(d.epoch)) + 1
+		last := l.last.Load()
+		if (last == 0 || now-last >= int64(dropLogInterval)) && l.last.CompareAndSwap(last, now) {
+			d.log.Warn("carp: dropped adverts", "reason", r.String(), "iface", ifname, "from", src, "ttl", ttl,
+				"vhid", vhid, "suppressed", l.suppressed.Swap(0))
+			return
+		}
+		l.suppressed.Add(1)
+	}
+	if d.log.Enabled(context.Background(), slog.LevelDebug) {
+		d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifname, "from", src, "ttl", ttl, "vhid", vhid)
+	}
 }

@@ -122,6 +122,7 @@ type Daemon struct {
 	log    *slog.Logger
 	host   *Host
 	clock  Clock
+	epoch  time.Time         // the clock when New ran
 	ifaces []*iface          // in configuration order
 	byName map[string]*iface // parents by name
 	byIdx  map[int]*iface    // parents by index
@@ -205,6 +206,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	if d.clock == nil {
 		d.clock = realClock{}
 	}
+	d.epoch = d.clock.Now()
 	d.counter = o.Counter
 	if d.counter == nil {
 		d.counter = randomCounter

@@ -288,13 +288,13 @@ func TestDaemonWiring(t *testing.T) {
 	f.in <- advert("wrong", 1, 100, 255)
 	f.in <- advert("lampros", 1, 100, 64)
 	f.in <- Packet{IfIndex: 2, TTL: 255, Payload: []byte{0x21, 100, 0}}
-	f.in <- Packet{IfIndex: 2, TTL: 255, Payload: []byte{0x31, 1, 100, 1, 0, 100, 0, 0}} // VRRPv3: not ours
+	f.in <- Packet{IfIndex: 2, TTL: 255, Payload: []byte{0x31, 1, 100, 1, 0, 100, 0, 0}} // VRRPv3: no VRRP instance, an unknown version
 	f.in <- advert("lampros", 1, 100, 255)                                               // a valid advert of a better master: resets the timer
 	time.Sleep(50 * time.Millisecond)
 	if got := f.opsSince(n); len(got) != 0 {
 		t.Errorf("bad or plain adverts made the daemon act: %q", got)
 	}
-	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropHeader: 1, carp.DropVersion: 0} {
+	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropHeader: 1, carp.DropVersion: 1} {
 		if got := d.stats.drops[r].Load(); got != want {
 			t.Errorf("drops[%v] = %d, want %d", r, got, want)
 		}
@@ -361,7 +361,7 @@ func TestDaemonWiring(t *testing.T) {
 		`msg="carp: 100@eth0: INIT -> BACKUP (initialization complete)" vhid=100 iface=eth0 from=INIT state=BACKUP reason="initialization complete"`,
 		`msg="carp: demoted by 240 to 240 (interface down)" vhid=100 iface=eth0 delta=240 demotion=240 source="interface down" reason="interface down"`,
 		`msg="carp: address removed underneath carpd; restored" vhid=100 iface=eth0 addr=192.0.2.50/32`,
-		`msg="carp: dropped advert" reason=badauth iface=eth0 src=192.0.2.21 ttl=255 vhid=100`,
+		`msg="carp: dropped adverts" reason=badauth iface=eth0 from=192.0.2.21 ttl=255 vhid=100 suppressed=0`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %s:\n%s", want, logs.String())

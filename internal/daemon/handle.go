@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"time"
@@ -365,14 +363,5 @@ func (d *Daemon) resync(now time.Time, cause error) {
 			d.log.Warn("carp: addresses put right after lost changes", "iface", ifc.link.Name, "changes", n)
 			d.announceHolders(ifc)
 		}
-	}
-}
-
-// dropped counts an advert that failed a check and logs it at debug level.
-func (d *Daemon) dropped(r carp.DropReason, ic *ifaceCounters, ifname string, src netip.Addr, ttl int, vhid uint8) {
-	d.stats.drops[r].Add(1)
-	ic.drops[r].Add(1)
-	if d.log.Enabled(context.Background(), slog.LevelDebug) {
-		d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifname, "src", src, "ttl", ttl, "vhid", vhid)
 	}
 }

@@ -44,6 +44,7 @@ type transitionKey struct{ to, reason string }
 type ifaceCounters struct {
 	drops    [carp.NumDropReasons]atomic.Uint64
 	received [2]atomic.Uint64 // datagrams, by family
+	dropLogs [carp.NumDropReasons]dropLog
 }
 
 // demotionKey names one source of demotion.
