@@ -57,6 +57,18 @@ const (
 	requestTimeout = 10 * time.Second
 	// eventWriteTimeout drops an event reader whose socket stays full.
 	eventWriteTimeout = 10 * time.Second
+
+	// A client that holds a half-written request open is cut off: its
+	// header must arrive within headerTimeout, the whole request (the
+	// body too) within readTimeout, and its reply be taken within
+	// writeTimeout (the daemon's part, requestTimeout, included). A
+	// connection kept open between requests is closed after idleTimeout.
+	// The event stream lifts the read and write limits for itself (see
+	// events): it lasts as long as its reader.
+	headerTimeout = 5 * time.Second
+	readTimeout   = 10 * time.Second
+	writeTimeout  = readTimeout + requestTimeout + 10*time.Second
+	idleTimeout   = 60 * time.Second
 )
 
 // Server serves the control API on a unix socket.
@@ -127,8 +139,10 @@ func (s *Server) Serve(d Daemon) error {
 	s.d = d
 	s.srv = &http.Server{
 		Handler:           s.handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -354,8 +368,13 @@ func (s *Server) logLevel(w http.ResponseWriter, r *http.Request) {
 // events streams the event stream as JSON lines, flushed one by one. A
 // reader whose socket stays full for eventWriteTimeout is dropped, as is
 // one the daemon dropped for falling behind: its last line is
-// {"type":"lagged"}.
+// {"type":"lagged"}. The stream is not bound by the server's read
+// timeout, which would end it (and cancel its context) once past: the
+// request, a GET, has been read whole, and what the reader may still send
+// is only watched for its hanging up.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 	sub, err := s.d.Subscribe(ctx)
 	cancel()
@@ -364,7 +383,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.d.Unsubscribe(sub)
-	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)

@@ -225,9 +225,13 @@ func Listen(addr string) (*Server, error) {
 // Addr returns the address listened on.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Serve serves until Close.
+// Serve serves until Close. A client that holds a half-written request
+// open is cut off: the header must arrive within 5 s, the whole request
+// (a body too, which no endpoint reads) within 10 s, and the reply be
+// taken within 30 s.
 func (s *Server) Serve(src Source, log *slog.Logger) error {
-	s.srv = &http.Server{Handler: Handler(src, log), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	s.srv = &http.Server{Handler: Handler(src, log), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	err := s.srv.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
