@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -196,4 +197,42 @@ func lookupUID(uid int) (string, error) {
 		return name, nil
 	}
 	return "", errors.New("no such user")
+}
+
+// TestParseRCConfErrorsNeverShowPass checks that no rc.conf error repeats
+// a pass phrase or a part of it, whatever the mistake around it: a phrase
+// with a space in it (FreeBSD's rc.conf splits it into words) makes the
+// words after the first unknown, and they are not shown either.
+func TestParseRCConfErrorsNeverShowPass(t *testing.T) {
+	const pre = `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 `
+	tests := []struct {
+		line    string
+		want    string // the first error
+		secrets []string
+	}{
+		{pre + `pass secret words"`, `rc.conf:1: "pass": unknown word after the pass phrase, not shown (a pass phrase cannot hold a space; or a keyword misspelt)`, []string{"secret", "words"}},
+		{pre + `pass secret two words advskew 5"`, `rc.conf:1: "pass": unknown word after the pass phrase, not shown (a pass phrase cannot hold a space; or a keyword misspelt)`, []string{"secret", "two", "words"}},
+		{pre + `pass secret advskw 100"`, `rc.conf:1: "pass": unknown word after the pass phrase, not shown (a pass phrase cannot hold a space; or a keyword misspelt)`, []string{"secret"}},
+		{pre + `passs secret"`, `rc.conf:1: "passs": unknown keyword`, []string{"secret"}},
+		{pre + `pass secret pass other"`, `rc.conf:1: "pass": conflicts with "pass" earlier in this entry`, []string{"secret", "other"}},
+		{pre + `pass secret`, `rc.conf:1: "ifconfig_em0_alias0": unterminated quote (values spanning lines are not supported)`, []string{"secret"}},
+		{pre + `pass secret" junk`, `rc.conf:1: "junk": unexpected text after the value`, []string{"secret"}},
+		{pre + `advskew 300 pass secret"`, `rc.conf:1: "advskew 300": advskew must be 0..254`, []string{"secret"}},
+	}
+	for _, tc := range tests {
+		_, err := ParseRCConf("rc.conf", strings.NewReader(tc.line+"\n"))
+		if err == nil {
+			t.Errorf("%s: parsed, want an error", tc.line)
+			continue
+		}
+		got := errorStrings(t, err)
+		if got[0] != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.line, got[0], tc.want)
+		}
+		for _, s := range tc.secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error %q shows %q", tc.line, err, s)
+			}
+		}
+	}
 }

@@ -276,6 +276,13 @@ func (p *rcParser) parseEntry(n, col int, iface string, ifacePos pos, words []st
 			ep.set(pPeer6, &setting{pos: pos{word: w}})
 		case looksLikeAddress(w):
 			ep.address(w)
+		case i >= 2 && words[i-2] == "pass":
+			// Likely the rest of a pass phrase with a space in it (or a
+			// misspelt keyword): not shown, as the phrase never is.
+			ep.errorf("pass", "unknown word after the pass phrase, not shown (a pass phrase cannot hold a space; or a keyword misspelt)")
+			if i+1 < len(words) && !isKeyword(words[i+1]) && !isAddress(words[i+1]) {
+				i++
+			}
 		default:
 			ep.errorf(w, "unknown keyword")
 			// Skip what is likely its value, to report one error.
