@@ -7,7 +7,8 @@ import (
 )
 
 // TestNoTestCodeInTheBinary: the production binary does not link the test
-// lab, the prober or the walkthrough (they are carpd-demo's).
+// lab, the prober or the walkthrough (they are carpd-demo's), nor the
+// packet crafter (carpcraft's).
 func TestNoTestCodeInTheBinary(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
@@ -18,7 +19,7 @@ func TestNoTestCodeInTheBinary(t *testing.T) {
 		t.Fatalf("go list -deps gave %d packages: %q", len(deps), deps)
 	}
 	for _, d := range deps {
-		for _, banned := range []string{"/internal/lab", "/internal/probe", "/internal/demo"} {
+		for _, banned := range []string{"/internal/lab", "/internal/probe", "/internal/demo", "/internal/craft"} {
 			if strings.Contains(d, banned) {
 				t.Errorf("carpd links %s", d)
 			}
