@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 
 	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv4"
@@ -21,8 +20,7 @@ type IPv4Conn struct {
 	raw *ipv4.RawConn
 	tos int
 
-	readMu sync.Mutex
-	buf    []byte
+	r reader
 }
 
 // ListenIPv4 opens a raw IPv4 socket for protocol 112 on all interfaces
@@ -45,7 +43,12 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 		pc.Close()
 		return nil, fmt.Errorf("set IP_HDRINCL: %w", err)
 	}
-	c := &IPv4Conn{raw: raw, tos: tos, buf: make([]byte, maxDatagram)}
+	b, err := newBatch(pc, false)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	c := &IPv4Conn{raw: raw, tos: tos, r: reader{b: b}}
 	steps := []struct {
 		what string
 		do   func() error
@@ -71,23 +74,20 @@ func (c *IPv4Conn) Join(ifindex int) error {
 	return join(c.raw, ifindex, carp.GroupIPv4)
 }
 
-// ReadPacket blocks until a protocol-112 datagram arrives and returns it
-// with the TTL, source and destination of its IPv4 header and the index of
-// the interface it arrived on. The payload is a copy. The datagram is not
-// checked in any way. After Close, ReadPacket returns an error wrapping
-// net.ErrClosed.
+// ReadBatch blocks until protocol-112 datagrams arrive and reads up to
+// len(ps) of them (at most 64) into ps, returning how many: for each, the
+// TTL, source and destination of its IPv4 header, the index of the
+// interface it arrived on, and the payload (at most 2 KB of it). The
+// payloads are the socket's buffers, valid until the next ReadBatch or
+// ReadPacket. The datagrams are not checked in any way. After Close,
+// ReadBatch returns an error wrapping net.ErrClosed.
+func (c *IPv4Conn) ReadBatch(ps []Packet) (int, error) {
+	return c.r.readBatch(ps, (*batch).decode4)
+}
+
+// ReadPacket is ReadBatch of one datagram, whose payload is a copy.
 func (c *IPv4Conn) ReadPacket() (Packet, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	h, payload, cm, err := c.raw.ReadFrom(c.buf)
-	if err != nil {
-		return Packet{}, err
-	}
-	p, err := packetFrom(h, payload, cm)
-	if err != nil {
-		return Packet{}, err
-	}
-	return p, nil
+	return readOne(c.ReadBatch)
 }
 
 // WriteAdvert sends payload in one IPv4 datagram whose header it builds:

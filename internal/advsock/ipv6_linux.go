@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 
 	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/ipv6"
@@ -21,8 +20,7 @@ type IPv6Conn struct {
 	pc *ipv6.PacketConn
 	tc int
 
-	readMu sync.Mutex
-	buf    []byte
+	r reader
 }
 
 // ListenIPv6 opens a raw IPv6 socket for protocol 112 on all interfaces
@@ -61,7 +59,12 @@ func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
 			return nil, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
-	return &IPv6Conn{pc: pc, tc: trafficClass, buf: make([]byte, maxDatagram)}, nil
+	b, err := newBatch(c, true)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return &IPv6Conn{pc: pc, tc: trafficClass, r: reader{b: b}}, nil
 }
 
 // Join makes the socket receive advertisements sent to ff02::12 on the
@@ -71,23 +74,21 @@ func (c *IPv6Conn) Join(ifindex int) error {
 	return join(c.pc, ifindex, carp.GroupIPv6)
 }
 
-// ReadPacket blocks until a protocol-112 datagram arrives and returns it
-// with the hop limit (in Packet.TTL), source and destination of its IPv6
-// header and the index of the interface it arrived on. Addresses carry no
-// zone. The payload is a copy. The datagram is not checked in any way.
-// After Close, ReadPacket returns an error wrapping net.ErrClosed.
+// ReadBatch blocks until protocol-112 datagrams arrive and reads up to
+// len(ps) of them (at most 64) into ps, returning how many: for each, the
+// hop limit (in Packet.TTL), source and destination of its IPv6 header,
+// without zone, the index of the interface it arrived on, and the payload
+// (at most 2 KB of it). The payloads are the socket's buffers, valid until
+// the next ReadBatch or ReadPacket. Datagrams without the hop limit or
+// the interface are skipped. The datagrams are not checked in any other
+// way. After Close, ReadBatch returns an error wrapping net.ErrClosed.
+func (c *IPv6Conn) ReadBatch(ps []Packet) (int, error) {
+	return c.r.readBatch(ps, (*batch).decode6)
+}
+
+// ReadPacket is ReadBatch of one datagram, whose payload is a copy.
 func (c *IPv6Conn) ReadPacket() (Packet, error) {
-	c.readMu.Lock()
-	defer c.readMu.Unlock()
-	n, cm, src, err := c.pc.ReadFrom(c.buf)
-	if err != nil {
-		return Packet{}, err
-	}
-	p, err := packetFromIPv6(c.buf[:n], cm, src)
-	if err != nil {
-		return Packet{}, err
-	}
-	return p, nil
+	return readOne(c.ReadBatch)
 }
 
 // WriteAdvert sends payload in one IPv6 datagram from src to dst (GroupIPv6

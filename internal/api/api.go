@@ -151,6 +151,7 @@ type Stats struct {
 	SendFailed         uint64 `json:"send-failed"`
 	// carpd's own.
 	DroppedLoop      uint64 `json:"dropped-loop"`
+	DroppedReplay    uint64 `json:"dropped-replay"`
 	DroppedBadPeer   uint64 `json:"dropped-bad-peer"`
 	DroppedQueueFull uint64 `json:"dropped-queue-full"`
 	Transitions      uint64 `json:"transitions"`

@@ -131,6 +131,7 @@ const (
 	DropLoop                           // our own counter came back
 	DropPeer                           // not from the configured unicast peer
 	DropHeader                         // shorter than the 8-byte header (FreeBSD's hdrops)
+	DropReplay                         // counter not greater than the source's last (replay protection)
 
 	// NumDropReasons is one more than the highest DropReason, for arrays
 	// indexed by reason.
@@ -157,6 +158,8 @@ func (r DropReason) String() string {
 		return "badpeer"
 	case DropHeader:
 		return "hdrops"
+	case DropReplay:
+		return "replay"
 	}
 	return fmt.Sprintf("DropReason(%d)", uint8(r))
 }

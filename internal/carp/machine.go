@@ -98,6 +98,42 @@ type Config struct {
 	// for while its interface is down and while its adverts fail to go out
 	// (FreeBSD's ifdown_demotion_factor and senderr_demotion_factor, 240).
 	IfDownDemotion, SendErrDemotion int
+	// ReplayProtection drops an advert whose counter is not greater than
+	// the last one accepted from its source, or falls in a sequence
+	// already heard from any source (counted as `replay`), so that a
+	// captured advert cannot be replayed, from any source address, to win
+	// or hold an election. A new sequence (a source first heard, or
+	// restarted with a new random counter) is accepted once confirmed:
+	// by a second advert from that source with a counter greater than
+	// the first and at most ReplayWindow above it, and, for a known
+	// source, one and a half advert intervals (at least 1.5 s) after its
+	// last accepted advert: a live source is never silent that long, so
+	// its old adverts replayed between its new ones cannot start a new
+	// sequence. Off by default: ucarp sends random counters.
+	ReplayProtection bool
+}
+
+// ReplayWindow bounds how far above the first advert of a new sequence the
+// confirming one may be (see Config.ReplayProtection): a restarted peer
+// sends consecutive counters.
+const ReplayWindow = 16
+
+// maxReplaySources bounds the sources remembered per vhid and family; the
+// least recently heard is forgotten first.
+const maxReplaySources = 8
+
+// replaySource is what replay protection remembers of one source.
+type replaySource struct {
+	src      netip.Addr
+	family   Family
+	known    bool      // first and last are valid
+	first    uint64    // the first counter accepted of the current sequence
+	last     uint64    // the last counter accepted
+	lastAt   time.Time // when
+	pending  bool      // cand is valid: a new sequence to confirm
+	cand     uint64    // its first counter
+	heardAt  time.Time // last advert from this source, accepted or not
+	interval time.Duration // advertised by the last accepted advert
 }
 
 // DefaultDemotionFactor is FreeBSD's default for both demotion factors.
@@ -155,6 +191,7 @@ type Machine struct {
 	sendErrs     int       // consecutive send errors
 	sendOKs      int       // consecutive successes while send-error demoted
 	sendDemote   int       // the SendErrDemotion in force (0: none)
+	replay       []replaySource
 }
 
 // NewMachine makes the machine of one vhid in state INIT. counter is the
@@ -483,6 +520,77 @@ func (m *Machine) Sent(c uint64) bool {
 	return c-m.first-1 < m.counter-m.first // (first, counter], modulo 2^64
 }
 
+// replayed reports whether an advert with counter c (and a right HMAC) is
+// one of ours, sent earlier and replayed by another host: c is a counter
+// we sent, except, while MASTER, the last two. Those may be a peer's:
+// FreeBSD and ucarp adopt the counter of every advert they accept, so a
+// peer that took over beside us (a split) continues our sequence at our
+// pace and sends, each interval, our last counter or the next. A replay
+// of our last two adverts is not told from such a peer; older ones are.
+func (m *Machine) replayed(c uint64) bool {
+	if !m.Sent(c) {
+		return false
+	}
+	return m.state != Master || m.counter-c >= 2
+}
+
+// fresh runs replay protection (Config.ReplayProtection) on an advert that
+// passed every other check, and records it.
+func (m *Machine) fresh(now time.Time, r Received) bool {
+	c := r.Advert.Counter
+	s := m.replaySource(now, r.Src, r.Family)
+	// An advert of a sequence already heard, from any source, is a
+	// replay; so is an old one of the source's own sequence.
+	for i := range m.replay {
+		o := &m.replay[i]
+		if o.known && o.family == r.Family && c-o.first <= o.last-o.first && (o != s || c <= o.last) {
+			return false
+		}
+	}
+	// The least silence of a known source before it may start a new
+	// sequence: half an interval more than the one it advertised last
+	// (a live source is never that silent), and never less than that of
+	// advbase 1 (the advbase of a replayed advert is the attacker's).
+	silence := max(s.interval, time.Second) * 3 / 2
+	switch {
+	case s.known && c > s.last:
+		// The sequence goes on.
+	case s.pending && c > s.cand && c-s.cand <= ReplayWindow && (!s.known || now.Sub(s.lastAt) >= silence):
+		// A new sequence, confirmed: a source restarted, or first heard.
+		s.first = s.cand
+	default:
+		if !s.pending || c <= s.cand || c-s.cand > ReplayWindow {
+			s.pending, s.cand = true, c
+		}
+		return false
+	}
+	s.known, s.last, s.lastAt, s.pending = true, c, now, false
+	s.interval = interval(r.Advert.AdvBase, r.Advert.AdvSkew)
+	return true
+}
+
+// replaySource returns the replay protection's record of a source, made
+// if new; the least recently heard is forgotten when there are too many.
+func (m *Machine) replaySource(now time.Time, src netip.Addr, f Family) *replaySource {
+	for i := range m.replay {
+		if m.replay[i].src == src && m.replay[i].family == f {
+			m.replay[i].heardAt = now
+			return &m.replay[i]
+		}
+	}
+	if len(m.replay) >= maxReplaySources {
+		oldest := 0
+		for i := range m.replay {
+			if m.replay[i].heardAt.Before(m.replay[oldest].heardAt) {
+				oldest = i
+			}
+		}
+		m.replay = slices.Delete(m.replay, oldest, oldest+1)
+	}
+	m.replay = append(m.replay, replaySource{src: src, family: f, heardAt: now})
+	return &m.replay[len(m.replay)-1]
+}
+
 // receive runs FreeBSD's carp_input_c checks that belong to a vhid (family,
 // TTL, HMAC) and then the state machine.
 func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
@@ -490,15 +598,16 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	if reason, ok := m.filter.Check(r); !ok {
 		return append(out, Drop{Reason: reason})
 	}
-	if r.Self || m.Sent(a.Counter) {
+	if r.Self || m.replayed(a.Counter) {
 		// Our own advert coming back: reflected by a switch (OpenBSD's
 		// "replay or network loop"), told by its source, this host's
 		// own address; or replayed by another host, told by its
-		// counter, one we sent (the HMAC is right, so the advert is
-		// this vhid's, and no peer sends counters in our range: each
-		// starts at its own random value). A master would otherwise
-		// yield to its own earlier advert.
+		// counter (see replayed). A master would otherwise yield to
+		// its own earlier advert.
 		return append(out, Drop{Reason: DropLoop})
+	}
+	if m.cfg.ReplayProtection && !m.fresh(now, r) {
+		return append(out, Drop{Reason: DropReplay})
 	}
 	if m.leaving {
 		// A new master speaks (or the bow-out found nobody better):
@@ -604,6 +713,10 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	}
 	oldFamilies := m.families
 	m.cfg, m.families, m.filter = fresh.cfg, fresh.families, fresh.filter
+	if advertChanged || !cfg.ReplayProtection {
+		// New HMACs (or no protection): what was learnt is void.
+		m.replay = nil
+	}
 	var out []Action
 	if m.leaving {
 		return out, nil
@@ -635,7 +748,8 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 func sameConfig(a, b Config) bool {
 	return a.VHID == b.VHID && a.AdvBase == b.AdvBase && a.AdvSkew == b.AdvSkew && a.Password == b.Password &&
 		a.Preempt == b.Preempt && a.Peer4 == b.Peer4 && a.Peer6 == b.Peer6 && a.PreemptDelay == b.PreemptDelay &&
-		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion && sameAddrs(a.Addrs, b.Addrs)
+		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion && sameAddrs(a.Addrs, b.Addrs) &&
+		a.ReplayProtection == b.ReplayProtection
 }
 
 func sameAddrs(a, b []netip.Addr) bool {

@@ -153,7 +153,7 @@ func (s *scenario) run(cmd string) (string, error) {
 	args, bare := kv(f[1:])
 	switch f[0] {
 	case "config", "reconfigure":
-		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt")}
+		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt"), ReplayProtection: contains(bare, "replay-protection")}
 		for k, p := range map[string]*netip.Addr{"peer": &c.Peer4, "peer6": &c.Peer6} {
 			if v, ok := args[k]; ok {
 				a, err := netip.ParseAddr(v)

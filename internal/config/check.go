@@ -113,6 +113,7 @@ type vhidSpec struct {
 	peerPos, peer6Pos pos
 	preempt           *bool
 	virtualMAC        bool
+	replayProtection  bool
 	hooks             Hooks
 	name              string
 	addrs             []addrSpec
@@ -194,7 +195,7 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 			AdvBase: DefaultAdvBase, AdvSkew: DefaultAdvSkew,
 			Password: s.password, State: s.state,
 			Peer: s.peer, Peer6: s.peer6, Preempt: s.preempt, VirtualMAC: s.virtualMAC,
-			Hooks: s.hooks, Name: s.name,
+			ReplayProtection: s.replayProtection, Hooks: s.hooks, Name: s.name,
 			Origin: l.at(s.at),
 		}
 		if s.advbase.set {

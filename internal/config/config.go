@@ -304,6 +304,11 @@ type VHID struct {
 	// interface's own MAC answers for the addresses. Only the TOML file can
 	// set it.
 	VirtualMAC bool
+	// ReplayProtection accepts only adverts whose counter is greater
+	// than the last accepted from their source (carp.Config); off by
+	// default, since ucarp sends random counters. Only the TOML file can
+	// set it.
+	ReplayProtection bool
 	// Hooks are the vhid's own hooks (see Config.HooksOf); Name is the
 	// instance name keepalived's notify gets ("" for <vhid>@<iface>).
 	// Only the TOML file can set them.

@@ -97,6 +97,8 @@ func LoadTOML(path string) (*Config, error) {
 //	peer6          string: unicast IPv6 peer (ff02::12 means multicast)
 //	preempt        bool: overrides the global preempt for this vhid
 //	virtual-mac    bool, false: use the virtual MAC 00:00:5e:00:01:<vhid>
+//	replay-protection bool, false: accept only increasing counters from
+//	               each source (see carp.Config.ReplayProtection)
 //	state          "master" or "backup": the state to start in
 //
 // An inline array of tables (vhid = [{...}, {...}]) is the same as
@@ -362,6 +364,7 @@ var (
 		"interface": true, "vhid": true, "addresses": true, "advbase": true,
 		"advskew": true, "password": true, "password-file": true, "peer": true,
 		"peer6": true, "preempt": true, "virtual-mac": true, "state": true,
+		"replay-protection": true,
 	}
 )
 
@@ -580,6 +583,10 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 	case "virtual-mac":
 		if b, ok := t.boolean(kv); ok {
 			v.virtualMAC = b
+		}
+	case "replay-protection":
+		if b, ok := t.boolean(kv); ok {
+			v.replayProtection = b
 		}
 	case "state":
 		s, ok := t.str(kv, "master or backup")

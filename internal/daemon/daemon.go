@@ -237,7 +237,7 @@ func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
 	mc := carp.Config{
 		VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
 		Password: vc.Password, Preempt: cfg.PreemptOf(vc), PreemptDelay: cfg.PreemptDelay,
-		Peer4: vc.Peer, Peer6: vc.Peer6,
+		Peer4: vc.Peer, Peer6: vc.Peer6, ReplayProtection: vc.ReplayProtection,
 		IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
 	}
 	for _, p := range vc.Addresses {

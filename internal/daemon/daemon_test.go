@@ -48,12 +48,13 @@ func (f *fakeHost) record(format string, args ...any) {
 	f.ops = append(f.ops, fmt.Sprintf(format, args...))
 }
 
-func (f *fakeHost) ReadPacket() (Packet, error) {
+func (f *fakeHost) ReadBatch(ps []Packet) (int, error) {
 	p, ok := <-f.in
 	if !ok {
-		return Packet{}, net.ErrClosed
+		return 0, net.ErrClosed
 	}
-	return p, nil
+	ps[0] = p
+	return 1, nil
 }
 
 func (f *fakeHost) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {

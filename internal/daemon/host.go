@@ -21,7 +21,7 @@ type Packet struct {
 	// TTL is the IPv4 TTL or the IPv6 hop limit it arrived with.
 	TTL int
 	// Payload is the datagram after the IP header. It is valid until the
-	// next ReadPacket of the same Conn.
+	// next ReadBatch of the same Conn.
 	Payload []byte
 }
 
@@ -53,16 +53,17 @@ type Change struct {
 // Conn is the protocol-112 socket of one address family. One Conn serves
 // every interface.
 type Conn interface {
-	// ReadPacket blocks until a datagram arrives and returns it. After
-	// Close it returns an error; any other error means the socket is
-	// broken.
-	ReadPacket() (Packet, error)
+	// ReadBatch blocks until datagrams arrive and reads up to len(ps)
+	// of them into ps (len(ps) > 0), returning how many (at least one).
+	// After Close it returns an error; any other error means the socket
+	// is broken.
+	ReadBatch(ps []Packet) (int, error)
 	// WriteAdvert sends payload from src to dst out of the interface with
 	// index ifindex, with the TTL, TOS and flags adverts need.
 	WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error
 	// Join joins the family's CARP multicast group on the interface.
 	Join(ifindex int) error
-	// Close closes the socket; a blocked ReadPacket returns.
+	// Close closes the socket; a blocked ReadBatch returns.
 	Close() error
 }
 

@@ -203,6 +203,7 @@ func (c *counters) snapshot(d *Daemon) api.Stats {
 	st.DroppedBadAuth = drops[carp.DropAuth]
 	st.DroppedBadVHID = drops[carp.DropVHID]
 	st.DroppedLoop = drops[carp.DropLoop]
+	st.DroppedReplay = drops[carp.DropReplay]
 	st.DroppedBadPeer = drops[carp.DropPeer]
 	for _, v := range d.vhosts {
 		st.SentInet += v.stats.sent[carp.IPv4]

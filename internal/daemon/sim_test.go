@@ -531,7 +531,7 @@ func (s *sim) flushHolders() {
 // simConn is a host's protocol socket on the segment.
 type simConn struct{ n *simNode }
 
-func (c simConn) ReadPacket() (Packet, error) { select {} }
+func (c simConn) ReadBatch([]Packet) (int, error) { select {} }
 
 func (c simConn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
 	c.n.s.send(c.n, carp.IPv4, dst, payload)

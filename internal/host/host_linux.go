@@ -44,7 +44,7 @@ func Open(cfg *config.Config) (*Host, error) {
 		if err != nil {
 			return nil, fmt.Errorf("opening the IPv4 protocol socket: %w (carpd needs CAP_NET_RAW and CAP_NET_ADMIN)", err)
 		}
-		h.Conns[carp.IPv4] = conn4{c}
+		h.Conns[carp.IPv4] = &conn4{IPv4Conn: c}
 	}
 	if ipv6 {
 		c, err := advsock.ListenIPv6(cfg.TOS())
@@ -52,7 +52,7 @@ func Open(cfg *config.Config) (*Host, error) {
 			h.Close()
 			return nil, fmt.Errorf("opening the IPv6 protocol socket: %w (carpd needs CAP_NET_RAW and CAP_NET_ADMIN)", err)
 		}
-		h.Conns[carp.IPv6] = conn6{c}
+		h.Conns[carp.IPv6] = &conn6{IPv6Conn: c}
 	}
 	h.ann = announce.New()
 	h.Announcer = h.ann
@@ -81,16 +81,35 @@ func (a addresses) SetLifetime(valid time.Duration) {
 	a.SetOptions(vip.AddOptions{ValidLifetime: valid})
 }
 
-type conn4 struct{ *advsock.IPv4Conn }
+// conn4 and conn6 adapt the sockets' batch reads to the daemon's Packet,
+// through a buffer of the sockets' own, allocated once.
+type conn4 struct {
+	*advsock.IPv4Conn
+	buf []advsock.Packet
+}
 
-func (c conn4) ReadPacket() (daemon.Packet, error) { return packet(c.IPv4Conn.ReadPacket()) }
+func (c *conn4) ReadBatch(ps []daemon.Packet) (int, error) {
+	return packets(c.IPv4Conn.ReadBatch, &c.buf, ps)
+}
 
-type conn6 struct{ *advsock.IPv6Conn }
+type conn6 struct {
+	*advsock.IPv6Conn
+	buf []advsock.Packet
+}
 
-func (c conn6) ReadPacket() (daemon.Packet, error) { return packet(c.IPv6Conn.ReadPacket()) }
+func (c *conn6) ReadBatch(ps []daemon.Packet) (int, error) {
+	return packets(c.IPv6Conn.ReadBatch, &c.buf, ps)
+}
 
-func packet(p advsock.Packet, err error) (daemon.Packet, error) {
-	return daemon.Packet{IfIndex: p.IfIndex, Src: p.Src, TTL: p.TTL, Payload: p.Payload}, err
+func packets(read func([]advsock.Packet) (int, error), buf *[]advsock.Packet, ps []daemon.Packet) (int, error) {
+	if len(*buf) < len(ps) {
+		*buf = make([]advsock.Packet, len(ps))
+	}
+	n, err := read((*buf)[:len(ps)])
+	for i, p := range (*buf)[:n] {
+		ps[i] = daemon.Packet{IfIndex: p.IfIndex, Src: p.Src, TTL: p.TTL, Payload: p.Payload}
+	}
+	return n, err
 }
 
 // Links reads link state through netlink. It needs no privilege: `carpd
