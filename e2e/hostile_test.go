@@ -101,6 +101,7 @@ type hostCounts struct {
 	drops       map[string]uint64 // on eth0, by reason
 	received    uint64            // IPv4 and IPv6
 	transitions uint64
+	queueFull   uint64 // checked adverts the loop had no room for
 }
 
 func (c *cluster) counts(h *lab.Host) hostCounts {
@@ -113,7 +114,7 @@ func (c *cluster) counts(h *lab.Host) hostCounts {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		c.t.Fatalf("carpctl stats --json on %s: %v\n%s", h.Name, err, out)
 	}
-	hc := hostCounts{drops: map[string]uint64{}, received: st.ReceivedInet + st.ReceivedInet6, transitions: st.Transitions}
+	hc := hostCounts{drops: map[string]uint64{}, received: st.ReceivedInet + st.ReceivedInet6, transitions: st.Transitions, queueFull: st.DroppedQueueFull}
 	for _, d := range st.DropsByInterface {
 		if d.Interface == "eth0" {
 			for r, n := range d.Drops {

@@ -176,6 +176,7 @@ type Machine struct {
 	demotion  int
 	counter   uint64 // the last counter sent
 	first     uint64 // the random start: every counter sent is in (first, counter]
+	windowed  uint64 // the last of our own last counters heard (replayed); first: none
 	linkUp    bool
 	adTimer   time.Time              // MASTER: next advert
 	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
@@ -205,7 +206,7 @@ func NewMachine(cfg Config, counter uint64) (*Machine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("vhid %d: %w", cfg.VHID, err)
 	}
-	m := &Machine{cfg: cfg, counter: counter, first: counter}
+	m := &Machine{cfg: cfg, counter: counter, first: counter, windowed: counter}
 	m.cfg.Addrs = append([]netip.Addr(nil), cfg.Addrs...)
 	for _, a := range cfg.Addrs {
 		if a.Unmap().Is4() {
@@ -520,18 +521,29 @@ func (m *Machine) Sent(c uint64) bool {
 	return c-m.first-1 < m.counter-m.first // (first, counter], modulo 2^64
 }
 
+// OwnWindow is how many of our last counters may also be a peer's (see
+// replayed).
+const OwnWindow = 8
+
 // replayed reports whether an advert with counter c (and a right HMAC) is
 // one of ours, sent earlier and replayed by another host: c is a counter
-// we sent, except, while MASTER, the last two. Those may be a peer's:
-// FreeBSD and ucarp adopt the counter of every advert they accept, so a
-// peer that took over beside us (a split) continues our sequence at our
-// pace and sends, each interval, our last counter or the next. A replay
-// of our last two adverts is not told from such a peer; older ones are.
+// we sent. The last OwnWindow of them may be a peer's, though: FreeBSD
+// and ucarp adopt the counter of every advert they accept, so a peer that
+// takes over beside us (a split) continues our sequence from the counter
+// it heard last, a master-down interval (3 to 4 of our adverts) behind
+// ours, and goes on at our pace. Those are heard, if each is greater than
+// the last one heard so: a replay of our last adverts is accepted at most
+// once each. With replay protection on, every counter we sent is ours
+// (its peers are expected not to adopt counters, as carpd does not).
 func (m *Machine) replayed(c uint64) bool {
 	if !m.Sent(c) {
 		return false
 	}
-	return m.state != Master || m.counter-c >= 2
+	if m.cfg.ReplayProtection || m.counter-c >= OwnWindow || c-m.first <= m.windowed-m.first {
+		return true
+	}
+	m.windowed = c
+	return false
 }
 
 // fresh runs replay protection (Config.ReplayProtection) on an advert that
