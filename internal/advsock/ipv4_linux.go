@@ -9,10 +9,6 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// maxDatagram is the size of the receive buffer: the largest IPv4 datagram,
-// so that nothing is ever truncated.
-const maxDatagram = 0xffff
-
 // IPv4Conn is a raw IPv4 socket for protocol 112 in the network namespace
 // that was current when ListenIPv4 ran. WriteAdvert, Join and Close
 // are safe for concurrent use; ReadPacket calls are serialised.

@@ -53,33 +53,6 @@ func advertHeader(tos int, src, dst netip.Addr, payloadLen int) (*ipv4.Header, e
 	}, nil
 }
 
-// packetFrom turns what ipv4.RawConn.ReadFrom returned into a Packet,
-// copying the payload. The incoming interface comes from the control
-// message; it is 0 when the control message is missing.
-func packetFrom(h *ipv4.Header, payload []byte, cm *ipv4.ControlMessage) (Packet, error) {
-	if h == nil {
-		return Packet{}, fmt.Errorf("no IPv4 header")
-	}
-	src, ok := addrFromIP(h.Src)
-	if !ok {
-		return Packet{}, fmt.Errorf("bad IPv4 source %v", h.Src)
-	}
-	dst, ok := addrFromIP(h.Dst)
-	if !ok {
-		return Packet{}, fmt.Errorf("bad IPv4 destination %v", h.Dst)
-	}
-	p := Packet{
-		Src:     src,
-		Dst:     dst,
-		TTL:     h.TTL,
-		Payload: append([]byte(nil), payload...),
-	}
-	if cm != nil {
-		p.IfIndex = cm.IfIndex
-	}
-	return p, nil
-}
-
 // addrFromIP converts an IPv4 net.IP (4- or 16-byte form) to a netip.Addr.
 func addrFromIP(ip net.IP) (netip.Addr, bool) {
 	a, ok := netip.AddrFromSlice(ip)
@@ -88,36 +61,6 @@ func addrFromIP(ip net.IP) (netip.Addr, bool) {
 	}
 	a = a.Unmap()
 	return a, a.Is4()
-}
-
-// packetFromIPv6 turns what ipv6.PacketConn.ReadFrom returned (the payload,
-// the control message and the source address) into a Packet, copying the
-// payload. The destination, the hop limit and the incoming interface come
-// from the control message; without one the packet is refused, since the
-// receive checks cannot do without the hop limit.
-func packetFromIPv6(payload []byte, cm *ipv6.ControlMessage, src net.Addr) (Packet, error) {
-	if cm == nil {
-		return Packet{}, fmt.Errorf("no IPv6 control message")
-	}
-	ipa, ok := src.(*net.IPAddr)
-	if !ok || ipa == nil {
-		return Packet{}, fmt.Errorf("source %v is not an IP address", src)
-	}
-	s, ok := addr6FromIP(ipa.IP)
-	if !ok {
-		return Packet{}, fmt.Errorf("bad IPv6 source %v", ipa.IP)
-	}
-	d, ok := addr6FromIP(cm.Dst)
-	if !ok {
-		return Packet{}, fmt.Errorf("bad IPv6 destination %v", cm.Dst)
-	}
-	return Packet{
-		IfIndex: cm.IfIndex,
-		Src:     s,
-		Dst:     d,
-		TTL:     cm.HopLimit,
-		Payload: append([]byte(nil), payload...),
-	}, nil
 }
 
 // addr6FromIP converts a 16-byte IPv6 net.IP to a netip.Addr; IPv4 and
