@@ -32,12 +32,15 @@ const (
 	// oobLen is the room for one datagram's control messages: the
 	// interface (and the destination, and for IPv6 the hop limit).
 	oobLen = 128
-	// RecvBufferSize is the receive buffer asked for: 4 MB holds some
-	// 5,000 datagrams, a tenth of a second of a 50,000/s flood, so that
-	// a burst does not crowd out the peers' adverts while the reader is
-	// away from the CPU. SO_RCVBUFFORCE passes net.core.rmem_max as
-	// root; without CAP_NET_ADMIN SO_RCVBUF gets what rmem_max allows.
-	RecvBufferSize = 4 << 20
+	// RecvBufferSize is the receive buffer asked for (the kernel doubles
+	// it for its bookkeeping): 16 MB holds some 20,000 small datagrams
+	// (a 56-byte advert costs about 1.5 KB of buffer on a veth), four
+	// tenths of a second of a 50,000/s flood, so that the reader can be
+	// kept off the CPU that long by the machine's load without losing a
+	// peer's advert. The memory is taken only while datagrams wait.
+	// SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN;
+	// without it SO_RCVBUF gets what rmem_max allows.
+	RecvBufferSize = 16 << 20
 )
 
 // batch is one socket's reusable receive state. Its methods are called with
