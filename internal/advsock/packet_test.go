@@ -135,4 +135,3 @@ func TestAdvertControl(t *testing.T) {
 		})
 	}
 }
-

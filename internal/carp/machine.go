@@ -126,13 +126,13 @@ const maxReplaySources = 8
 type replaySource struct {
 	src      netip.Addr
 	family   Family
-	known    bool      // first and last are valid
-	first    uint64    // the first counter accepted of the current sequence
-	last     uint64    // the last counter accepted
-	lastAt   time.Time // when
-	pending  bool      // cand is valid: a new sequence to confirm
-	cand     uint64    // its first counter
-	heardAt  time.Time // last advert from this source, accepted or not
+	known    bool          // first and last are valid
+	first    uint64        // the first counter accepted of the current sequence
+	last     uint64        // the last counter accepted
+	lastAt   time.Time     // when
+	pending  bool          // cand is valid: a new sequence to confirm
+	cand     uint64        // its first counter
+	heardAt  time.Time     // last advert from this source, accepted or not
 	interval time.Duration // advertised by the last accepted advert
 }
 
