@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -123,14 +124,15 @@ func (d *Daemon) releaseAll() {
 // syncAddresses makes the interface hold the addresses of exactly the
 // vhids that are MASTER. The parent never holds the addresses of a vhid in
 // virtual MAC mode. It returns the number of addresses added or removed.
+// An interface that is gone holds nothing to sync.
 func (d *Daemon) syncAddresses(ifc *iface) int {
-	if d.unmanaged {
+	if d.unmanaged || ifc.gone {
 		return 0
 	}
 	var managed, want []netip.Prefix
 	for _, v := range ifc.vhosts {
 		managed = append(managed, v.prefixes...)
-		if v.hold && v.vmac == nil {
+		if v.hold && !v.cfg.VirtualMAC {
 			want = append(want, v.prefixes...)
 		}
 	}
@@ -151,6 +153,14 @@ func (d *Daemon) setAddresses(ifname string, managed, want []netip.Prefix) int {
 	changes, err := d.host.Addresses.Set(ifname, managed, want)
 	for _, c := range changes {
 		d.log.Info("carp: addresses changed", "dev", ifname, "cmd", c)
+	}
+	if err != nil && len(want) == 0 {
+		// Releasing from an interface deleted meanwhile (the monitor
+		// tells of it next): its addresses went with it.
+		if _, lerr := d.host.Links.Link(ifname); errors.Is(lerr, ErrNoInterface) {
+			d.log.Debug("carp: interface gone; no address to remove", "dev", ifname)
+			return len(changes)
+		}
 	}
 	if err != nil {
 		d.log.Error("carp: setting addresses failed", "dev", ifname, "err", err)

@@ -115,6 +115,12 @@ type iface struct {
 	// src caches the source address of adverts by destination; a change
 	// of the interface or of its addresses clears it.
 	src map[netip.Addr]netip.Addr
+	// gone says that no interface has the configured name (deleted or
+	// renamed away): link has no index, and the vhids wait in INIT.
+	gone bool
+	// joined is the index on which the protocol sockets last joined the
+	// groups through ready (setUp joins at start).
+	joined int
 }
 
 // Daemon runs the vhids of one configuration.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -24,6 +25,9 @@ type tickIn struct{}
 
 // linkIn is a link's new state.
 type linkIn struct{ link Link }
+
+// linkGoneIn says that a link was deleted; link is its last state.
+type linkGoneIn struct{ link Link }
 
 // addrIn is an address added or removed underneath.
 type addrIn struct{ change AddrChange }
@@ -61,6 +65,7 @@ type demoteIn struct {
 func (advertIn) isInput()     {}
 func (tickIn) isInput()       {}
 func (linkIn) isInput()       {}
+func (linkGoneIn) isInput()   {}
 func (addrIn) isInput()       {}
 func (resyncIn) isInput()     {}
 func (shutdownIn) isInput()   {}
@@ -108,6 +113,10 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		}
 	case linkIn:
 		d.linkChanged(now, in.link)
+	case linkGoneIn:
+		if ifc := d.byIdx[in.link.Index]; ifc != nil {
+			d.lose(now, ifc, "")
+		}
 	case addrIn:
 		d.addrChanged(now, in.change)
 	case resyncIn:
@@ -153,8 +162,16 @@ func (d *Daemon) nextDeadline() time.Time {
 func (d *Daemon) start(now time.Time) {
 	for _, ifc := range d.ifaces {
 		// The state may have changed since New.
-		if l, err := d.host.Links.Link(ifc.link.Name); err == nil && l.Index == ifc.link.Index {
+		l, err := d.host.Links.Link(ifc.link.Name)
+		switch {
+		case errors.Is(err, ErrNoInterface):
+			d.lose(now, ifc, "")
+		case err == nil && l.Index == ifc.link.Index:
 			ifc.link = l
+		case err == nil:
+			// Made again since New: followed; the vhids are still INIT.
+			ifc.link.Up = false
+			d.follow(now, ifc, l)
 		}
 		for _, v := range ifc.vhosts {
 			if ifc.link.Up {
@@ -245,12 +262,37 @@ func (d *Daemon) received(now time.Time, in advertIn) {
 	d.step(now, v, in.r)
 }
 
+// linkChanged handles a link's new state, which may carry a new name.
+//
+// carpd follows its interfaces by the names configured, as a carpd started
+// afresh would find them, not by their index: an interface deleted and
+// made again under the same name (a new index), or renamed and named so
+// again, is taken back, and one renamed away is lost as a deleted one is.
+// FreeBSD's carp is bound to the ifnet and stays on a renamed interface;
+// carpd's configuration, like rc.conf, names interfaces, and carpd never
+// holds a virtual address on an interface its configuration does not name.
 func (d *Daemon) linkChanged(now time.Time, l Link) {
-	ifc := d.byIdx[l.Index]
+	if ifc := d.byIdx[l.Index]; ifc != nil && l.Name != ifc.link.Name {
+		d.lose(now, ifc, l.Name)
+	}
+	ifc := d.byName[l.Name]
 	if ifc == nil {
 		return
 	}
+	if ifc.gone || l.Index != ifc.link.Index {
+		d.follow(now, ifc, l)
+		return
+	}
+	d.setLink(now, ifc, l)
+}
+
+// setLink sets the state of ifc's link, l, of the same index, and tells
+// its vhids when it went up or down.
+func (d *Daemon) setLink(now time.Time, ifc *iface, l Link) {
 	was := ifc.link.Up
+	if l.Up && !was && !d.ready(ifc) {
+		l.Up = false // not usable yet: tried again at its next change
+	}
 	ifc.link = l
 	clear(ifc.src)
 	if was == l.Up {
@@ -263,6 +305,104 @@ func (d *Daemon) linkChanged(now time.Time, l Link) {
 			d.step(now, v, carp.LinkDown{})
 		}
 	}
+}
+
+// lose handles the loss of ifc's interface: deleted, or renamed to
+// renamed. Its vhids go INIT, as for a link down, and its virtual
+// addresses go: the kernel removed them with a deleted interface, and
+// carpd removes them from a renamed one. The vhids wait for an interface
+// of the configured name (follow).
+func (d *Daemon) lose(now time.Time, ifc *iface, renamed string) {
+	old := ifc.link
+	if renamed != "" {
+		d.log.Warn("carp: interface renamed; its vhids wait for an interface of that name",
+			"iface", old.Name, "ifindex", old.Index, "new-name", renamed)
+	} else {
+		d.log.Warn("carp: interface gone; its vhids wait for it to come back", "iface", old.Name, "ifindex", old.Index)
+	}
+	delete(d.byIdx, old.Index)
+	ifc.gone = true
+	ifc.joined = 0
+	ifc.link = Link{Name: old.Name}
+	clear(ifc.src)
+	for _, v := range ifc.vhosts {
+		if v.vmac == nil {
+			continue
+		}
+		// The kernel deletes a virtual MAC interface with its parent;
+		// a renamed parent keeps it, and its addresses with it.
+		delete(d.vmacIdx, v.vmac.Index)
+		if renamed != "" {
+			if err := d.host.VirtualMACs.Remove(v.vmac.Name); err != nil {
+				v.log.Warn("carp: removing the virtual MAC interface failed", "dev", v.vmac.Name, "err", err)
+			}
+		}
+		v.vmac = nil
+	}
+	if old.Up {
+		for _, v := range ifc.vhosts {
+			d.step(now, v, carp.LinkDown{})
+		}
+	}
+	if renamed != "" && !d.unmanaged {
+		var managed []netip.Prefix
+		for _, v := range ifc.vhosts {
+			managed = append(managed, v.prefixes...)
+		}
+		d.setAddresses(renamed, managed, nil)
+	}
+	d.admit.Store(d.newAdmitTable())
+}
+
+// follow takes l, an interface of a configured name with an index other
+// than the one ifc knows (made again, or named so again), as ifc's
+// interface: the readers admit adverts from its index, and once it is up
+// the protocol sockets join the groups on it and the vhids leave INIT.
+func (d *Daemon) follow(now time.Time, ifc *iface, l Link) {
+	if !ifc.gone {
+		// Its loss went unseen (the monitor lost changes).
+		d.lose(now, ifc, "")
+	}
+	d.log.Info("carp: interface back; following it", "iface", l.Name, "ifindex", l.Index)
+	ifc.gone = false
+	ifc.link = Link{Index: l.Index, Name: l.Name, MAC: l.MAC}
+	d.byIdx[l.Index] = ifc
+	d.admit.Store(d.newAdmitTable())
+	d.setLink(now, ifc, l)
+}
+
+// ready makes ifc's interface usable by its vhids, as setUp does at start:
+// the protocol sockets join the groups on its index, and the vhids in
+// virtual MAC mode get their virtual MAC interface on it. It reports
+// whether that is done.
+func (d *Daemon) ready(ifc *iface) bool {
+	if ifc.joined != ifc.link.Index {
+		for f, conn := range d.host.Conns {
+			if !d.families[f] || conn == nil {
+				continue
+			}
+			if err := conn.Join(ifc.link.Index); err != nil {
+				d.log.Error("carp: joining the group failed; the interface stays down for carp",
+					"iface", ifc.link.Name, "group", carp.Group(carp.Family(f)), "err", err)
+				return false
+			}
+		}
+		ifc.joined = ifc.link.Index
+	}
+	for _, v := range ifc.vhosts {
+		if !v.cfg.VirtualMAC || v.vmac != nil {
+			continue
+		}
+		l, err := d.host.VirtualMACs.Ensure(ifc.link.Name, v.cfg.VHID)
+		if err != nil {
+			v.log.Error("carp: virtual MAC interface failed; the interface stays down for carp", "err", err)
+			return false
+		}
+		v.vmac = &l
+		d.vmacIdx[l.Index] = ifc
+		v.log.Info("carp: virtual MAC interface", "dev", l.Name, "mac", l.MAC.String())
+	}
+	return true
 }
 
 // addrChanged reacts to addresses changed underneath carpd (an `ip addr
@@ -344,19 +484,25 @@ func (d *Daemon) resync(now time.Time, cause error) {
 	}
 	for _, ifc := range d.ifaces {
 		l, err := d.host.Links.Link(ifc.link.Name)
-		if err != nil {
-			// Gone: as good as down, until it comes back.
+		switch {
+		case errors.Is(err, ErrNoInterface):
+			// Deleted or renamed away: as a deletion (a renamed one
+			// keeps the addresses until their lifetime runs out).
+			if !ifc.gone {
+				d.lose(now, ifc, "")
+			}
+		case err != nil:
+			// Unreadable: as good as down, until it changes again.
 			d.log.Warn("carp: interface unreadable", "iface", ifc.link.Name, "err", err)
-			l = ifc.link
-			l.Up = false
+			if !ifc.gone {
+				l = ifc.link
+				l.Up = false
+				d.setLink(now, ifc, l)
+			}
+		default:
+			// Made again under the same name (a new index): followed.
+			d.linkChanged(now, l)
 		}
-		if l.Index != ifc.link.Index {
-			// Recreated under the same name: keep following the index
-			// the daemon knows; its vhids see it down.
-			l = ifc.link
-			l.Up = false
-		}
-		d.linkChanged(now, l)
 	}
 	for _, ifc := range d.ifaces {
 		if n := d.syncAddresses(ifc); n > 0 {

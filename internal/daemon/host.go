@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"time"
@@ -47,7 +48,9 @@ type AddrChange struct {
 type Change struct {
 	IsLink bool
 	Link   Link
-	Addr   AddrChange
+	// Deleted says that the link was deleted; Link is its last state.
+	Deleted bool
+	Addr    AddrChange
 }
 
 // Conn is the protocol-112 socket of one address family. One Conn serves
@@ -89,9 +92,14 @@ type Announcer interface {
 	Announce(ifindex int, hw net.HardwareAddr, addrs []netip.Addr) error
 }
 
+// ErrNoInterface is wrapped by the error of Links.Link when no interface
+// has the name.
+var ErrNoInterface = errors.New("no such interface")
+
 // Links reads the state of interfaces.
 type Links interface {
-	// Link returns the current state of the named interface.
+	// Link returns the current state of the named interface; when there
+	// is none, the error wraps ErrNoInterface.
 	Link(name string) (Link, error)
 	// Source returns the address adverts to dst leave from out of the
 	// interface: its own address of dst's family (for IPv6, of dst's

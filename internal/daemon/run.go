@@ -247,6 +247,9 @@ func (d *Daemon) reportChange(ctx context.Context) func(Change) {
 		if c.IsLink {
 			in = linkIn{c.Link}
 		}
+		if c.IsLink && c.Deleted {
+			in = linkGoneIn{c.Link}
+		}
 		select {
 		case d.changes <- in:
 		case <-ctx.Done():

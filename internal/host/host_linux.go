@@ -119,6 +119,9 @@ type Links struct{}
 // Link returns the state of the named interface.
 func (Links) Link(name string) (daemon.Link, error) {
 	l, err := netmon.LinkByName(name)
+	if errors.Is(err, netmon.ErrNotFound) {
+		err = daemon.ErrNoInterface
+	}
 	return link(l), err
 }
 
@@ -140,9 +143,10 @@ type monitor struct{}
 func (monitor) Subscribe(ctx context.Context, report func(daemon.Change)) (<-chan error, error) {
 	return netmon.Subscribe(ctx, func(u netmon.Update) {
 		report(daemon.Change{
-			IsLink: u.IsLink,
-			Link:   link(u.Link),
-			Addr:   daemon.AddrChange{LinkIndex: u.Addr.LinkIndex, Prefix: u.Addr.Prefix, Removed: u.Addr.Removed},
+			IsLink:  u.IsLink,
+			Link:    link(u.Link),
+			Deleted: u.Deleted,
+			Addr:    daemon.AddrChange{LinkIndex: u.Addr.LinkIndex, Prefix: u.Addr.Prefix, Removed: u.Addr.Removed},
 		})
 	})
 }

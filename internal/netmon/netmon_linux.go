@@ -4,6 +4,7 @@ package netmon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,10 +34,17 @@ func fromNetlink(l netlink.Link) Link {
 	}
 }
 
+// ErrNotFound is wrapped by LinkByName's error when no interface has the
+// name.
+var ErrNotFound = errors.New("no such interface")
+
 // LinkByName returns the current state of the named interface.
 func LinkByName(name string) (Link, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
+		if errors.As(err, new(netlink.LinkNotFoundError)) {
+			return Link{}, ErrNotFound
+		}
 		return Link{}, err
 	}
 	return fromNetlink(l), nil
@@ -54,7 +62,10 @@ type AddrChange struct {
 type Update struct {
 	IsLink bool
 	Link   Link
-	Addr   AddrChange
+	// Deleted says that the link was deleted (RTM_DELLINK); Link is its
+	// last state.
+	Deleted bool
+	Addr    AddrChange
 }
 
 // ReceiveBuffer is the receive buffer of the subscription sockets, 4 MiB
@@ -162,7 +173,7 @@ func subscribe(ctx context.Context, s subscriber, report func(Update)) (<-chan e
 					cause = linkErr.get("link")
 					return
 				}
-				report(Update{IsLink: true, Link: fromNetlink(u.Link)})
+				report(Update{IsLink: true, Link: fromNetlink(u.Link), Deleted: u.Header.Type == unix.RTM_DELLINK})
 			case u, ok := <-addrs:
 				if !ok {
 					cause = addrErr.get("address")

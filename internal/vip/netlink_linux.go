@@ -38,8 +38,19 @@ type netlinkOS struct {
 	index map[string]int // interface indexes by name, for replace
 }
 
+// link looks the interface up by name, and notes its index for replace:
+// every lookup by name puts right an index that went stale (the name now
+// on another interface: renamed, or deleted and made again). The daemon
+// sets a vhid's addresses through list before it renews them.
 func (o *netlinkOS) link(ifname string) (netlink.Link, error) {
 	l, err := o.h.LinkByName(ifname)
+	o.mu.Lock()
+	if err != nil {
+		delete(o.index, ifname)
+	} else {
+		o.index[ifname] = l.Attrs().Index
+	}
+	o.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", ifname, err)
 	}
@@ -95,9 +106,6 @@ func (o *netlinkOS) replace(ifname string, r addReq) error {
 	if err != nil {
 		return err
 	}
-	o.mu.Lock()
-	o.index[ifname] = l.Attrs().Index
-	o.mu.Unlock()
 	return o.h.AddrReplace(l, netlinkAddr(r))
 }
 
