@@ -154,11 +154,14 @@ func (d *Daemon) setAddresses(ifname string, managed, want []netip.Prefix) int {
 	for _, c := range changes {
 		d.log.Info("carp: addresses changed", "dev", ifname, "cmd", c)
 	}
-	if err != nil && len(want) == 0 {
-		// Releasing from an interface deleted meanwhile (the monitor
-		// tells of it next): its addresses went with it.
+	if err != nil {
+		// An interface deleted meanwhile (a parent, or a virtual MAC
+		// interface that went with its parent): its addresses went with
+		// it, and the monitor tells of it next, which puts the vhids in
+		// INIT. Releasing from it, or taking over on it at that moment,
+		// is no error.
 		if _, lerr := d.host.Links.Link(ifname); errors.Is(lerr, ErrNoInterface) {
-			d.log.Debug("carp: interface gone; no address to remove", "dev", ifname)
+			d.log.Debug("carp: interface gone; addresses not set", "dev", ifname, "err", err)
 			return len(changes)
 		}
 	}
