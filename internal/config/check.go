@@ -114,30 +114,61 @@ type vhidSpec struct {
 	preempt           *bool
 	virtualMAC        bool
 	replayProtection  bool
-	hooks             Hooks
-	name              string
-	addrs             []addrSpec
+	// version is carpver (2 when not set); vrrpPrio and vrrpInterval are
+	// vrrpprio and vrrpinterval; vrrpTieBreak is the TOML file's
+	// vrrp-tiebreak (nil: not given). passwordPos, replayPos and
+	// tieBreakPos are where password (pass, password-file),
+	// replay-protection and vrrp-tiebreak were written, for the checks of
+	// the keywords of the other protocol (checkProtocol).
+	version, vrrpPrio, vrrpInterval     number
+	vrrpTieBreak                        *bool
+	passwordPos, replayPos, tieBreakPos pos
+	hooks                               Hooks
+	name                                string
+	addrs                               []addrSpec
 	// bad says that the front end reported an error in this vhid: it is
 	// neither checked against the others nor part of the result.
 	bad bool
 }
 
-// The limits of the vhid settings: carp(4)'s, from the protocol core.
+// The limits of the vhid settings: carp(4)'s, from the protocol core, and
+// VRRPv3's (RFC 5798: priority 1..255, 0 being the resigning master's;
+// the interval is a 12-bit field of centiseconds).
 var (
-	vhidRange    = [2]int{carp.MinVHID, carp.MaxVHID}
-	advbaseRange = [2]int{carp.MinAdvBase, carp.MaxAdvBase}
-	advskewRange = [2]int{0, carp.MaxAdvSkew}
+	vhidRange         = [2]int{carp.MinVHID, carp.MaxVHID}
+	advbaseRange      = [2]int{carp.MinAdvBase, carp.MaxAdvBase}
+	advskewRange      = [2]int{0, carp.MaxAdvSkew}
+	carpverRange      = [2]int{VersionCARP, VersionVRRP}
+	vrrpPrioRange     = [2]int{1, 255}
+	vrrpIntervalRange = [2]int{1, 4095}
 )
 
-// limits returns the range of a numeric vhid setting.
+// limits returns the range of a numeric vhid setting, by its rc.conf or
+// TOML name.
 func limits(key string) [2]int {
 	switch key {
 	case "vhid":
 		return vhidRange
 	case "advbase":
 		return advbaseRange
+	case "carpver":
+		return carpverRange
+	case "vrrpprio", "vrrp-priority":
+		return vrrpPrioRange
+	case "vrrpinterval", "vrrp-interval":
+		return vrrpIntervalRange
 	}
 	return advskewRange
+}
+
+// keyOfWord returns the key of a setting as written: the first word of
+// "vrrpprio 150" or "vrrp-priority = 150".
+func keyOfWord(word string) string {
+	f := strings.FieldsFunc(word, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' })
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // checkValues checks the values of one vhid that need no other: the
@@ -150,13 +181,58 @@ func checkValues(l *errList, s *vhidSpec) (identified bool) {
 	for _, n := range []struct {
 		key string
 		num number
-	}{{"vhid", s.vhid}, {"advbase", s.advbase}, {"advskew", s.advskew}} {
+	}{
+		{"vhid", s.vhid}, {"advbase", s.advbase}, {"advskew", s.advskew},
+		{"carpver", s.version}, {keyOfWord(s.vrrpPrio.pos.word), s.vrrpPrio},
+		{keyOfWord(s.vrrpInterval.pos.word), s.vrrpInterval},
+	} {
 		if r := limits(n.key); n.num.set && (n.num.val < r[0] || n.num.val > r[1]) {
+			if n.key == "carpver" {
+				l.errorAt(n.num.pos, "carpver must be 2 (CARP) or 3 (VRRPv3)")
+				continue
+			}
 			l.errorAt(n.num.pos, "%s must be %d..%d", n.key, r[0], r[1])
 			identified = identified && n.key != "vhid"
 		}
 	}
 	return identified
+}
+
+// checkProtocol checks that vhid s uses only the keywords of its protocol:
+// no pass, advbase, advskew, unicast peer or replay protection on a VRRP
+// vhid (VRRPv3 has no authentication, and its timing is vrrpprio and
+// vrrpinterval), and no vrrpprio, vrrpinterval or vrrp-tiebreak on a CARP
+// vhid. Unicast VRRP is refused: RFC 5798 has none (keepalived's
+// unicast_peer is an extension). The rc.conf parser calls it once the
+// entries of a vhid are merged, since one entry may give carpver 3 and
+// another vrrpprio; the TOML parser per table.
+func checkProtocol(l *errList, s *vhidSpec) {
+	name := fmt.Sprintf("vhid %d on %s", s.vhid.val, s.iface)
+	if s.version.val == VersionVRRP {
+		why := fmt.Sprintf("%s is VRRPv3 (%q at %s)", name, s.version.pos.word, l.at(s.version.pos.line))
+		for _, p := range []struct {
+			set  bool
+			pos  pos
+			hint string
+		}{
+			{s.password != "", s.passwordPos, "VRRPv3 has no authentication"},
+			{s.advbase.set, s.advbase.pos, "VRRP's interval is vrrpinterval, in centiseconds"},
+			{s.advskew.set, s.advskew.pos, "VRRP's priority is vrrpprio, the higher wins"},
+			{s.peer.IsValid(), s.peerPos, "VRRPv3 is multicast only (RFC 5798 has no unicast)"},
+			{s.peer6.IsValid(), s.peer6Pos, "VRRPv3 is multicast only (RFC 5798 has no unicast)"},
+			{s.replayProtection, s.replayPos, "VRRPv3 adverts carry no counter"},
+		} {
+			if p.set {
+				l.errorAt(p.pos, "a CARP keyword, but %s: %s", why, p.hint)
+			}
+		}
+		return
+	}
+	for _, p := range []pos{s.vrrpPrio.pos, s.vrrpInterval.pos, s.tieBreakPos} {
+		if p.line != 0 {
+			l.errorAt(p, "a VRRP keyword, but %s is CARP: add carpver 3 for VRRPv3", name)
+		}
+	}
 }
 
 // check checks the vhids against each other (a vhid defined twice on an
@@ -184,6 +260,7 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 		if s.bad {
 			continue
 		}
+		checkProtocol(l, s)
 		key := vhidKey{s.iface, s.vhid.val}
 		if first, dup := defined[key]; dup {
 			l.errorAt(s.vhid.pos, "vhid %d on %s is already defined at %s", key.vhid, key.iface, l.at(first))
@@ -203,6 +280,20 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 		}
 		if s.advskew.set {
 			v.AdvSkew = uint8(s.advskew.val)
+		}
+		v.Version = VersionCARP
+		if s.version.val == VersionVRRP {
+			v.Version, v.AdvBase, v.AdvSkew = VersionVRRP, 0, 0
+			v.VRRPPriority, v.VRRPInterval, v.VRRPTieBreak = DefaultVRRPPriority, DefaultVRRPInterval, true
+			if s.vrrpPrio.set {
+				v.VRRPPriority = uint8(s.vrrpPrio.val)
+			}
+			if s.vrrpInterval.set {
+				v.VRRPInterval = uint16(s.vrrpInterval.val)
+			}
+			if s.vrrpTieBreak != nil {
+				v.VRRPTieBreak = *s.vrrpTieBreak
+			}
 		}
 		for _, a := range s.addrs {
 			if use, dup := used[a.prefix.Addr()]; dup {

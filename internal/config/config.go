@@ -109,6 +109,11 @@ type Config struct {
 	// Preempt lets a better BACKUP take over from a slower MASTER
 	// (FreeBSD's net.inet.carp.preempt, off by default).
 	Preempt bool
+	// PreemptGiven says that Preempt was set explicitly, by the file's
+	// global preempt key or the --preempt flag. Unset, a VRRP vhid
+	// preempts (the default of RFC 5798 and keepalived) while a CARP vhid
+	// follows Preempt (off); see PreemptOf.
+	PreemptGiven bool
 	// PreemptDelay holds preemption back for this long after start
 	// (keepalived's preempt_delay).
 	PreemptDelay time.Duration
@@ -211,7 +216,7 @@ type Overrides struct {
 func (c *Config) Apply(o Overrides) error {
 	n := *c
 	if o.Preempt != nil {
-		n.Preempt = *o.Preempt
+		n.Preempt, n.PreemptGiven = *o.Preempt, true
 	}
 	if o.PreemptDelay != nil {
 		if *o.PreemptDelay < 0 {
@@ -299,6 +304,25 @@ type VHID struct {
 	// Preempt overrides Config.Preempt for this vhid when not nil (only the
 	// TOML file can set it).
 	Preempt *bool
+	// Version is the protocol the vhid speaks: 2 for CARP (the default)
+	// or 3 for VRRPv3 (RFC 5798), FreeBSD 15's ifconfig keyword carpver.
+	// A VRRP vhid has no AdvBase, AdvSkew, Password, Peer, Peer6 or
+	// ReplayProtection (the parsers refuse them; they stay zero).
+	Version int
+	// VRRPPriority is a VRRP vhid's priority, 1..255 (FreeBSD's
+	// vrrpprio, default 100): the higher wins, 255 is the address owner.
+	// It is 0 for a CARP vhid.
+	VRRPPriority uint8
+	// VRRPInterval is a VRRP vhid's advertisement interval in centiseconds,
+	// 1..4095 (FreeBSD's vrrpinterval, default 100 = 1 s). It is 0 for a
+	// CARP vhid.
+	VRRPInterval uint16
+	// VRRPTieBreak applies RFC 5798's tie-break on equal priority (the
+	// greater primary address wins, as keepalived does); false is FreeBSD
+	// 15's behaviour (an equal priority leaves the MASTER be). True by
+	// default for a VRRP vhid, false for a CARP vhid; only the TOML file
+	// can turn it off.
+	VRRPTieBreak bool
 	// VirtualMAC asks for carp(4)'s virtual MAC address 00:00:5e:00:01:<vhid>
 	// (FreeBSD's behaviour in multicast mode); off by default, when the
 	// interface's own MAC answers for the addresses. Only the TOML file can
@@ -318,11 +342,32 @@ type VHID struct {
 	Origin string
 }
 
+// Protocol versions of a vhid (VHID.Version): the version nibble of the
+// adverts.
+const (
+	VersionCARP = 2 // CARP, carpver 2
+	VersionVRRP = 3 // VRRPv3 (RFC 5798), carpver 3
+)
+
+// Defaults of a VRRP vhid, FreeBSD 15's and RFC 5798's.
+const (
+	DefaultVRRPPriority = 100
+	DefaultVRRPInterval = 100 // centiseconds: 1 s
+)
+
+// IsVRRP reports whether v speaks VRRPv3 (carpver 3).
+func (v *VHID) IsVRRP() bool { return v.Version == VersionVRRP }
+
 // PreemptOf reports whether vhid v preempts: v.Preempt when set, else
-// c.Preempt.
+// c.Preempt when it was given (PreemptGiven), else the protocol's default:
+// on for VRRP (RFC 5798 and keepalived), c.Preempt (off unless set) for
+// CARP (FreeBSD's net.inet.carp.preempt, 0 by default).
 func (c *Config) PreemptOf(v *VHID) bool {
-	if v.Preempt != nil {
+	switch {
+	case v.Preempt != nil:
 		return *v.Preempt
+	case v.IsVRRP() && !c.PreemptGiven:
+		return true
 	}
 	return c.Preempt
 }

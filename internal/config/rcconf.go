@@ -16,9 +16,15 @@ package config
 //
 //	[inet|inet6] [alias] ADDRESS[/LEN] vhid N [advbase N] [advskew N]
 //	    [pass PHRASE] [state master|backup] [netmask M] [prefixlen N]
-//	    [peer A.B.C.D | mcast] [peer6 ADDR | mcast6] [carpver 2]
+//	    [peer A.B.C.D | mcast] [peer6 ADDR | mcast6]
+//	    [carpver 2|3] [vrrpprio N] [vrrpinterval N]
 //
-// in any order. Entries naming the same vhid on the same interface are one
+// in any order. carpver 3 makes the vhid a VRRPv3 one, as on FreeBSD 15:
+// vrrpprio (1..255, 100) and vrrpinterval (1..4095 centiseconds, 100) are
+// its parameters, and pass, advbase, advskew and a unicast peer are
+// errors, as are vrrpprio and vrrpinterval on a CARP vhid (checkProtocol).
+// Unlike FreeBSD's ifconfig, which reads these numbers with atoi and lets
+// the kernel refuse them, carpd checks each range here. Entries naming the same vhid on the same interface are one
 // virtual host: their addresses are collected in order, and a parameter
 // given by several entries must have the same value in each (an entry that
 // leaves a parameter out takes the vhid's).
@@ -101,6 +107,9 @@ const (
 	pState
 	pPeer
 	pPeer6
+	pCarpVer
+	pVRRPPrio
+	pVRRPInterval
 	numParams
 )
 
@@ -110,7 +119,7 @@ type setting struct {
 	// messages; a pass phrase is left out so that it never reaches a log.
 	pos pos
 	// The value, in the field that fits the parameter.
-	num  int        // advbase, advskew
+	num  int        // advbase, advskew, carpver, vrrpprio, vrrpinterval
 	text string     // pass, state
 	addr netip.Addr // peer, peer6; the zero Addr means multicast
 }
@@ -217,7 +226,7 @@ func firstCarpKeyword(words []string) string {
 var valueKeywords = map[string]bool{
 	"vhid": true, "advbase": true, "advskew": true, "pass": true,
 	"state": true, "peer": true, "peer6": true, "netmask": true,
-	"prefixlen": true, "carpver": true,
+	"prefixlen": true, "carpver": true, "vrrpprio": true, "vrrpinterval": true,
 }
 
 // entryParser holds the state of parsing one carp entry.
@@ -257,13 +266,6 @@ func (p *rcParser) parseEntry(n, col int, iface string, ifacePos pos, words []st
 		case valueKeywords[w]:
 			i++
 			ep.keyword(w, words[i])
-		case w == "vrrpprio" || w == "vrrpinterval":
-			word := w
-			if i+1 < len(words) {
-				i++
-				word += " " + words[i]
-			}
-			ep.errorf(word, "VRRP mode (carpver 3) is not supported")
 		case w == "inet" || w == "inet6":
 			ep.family = w // only words[0], as splitEntries starts entries there
 		case w == "alias":
@@ -366,18 +368,16 @@ func (ep *entryParser) keyword(w, v string) {
 		default:
 			ep.mask, ep.maskBits = pos{ep.n, ep.col, word}, bits
 		}
-	case "carpver":
-		switch v {
-		case "2":
-		case "3":
-			ep.errorf(word, "VRRP mode (carpver 3) is not supported")
-		default:
-			ep.errorf(word, "carpver must be 2 (VRRP mode, carpver 3, is not supported)")
+	case "carpver", "vrrpprio", "vrrpinterval":
+		k := map[string]int{"carpver": pCarpVer, "vrrpprio": pVRRPPrio, "vrrpinterval": pVRRPInterval}[w]
+		if x, ok := ep.number(word, w, v); ok {
+			ep.set(k, &setting{pos: pos{word: word}, num: x})
 		}
 	}
 }
 
-// number parses the value v of keyword key (vhid, advbase, advskew) as a
+// number parses the value v of keyword key (vhid, advbase, advskew,
+// carpver, vrrpprio, vrrpinterval) as a
 // decimal; its range is check's business.
 func (ep *entryParser) number(word, key, v string) (int, bool) {
 	x, ok := parseDecimal(v)
@@ -506,13 +506,19 @@ func apply(v *vhidSpec, k int, s *setting) {
 	case pAdvSkew:
 		v.advskew = number{val: s.num, pos: s.pos, set: true}
 	case pPass:
-		v.password = s.text
+		v.password, v.passwordPos = s.text, s.pos
 	case pState:
 		v.state = s.text
 	case pPeer:
 		v.peer, v.peerPos = s.addr, s.pos
 	case pPeer6:
 		v.peer6, v.peer6Pos = s.addr, s.pos
+	case pCarpVer:
+		v.version = number{val: s.num, pos: s.pos, set: true}
+	case pVRRPPrio:
+		v.vrrpPrio = number{val: s.num, pos: s.pos, set: true}
+	case pVRRPInterval:
+		v.vrrpInterval = number{val: s.num, pos: s.pos, set: true}
 	}
 }
 

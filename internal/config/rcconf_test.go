@@ -45,6 +45,7 @@ func vhid(iface string, id uint8, origin string, addrs ...string) VHID {
 		VHID:      id,
 		AdvBase:   DefaultAdvBase,
 		AdvSkew:   DefaultAdvSkew,
+		Version:   VersionCARP,
 		Addresses: prefixes(addrs...),
 		Origin:    origin,
 	}
@@ -239,6 +240,7 @@ var goodForms = []parseTest{
 		in: `ifconfig_em0_alias0="inet pass s3cret state backup alias advskew 20 peer 198.51.100.7 ` +
 			`peer6 2001:db8::7 netmask 255.255.255.128 advbase 2 192.0.2.50 vhid 42 carpver 2"`,
 		want: []VHID{{
+			Version:   VersionCARP,
 			Interface: "em0", VHID: 42, AdvBase: 2, AdvSkew: 20, Password: "s3cret", State: "backup",
 			Addresses: prefixes("192.0.2.50/25"),
 			Peer:      netip.MustParseAddr("198.51.100.7"), Peer6: netip.MustParseAddr("2001:db8::7"),
@@ -327,6 +329,7 @@ var mergeTests = []parseTest{
 ifconfig_em0_alias1="inet 192.0.2.51/32 vhid 100"
 ifconfig_em0_alias2="inet6 2001:db8::50 vhid 100 advskew 100 pass lampros"`,
 		want: []VHID{{
+			Version:   VersionCARP,
 			Interface: "em0", VHID: 100, AdvBase: 2, AdvSkew: 100, Password: "lampros", State: "backup",
 			Addresses: prefixes("192.0.2.50/32", "192.0.2.51/32", "2001:db8::50/128"),
 			Peer:      netip.MustParseAddr("198.51.100.9"),
@@ -417,14 +420,6 @@ var errorTests = []struct {
 		`rc.conf:1: "192.0.2.1-5/32": address ranges are not supported; write one entry per address`},
 	{"-alias", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 -alias"`,
 		`rc.conf:1: "-alias": removing an address is not supported in rc.conf`},
-	{"carpver 3", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 carpver 3"`,
-		`rc.conf:1: "carpver 3": VRRP mode (carpver 3) is not supported`},
-	{"carpver 4", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 carpver 4"`,
-		`rc.conf:1: "carpver 4": carpver must be 2 (VRRP mode, carpver 3, is not supported)`},
-	{"vrrpprio", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 vrrpprio 100"`,
-		`rc.conf:1: "vrrpprio 100": VRRP mode (carpver 3) is not supported`},
-	{"vrrpinterval", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1 vrrpinterval 100"`,
-		`rc.conf:1: "vrrpinterval 100": VRRP mode (carpver 3) is not supported`},
 	{"unterminated double quote", `ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 1`,
 		`rc.conf:1: "ifconfig_em0_alias0": unterminated quote (values spanning lines are not supported)`},
 	{"unterminated single quote", `ifconfig_em0_alias0='inet 192.0.2.50/32 vhid 1`,
@@ -523,7 +518,7 @@ func TestParseRCConfReportsAllErrors(t *testing.T) {
 	in := `hostname="fw1"
 ifconfig_em0_alias0="inet 192.0.2.50/32 vhid 0 advskw 3"
 ifconfig_em0_alias1="inet 192.0.2.51/32 vhid 1 pass x"
-ifconfig_em0_alias2="inet 192.0.2.300 vhid 1 carpver 3"
+ifconfig_em0_alias2="inet 192.0.2.300 vhid 1 carpver 4"
 ifconfig_em0_alias3="inet 192.0.2.52/32 vhid 1
 ifconfig_em0_alias4="inet 192.0.2.51/32 vhid 2 advskew 255"
 `
@@ -548,7 +543,7 @@ ifconfig_em0_alias4="inet 192.0.2.51/32 vhid 2 advskew 255"
 		{f, 2, "vhid 0", "vhid must be 1..255"},
 		{f, 2, "advskw", "unknown keyword"},
 		{f, 4, "192.0.2.300", "malformed address"},
-		{f, 4, "carpver 3", "VRRP mode (carpver 3) is not supported"},
+		{f, 4, "carpver 4", "carpver must be 2 (CARP) or 3 (VRRPv3)"},
 		{f, 5, "ifconfig_em0_alias3", "unterminated quote (values spanning lines are not supported)"},
 		{f, 6, "advskew 255", "advskew must be 0..254"},
 	}
@@ -586,16 +581,19 @@ func TestLoadRCConf(t *testing.T) {
 	want := Default()
 	want.VHIDs = []VHID{
 		{
+			Version:   VersionCARP,
 			Interface: "em0", VHID: 1, AdvBase: 1, AdvSkew: 100, Password: "lampros",
 			Addresses: prefixes("192.0.2.50/24", "192.0.2.51/32", "2001:db8::50/64"),
 			Origin:    path + ":16",
 		},
 		{
+			Version:   VersionCARP,
 			Interface: "em0", VHID: 2, AdvBase: 1, AdvSkew: 100, Password: "other", State: "backup",
 			Addresses: prefixes("192.0.2.60/32"),
 			Origin:    path + ":19",
 		},
 		{
+			Version:   VersionCARP,
 			Interface: "em1_100", VHID: 1, AdvBase: 3, AdvSkew: 0, Password: "vlan",
 			Addresses: prefixes("198.51.100.50/32", "198.51.100.51/32"),
 			Peer:      netip.MustParseAddr("198.51.100.224"),
@@ -622,6 +620,12 @@ func FuzzParseRCConf(f *testing.F) {
 	for _, tc := range errorTests {
 		f.Add(tc.in)
 	}
+	for _, tc := range vrrpRCConfTests {
+		f.Add(tc.in)
+	}
+	for _, tc := range vrrpRCConfErrorTests {
+		f.Add(tc.in)
+	}
 	f.Fuzz(func(t *testing.T, in string) {
 		cfg, err := ParseRCConf("fuzz.conf", strings.NewReader(in))
 		if err != nil {
@@ -630,7 +634,7 @@ func FuzzParseRCConf(f *testing.F) {
 		}
 		seen := make(map[netip.Addr]bool)
 		for _, v := range cfg.VHIDs {
-			if v.VHID == 0 || v.AdvBase == 0 || v.AdvSkew > 254 || v.Interface == "" || len(v.Addresses) == 0 {
+			if v.VHID == 0 || !protocolValid(v) || v.Interface == "" || len(v.Addresses) == 0 {
 				t.Errorf("invalid VHID %+v", v)
 			}
 			if v.State != "" && v.State != "master" && v.State != "backup" {

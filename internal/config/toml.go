@@ -100,6 +100,21 @@ func LoadTOML(path string) (*Config, error) {
 //	replay-protection bool, false: accept only increasing counters from
 //	               each source (see carp.Config.ReplayProtection)
 //	state          "master" or "backup": the state to start in
+//	carpver        integer 2 or 3, 2: 3 makes the vhid VRRPv3 (RFC 5798),
+//	               FreeBSD 15's carpver
+//	vrrp-priority  integer 1..255, 100: a VRRP vhid's priority (FreeBSD's
+//	               vrrpprio; 255 is the address owner)
+//	vrrp-interval  integer 1..4095, 100: a VRRP vhid's advertisement
+//	               interval in centiseconds (FreeBSD's vrrpinterval and the
+//	               wire's unit: 100 is 1 s, 1 is 10 ms)
+//	vrrp-tiebreak  bool, true: RFC 5798's tie-break on equal priority (the
+//	               greater primary address wins); false is FreeBSD 15's way
+//
+// A VRRP vhid (carpver = 3) takes no password, password-file, advbase,
+// advskew, peer, peer6 or replay-protection, and a CARP vhid no vrrp-*
+// key: each is an error. A VRRP vhid preempts unless its preempt key, the
+// global preempt key or --preempt says otherwise (RFC 5798 and keepalived
+// preempt by default; see Config.PreemptOf).
 //
 // An inline array of tables (vhid = [{...}, {...}]) is the same as
 // [[vhid]] tables. The checks shared with ParseRCConf give the same
@@ -364,7 +379,8 @@ var (
 		"interface": true, "vhid": true, "addresses": true, "advbase": true,
 		"advskew": true, "password": true, "password-file": true, "peer": true,
 		"peer6": true, "preempt": true, "virtual-mac": true, "state": true,
-		"replay-protection": true,
+		"replay-protection": true, "carpver": true, "vrrp-priority": true,
+		"vrrp-interval": true, "vrrp-tiebreak": true,
 	}
 )
 
@@ -425,7 +441,7 @@ func (t *tomlParser) global(kv keyValue) {
 		c.HookTimeout = d
 	case "preempt":
 		if b, ok := t.boolean(kv); ok {
-			c.Preempt = b
+			c.Preempt, c.PreemptGiven = b, true
 		}
 	case "preempt-delay":
 		s, ok := t.str(kv, `a duration like "30s"`)
@@ -507,6 +523,13 @@ var vhidKeyHints = map[string]string{
 	"address": "addresses",
 	"addr":    "addresses",
 	"iface":   "interface",
+	// FreeBSD's ifconfig words and likely names of the protocol.
+	"vrrpprio":     "vrrp-priority",
+	"priority":     "vrrp-priority",
+	"vrrpinterval": "vrrp-interval",
+	"interval":     "vrrp-interval",
+	"version":      "carpver",
+	"protocol":     "carpver",
 }
 
 // vhidSetting handles a key of vhid table e.
@@ -530,7 +553,7 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		if s, ok := t.str(kv, "an interface name"); ok {
 			v.iface, v.ifacePos = s, kv.pos()
 		}
-	case "vhid", "advbase", "advskew":
+	case "vhid", "advbase", "advskew", "carpver", "vrrp-priority", "vrrp-interval":
 		x, ok := t.integer(kv, limits(kv.key))
 		if !ok {
 			// Without its vhid, a table cannot be told from the others.
@@ -543,8 +566,18 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 			v.vhid = n
 		case "advbase":
 			v.advbase = n
+		case "carpver":
+			v.version = n
+		case "vrrp-priority":
+			v.vrrpPrio = n
+		case "vrrp-interval":
+			v.vrrpInterval = n
 		default:
 			v.advskew = n
+		}
+	case "vrrp-tiebreak":
+		if b, ok := t.boolean(kv); ok {
+			v.vrrpTieBreak, v.tieBreakPos = &b, kv.pos()
 		}
 	case "password":
 		s, ok := t.str(kv, "a string")
@@ -553,11 +586,12 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		case s == "":
 			t.errorf(kv.line, kv.word, "password is empty (leave it out for none)")
 		default:
-			v.password = s
+			v.password, v.passwordPos = s, kv.pos()
 		}
 	case "password-file":
 		if s, ok := t.str(kv, "a file name"); ok {
 			t.passwordFile(kv, v, s)
+			v.passwordPos = kv.pos()
 		}
 	case "addresses":
 		t.addresses(e, kv)
@@ -586,7 +620,7 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		}
 	case "replay-protection":
 		if b, ok := t.boolean(kv); ok {
-			v.replayProtection = b
+			v.replayProtection, v.replayPos = b, kv.pos()
 		}
 	case "state":
 		s, ok := t.str(kv, "master or backup")

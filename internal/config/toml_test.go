@@ -60,12 +60,12 @@ dscp = 0
 log-level = "warn"
 ` + oneVHID,
 			configWith(func(c *Config) {
-				c.Preempt, c.PreemptDelay = true, 30*time.Second
+				c.Preempt, c.PreemptGiven, c.PreemptDelay = true, true, 30*time.Second
 				c.IfDownDemotion, c.SendErrDemotion = 0, 240
 				c.DSCP, c.LogLevel = 0, "warn"
 			}, with(eth0v100, func(v *VHID) { v.Origin = "carpd.toml:7" })),
 		},
-		{"preempt false", "preempt = false\n", defaultsWith()},
+		{"preempt false", "preempt = false\n", configWith(func(c *Config) { c.PreemptGiven = true })},
 		{
 			"preempt-delay zero and compound",
 			"preempt-delay = \"1m30s\"\n",
@@ -89,6 +89,7 @@ state = "master"
 addresses = ["192.0.2.50/24", "2001:db8::50/64"]
 `,
 			defaultsWith(VHID{
+				Version:   VersionCARP,
 				Interface: "eth0.100", VHID: 255, AdvBase: 255, AdvSkew: 254,
 				Password: "lampros", State: "master",
 				Addresses: prefixes("192.0.2.50/24", "2001:db8::50/64"),
@@ -127,7 +128,7 @@ addresses = ["2001:db8::50/64"]
 		{
 			"preempt false overrides the global",
 			"preempt = true\n" + oneVHID + "preempt = false\n",
-			configWith(func(c *Config) { c.Preempt = true },
+			configWith(func(c *Config) { c.Preempt, c.PreemptGiven = true, true },
 				with(eth0v100, func(v *VHID) { v.Preempt, v.Origin = boolPtr(false), "carpd.toml:2" })),
 		},
 		{
@@ -459,18 +460,20 @@ func TestLoadTOML(t *testing.T) {
 		t.Fatalf("LoadTOML: %v", err)
 	}
 	want := &Config{
-		Preempt: true, PreemptDelay: 90 * time.Second,
+		Preempt: true, PreemptGiven: true, PreemptDelay: 90 * time.Second,
 		IfDownDemotion: 0, SendErrDemotion: 100,
 		DSCP: 4, LogLevel: "debug",
 		Control: DefaultControl, StateFile: DefaultStateFile, HookTimeout: DefaultHookTimeout, ManageAddresses: true,
 		VHIDs: []VHID{
 			{
+				Version:   VersionCARP,
 				Interface: "eth0", VHID: 100, AdvBase: 1, AdvSkew: 100,
 				Password:  "hunter2", // from vhid100.pass, next to the file
 				Addresses: prefixes("192.0.2.50/24", "2001:db8::50/64"),
 				Origin:    path + ":10",
 			},
 			{
+				Version:   VersionCARP,
 				Interface: "eth0.100", VHID: 1, AdvBase: 3, AdvSkew: 0,
 				Password: "vlan", State: "backup",
 				Addresses: prefixes("198.51.100.50/32", "198.51.100.51/32"),
@@ -503,17 +506,19 @@ func TestExampleFile(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := &Config{
-		Preempt: true, PreemptDelay: 30 * time.Second,
+		Preempt: true, PreemptGiven: true, PreemptDelay: 30 * time.Second,
 		IfDownDemotion: 240, SendErrDemotion: 240,
 		DSCP: 56, LogLevel: "info",
 		Control: DefaultControl, StateFile: DefaultStateFile, HookTimeout: DefaultHookTimeout, ManageAddresses: true,
 		VHIDs: []VHID{
 			{
+				Version:   VersionCARP,
 				Interface: "eth0", VHID: 100, AdvBase: 1, AdvSkew: 100,
 				Password:  "correct horse",
 				Addresses: prefixes("192.0.2.50/24", "2001:db8::50/64"),
 			},
 			{
+				Version:   VersionCARP,
 				Interface: "eth0", VHID: 101, AdvBase: 1, AdvSkew: 200,
 				Addresses: prefixes("198.51.100.7/32"),
 				Peer:      netip.MustParseAddr("198.51.100.2"),
@@ -574,6 +579,12 @@ func FuzzParseTOML(f *testing.F) {
 	for _, tc := range tomlErrorTests {
 		f.Add(tc.in)
 	}
+	for _, tc := range vrrpTOMLTests {
+		f.Add(tc.in)
+	}
+	for _, tc := range vrrpTOMLErrorTests {
+		f.Add(tc.in)
+	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, in string) {
 		cfg, err := ParseTOML("fuzz.toml", []byte(in), dir)
@@ -593,7 +604,7 @@ func FuzzParseTOML(f *testing.F) {
 		seenVHID := make(map[key]bool)
 		seen := make(map[netip.Addr]bool)
 		for _, v := range cfg.VHIDs {
-			if v.VHID == 0 || v.AdvBase == 0 || v.AdvSkew > 254 || v.Interface == "" ||
+			if v.VHID == 0 || !protocolValid(v) || v.Interface == "" ||
 				len(v.Interface) > maxIfaceName || len(v.Addresses) == 0 || !strings.HasPrefix(v.Origin, "fuzz.toml:") {
 				t.Errorf("invalid VHID %+v", v)
 			}

@@ -252,8 +252,20 @@ func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
 	return mc
 }
 
+// vrrpNotRun refuses a VRRPv3 vhid (carpver 3): the configuration accepts
+// it, but the daemon has no VRRP machine yet and must not run it as CARP.
+func vrrpNotRun(vc *config.VHID) error {
+	if !vc.IsVRRP() {
+		return nil
+	}
+	return fmt.Errorf("%s: vhid %d on %s: carpver 3 (VRRPv3) is configured but this carpd does not run VRRP yet", vc.Origin, vc.VHID, vc.Interface)
+}
+
 // newVhost builds vhid vc's machine.
 func (d *Daemon) newVhost(cfg *config.Config, vc config.VHID) (*vhost, error) {
+	if err := vrrpNotRun(&vc); err != nil {
+		return nil, err
+	}
 	v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
 	v.setAddresses(vc.Addresses)
 	m, err := carp.NewMachine(machineConfig(cfg, &vc), d.counter())

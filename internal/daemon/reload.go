@@ -96,6 +96,10 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 			continue
 		}
 		newKeys[k] = true
+		if err := vrrpNotRun(&vc); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		mc := machineConfig(cfg, &vc)
 		if _, err := carp.NewMachine(mc, 0); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
