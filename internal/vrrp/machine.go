@@ -263,7 +263,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 			out = append(out, Demote{Delta: m.cfg.IfDownDemotion, Source: DemoteIfDown, Reason: "interface down"})
 		}
 		if m.leaving && !m.releasing {
-			return m.leave(now, m.cfg.Interval, out)
+			return m.leave(now, m.cfg.Interval, false, out)
 		}
 		// A release in progress ends here: the link is gone.
 		m.leaving, m.releasing = false, false
@@ -282,9 +282,12 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		case ev.State == Master && m.state == Backup:
 			out = m.becomeMaster(now, ReasonUser, out)
 		case ev.State == Backup && m.state == Master:
-			out = m.becomeBackup(now, ReasonUser, m.cfg.Interval, out)
+			out = m.becomeBackup(now, ReasonUser, m.cfg.Interval, false, out)
 		}
 	case SetDemotion:
+		// A master advertises a new priority at once; a backup's
+		// running Master_Down_Timer keeps its deadline, the new
+		// Skew_Time counting from its next reset.
 		old := m.Priority()
 		m.demotion = ev.Demotion
 		if m.state == Master && !m.leaving && m.Priority() != old {
@@ -298,7 +301,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		}
 		m.releasing = false // leaving for good now
 		if !m.leaving {
-			out = m.leave(now, m.cfg.Interval, out)
+			out = m.leave(now, m.cfg.Interval, false, out)
 		}
 	case SendResult:
 		out = m.sendResult(ev.Err, out)
@@ -318,8 +321,7 @@ func (m *Machine) initialize(now time.Time, reason string, out []Action) []Actio
 	if m.Priority() == OwnerPriority && !m.released {
 		return m.becomeMaster(now, reason, out)
 	}
-	m.learned = false
-	return m.becomeBackup(now, reason, m.cfg.Interval, out)
+	return m.becomeBackup(now, reason, m.cfg.Interval, false, out)
 }
 
 // resign sends the priority-0 advert of a master that stops (section
@@ -334,12 +336,12 @@ func (m *Machine) resign(now time.Time, release bool, out []Action) []Action {
 }
 
 // leave ends a resignation: to BACKUP with Master_Adver_Interval mai for
-// a release, to INIT otherwise.
-func (m *Machine) leave(now time.Time, mai uint16, out []Action) []Action {
+// a release (learned: the new master's), to INIT otherwise.
+func (m *Machine) leave(now time.Time, mai uint16, learned bool, out []Action) []Action {
 	m.leaving = false
 	if m.releasing {
 		m.releasing = false
-		return m.becomeBackup(now, ReasonReleased, mai, out)
+		return m.becomeBackup(now, ReasonReleased, mai, learned, out)
 	}
 	m.stopTimers()
 	if m.state != Init {
@@ -386,12 +388,12 @@ func (m *Machine) setState(s State, reason string, out []Action) []Action {
 }
 
 // becomeBackup enters BACKUP: addresses released, Master_Adver_Interval
-// set to mai, Master_Down_Timer started.
-func (m *Machine) becomeBackup(now time.Time, reason string, mai uint16, out []Action) []Action {
+// set to mai (learned: from a master's advert), Master_Down_Timer started.
+func (m *Machine) becomeBackup(now time.Time, reason string, mai uint16, learned bool, out []Action) []Action {
 	out = m.setState(Backup, reason, out)
 	out = append(out, HoldAddresses{Hold: false})
 	m.stopTimers()
-	m.mai = mai
+	m.mai, m.learned = mai, learned
 	m.mdTimer = now.Add(m.MasterDownInterval())
 	return out
 }
@@ -421,7 +423,7 @@ func (m *Machine) advert(prio uint8) Action {
 func (m *Machine) tick(now time.Time, out []Action) []Action {
 	if m.leaving {
 		if !now.Before(m.leaveTimer) {
-			out = m.leave(now, m.cfg.Interval, out)
+			out = m.leave(now, m.cfg.Interval, false, out)
 		}
 		return out
 	}
@@ -504,7 +506,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		// A new master speaks: the addresses can go now. Another
 		// resigning master's advert is not one.
 		if a.Priority != ResignPriority {
-			out = m.leave(now, a.Interval, out)
+			out = m.leave(now, a.Interval, true, out)
 		}
 		return out
 	}
@@ -518,11 +520,9 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 			out = append(out, m.advert(ours))
 			m.adTimer = now.Add(m.AdvertInterval())
 		case a.Priority > ours:
-			out = m.becomeBackup(now, ReasonHigherPriority, a.Interval, out)
-			m.learned = true
+			out = m.becomeBackup(now, ReasonHigherPriority, a.Interval, true, out)
 		case a.Priority == ours && m.cfg.TieBreak && m.greater(r.Src):
-			out = m.becomeBackup(now, ReasonTieBreak, a.Interval, out)
-			m.learned = true
+			out = m.becomeBackup(now, ReasonTieBreak, a.Interval, true, out)
 		case a.Priority < ours && !now.Before(m.lastAnn.Add(carp.AnnounceInterval)):
 			// Discarded (the RFC), but another master of lower
 			// priority is a healed partition: it yields at our next
