@@ -266,25 +266,32 @@ func ParseInto(b []byte, src, dst netip.Addr, a *Advert) error {
 // next header 112 in the last of 4 bytes. Both sum to the same words
 // besides the addresses. Over a message whose checksum field holds the
 // right value it is 0; with the field zeroed it is the value to store.
-// src and dst must be of one family (IPv4, or IPv4-mapped IPv6, uses the
-// 4-byte form).
+// src and dst should be of one family (IPv4, or IPv4-mapped IPv6, uses
+// the 4-byte form); an invalid address counts as nothing, never a panic.
 func Checksum(m []byte, src, dst netip.Addr) uint16 {
-	var sum uint32
-	if src.Unmap().Is4() {
-		s, d := src.Unmap().As4(), dst.Unmap().As4()
-		sum = words(sum, s[:])
-		sum = words(sum, d[:])
-	} else {
-		s, d := src.As16(), dst.As16()
-		sum = words(sum, s[:])
-		sum = words(sum, d[:])
-	}
+	sum := addrWords(0, src)
+	sum = addrWords(sum, dst)
 	sum += uint32(len(m)&0xffff) + uint32(len(m)>>16) + Protocol
 	sum = words(sum, m)
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
 	return ^uint16(sum)
+}
+
+// addrWords adds the words of address a to sum: 4 bytes for IPv4 (mapped
+// or not), 16 for IPv6, none for the zero Addr.
+func addrWords(sum uint32, a netip.Addr) uint32 {
+	a = a.Unmap()
+	switch {
+	case a.Is4():
+		v := a.As4()
+		return words(sum, v[:])
+	case a.Is6():
+		v := a.As16()
+		return words(sum, v[:])
+	}
+	return sum
 }
 
 // words adds the big-endian 16-bit words of b to sum, an odd last byte

@@ -334,3 +334,15 @@ func BenchmarkAppendMarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestChecksumInvalidAddrs: the zero Addr counts as nothing (found by
+// FuzzParseVRRP, where it panicked in As4).
+func TestChecksumInvalidAddrs(t *testing.T) {
+	m := []byte{0x31, 1, 100, 1, 0, 100, 0, 0, 192, 0, 2, 50}
+	if got, want := Checksum(m, netip.Addr{}, netip.Addr{}), naiveChecksum(m, netip.IPv4Unspecified(), netip.IPv4Unspecified()); got != want {
+		t.Fatalf("%#04x, want %#04x", got, want)
+	}
+	if _, err := Parse(m, netip.Addr{}, GroupIPv4); err != ErrFamily {
+		t.Fatalf("Parse from the zero Addr: %v", err)
+	}
+}
