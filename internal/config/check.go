@@ -126,6 +126,10 @@ type vhidSpec struct {
 	hooks                               Hooks
 	name                                string
 	addrs                               []addrSpec
+	// tomlNames says that the vhid comes from the TOML file, whose
+	// messages name its keys (vrrp-priority) rather than ifconfig's
+	// (vrrpprio).
+	tomlNames bool
 	// bad says that the front end reported an error in this vhid: it is
 	// neither checked against the others nor part of the result.
 	bad bool
@@ -208,6 +212,10 @@ func checkValues(l *errList, s *vhidSpec) (identified bool) {
 // another vrrpprio; the TOML parser per table.
 func checkProtocol(l *errList, s *vhidSpec) {
 	name := fmt.Sprintf("vhid %d on %s", s.vhid.val, s.iface)
+	prio, interval, carpver := "vrrpprio", "vrrpinterval", "carpver 3"
+	if s.tomlNames {
+		prio, interval, carpver = "vrrp-priority", "vrrp-interval", "carpver = 3"
+	}
 	if s.version.val == VersionVRRP {
 		why := fmt.Sprintf("%s is VRRPv3 (%q at %s)", name, s.version.pos.word, l.at(s.version.pos.line))
 		for _, p := range []struct {
@@ -216,8 +224,8 @@ func checkProtocol(l *errList, s *vhidSpec) {
 			hint string
 		}{
 			{s.password != "", s.passwordPos, "VRRPv3 has no authentication"},
-			{s.advbase.set, s.advbase.pos, "VRRP's interval is vrrpinterval, in centiseconds"},
-			{s.advskew.set, s.advskew.pos, "VRRP's priority is vrrpprio, the higher wins"},
+			{s.advbase.set, s.advbase.pos, "VRRP's interval is " + interval + ", in centiseconds"},
+			{s.advskew.set, s.advskew.pos, "VRRP's priority is " + prio + ", the higher wins"},
 			{s.peer.IsValid(), s.peerPos, "VRRPv3 is multicast only (RFC 5798 has no unicast)"},
 			{s.peer6.IsValid(), s.peer6Pos, "VRRPv3 is multicast only (RFC 5798 has no unicast)"},
 			{s.replayProtection, s.replayPos, "VRRPv3 adverts carry no counter"},
@@ -230,7 +238,7 @@ func checkProtocol(l *errList, s *vhidSpec) {
 	}
 	for _, p := range []pos{s.vrrpPrio.pos, s.vrrpInterval.pos, s.tieBreakPos} {
 		if p.line != 0 {
-			l.errorAt(p, "a VRRP keyword, but %s is CARP: add carpver 3 for VRRPv3", name)
+			l.errorAt(p, "a VRRP keyword, but %s is CARP: add %s for VRRPv3", name, carpver)
 		}
 	}
 }

@@ -377,8 +377,8 @@ func (ep *entryParser) keyword(w, v string) {
 }
 
 // number parses the value v of keyword key (vhid, advbase, advskew,
-// carpver, vrrpprio, vrrpinterval) as a
-// decimal; its range is check's business.
+// carpver, vrrpprio, vrrpinterval) as a decimal; its range is check's
+// business.
 func (ep *entryParser) number(word, key, v string) (int, bool) {
 	x, ok := parseDecimal(v)
 	if !ok {

@@ -359,7 +359,7 @@ func (t *tomlParser) expression(n *unstable.Node) {
 // newVHID starts a vhid table at line.
 func (t *tomlParser) newVHID(line int) *tomlVHID {
 	e := &tomlVHID{
-		spec: vhidSpec{at: line},
+		spec: vhidSpec{at: line, tomlNames: true},
 		keys: make(map[string]place),
 	}
 	t.tables = append(t.tables, e)

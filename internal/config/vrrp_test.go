@@ -264,16 +264,16 @@ var vrrpTOMLErrorTests = []struct {
 		`carpd.toml:7: "protocol": unknown key in [[vhid]] (did you mean carpver?)`,
 	}},
 	{"VRRP keys on a CARP vhid", oneVHID + "vrrp-priority = 100\nvrrp-interval = 100\nvrrp-tiebreak = true\n", []string{
-		`carpd.toml:5: "vrrp-priority = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver 3 for VRRPv3`,
-		`carpd.toml:6: "vrrp-interval = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver 3 for VRRPv3`,
-		`carpd.toml:7: "vrrp-tiebreak = true": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver 3 for VRRPv3`,
+		`carpd.toml:5: "vrrp-priority = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver = 3 for VRRPv3`,
+		`carpd.toml:6: "vrrp-interval = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver = 3 for VRRPv3`,
+		`carpd.toml:7: "vrrp-tiebreak = true": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver = 3 for VRRPv3`,
 	}},
 	{"VRRP keys on a carpver 2 vhid", oneVHID + "carpver = 2\nvrrp-priority = 100\n", []string{
-		`carpd.toml:6: "vrrp-priority = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver 3 for VRRPv3`,
+		`carpd.toml:6: "vrrp-priority = 100": a VRRP keyword, but vhid 100 on eth0 is CARP: add carpver = 3 for VRRPv3`,
 	}},
 	{"CARP keys on a VRRP vhid", oneVHID + "advbase = 1\nadvskew = 100\npassword = \"s3cret\"\npeer = \"192.0.2.9\"\npeer6 = \"2001:db8::9\"\nreplay-protection = true\ncarpver = 3\n", []string{
-		`carpd.toml:5: "advbase = 1": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRP's interval is vrrpinterval, in centiseconds`,
-		`carpd.toml:6: "advskew = 100": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRP's priority is vrrpprio, the higher wins`,
+		`carpd.toml:5: "advbase = 1": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRP's interval is vrrp-interval, in centiseconds`,
+		`carpd.toml:6: "advskew = 100": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRP's priority is vrrp-priority, the higher wins`,
 		`carpd.toml:7: "password": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRPv3 has no authentication`,
 		`carpd.toml:8: "peer = \"192.0.2.9\"": a CARP keyword, but vhid 100 on eth0 is VRRPv3 ("carpver = 3" at carpd.toml:11): VRRPv3 is multicast only (RFC 5798 has no unicast)`,
 		`carpd.toml:9: "peer6 = \"2001:db8::9\"": peer6 is an IPv6 peer, but the vhid has no IPv6 address`,
