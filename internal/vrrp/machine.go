@@ -174,10 +174,11 @@ func (m *Machine) IPv6() bool { return m.v6 }
 // Priority returns the priority in force: the configured one minus the
 // demotion, floored at 1 and capped at 254. A demotion of 0 or less leaves
 // the owner (255) the owner; any positive demotion makes it an ordinary
-// router of priority 255-demotion (it no longer preempts whatever
-// Preempt says, and at the next Initialize it starts as BACKUP). A
-// negative demotion raises a non-owner's priority, never to 255: only the
-// configuration makes an owner.
+// router of priority 255-demotion: it preempts only if Preempt says so,
+// yields to a greater priority, and starts as BACKUP at the next
+// Initialize. A negative demotion raises a non-owner's priority, never to
+// 255: only the configuration makes an owner. The daemon should log the
+// owner's demotion (Priority below 255 with Config().Priority 255).
 func (m *Machine) Priority() uint8 {
 	p, d := int(m.cfg.Priority), m.demotion
 	if d == 0 || (p == OwnerPriority && d < 0) {
