@@ -28,6 +28,8 @@ import (
 //	CARPD_FLOOD_RATE      forged adverts per second (50000)
 //	CARPD_FLOOD_VHIDS     vhids in each carpd (1); vhid 1 is the walkthrough's
 //	CARPD_FLOOD_REPORT    a file the figures are appended to, one line per run
+//	CARPD_FLOOD_BURN      CPU burners (busy goroutines in the test process,
+//	                      at the default priority) running meanwhile (0)
 //
 // What it requires: no transition anywhere, the VIP on the master alone
 // throughout, no probe (every 10 ms) lost, no datagram dropped by either
@@ -111,10 +113,27 @@ func TestFlood(t *testing.T) {
 		}
 	}()
 
+	// Burners: other work on the machine, at the default priority.
+	burn := envInt(t, "CARPD_FLOOD_BURN", 0)
+	stopBurn := make(chan struct{})
+	for range burn {
+		go func() {
+			for n := 0; ; n++ {
+				if n%1_000_000 == 0 {
+					select {
+					case <-stopBurn:
+						return
+					default:
+					}
+				}
+			}
+		}()
+	}
 	start := time.Now()
 	res := runCarpcraft(t, attacker, "--iface", "eth0", "--vhid", "1", "--kind", "forged",
 		"--src", "198.51.100.0/25", "--rate", strconv.Itoa(rate), "--duration", dur.String())
 	elapsed := time.Since(start)
+	close(stopBurn)
 	time.Sleep(time.Second) // the last of the flood reaches the readers
 	close(stopSampling)
 	<-sampled
@@ -123,8 +142,8 @@ func TestFlood(t *testing.T) {
 
 	after := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
 	var report []string
-	report = append(report, fmt.Sprintf("vhids=%d duration=%v asked=%d/s sent=%d reached=%.0f/s failed=%d",
-		vhids, dur, rate, res.Sent, res.PPS, res.Failed))
+	report = append(report, fmt.Sprintf("vhids=%d duration=%v asked=%d/s sent=%d reached=%.0f/s failed=%d burners=%d",
+		vhids, dur, rate, res.Sent, res.PPS, res.Failed, burn))
 	for _, h := range []*lab.Host{c.master, c.backup} {
 		cpu, err := procCPU(procs[h].PID())
 		if err != nil {
@@ -287,4 +306,38 @@ func envInt(t testing.TB, name string, def int) int {
 		t.Fatalf("%s=%q: %v", name, s, err)
 	}
 	return n
+}
+
+// TestLoopThreadPriority: carpd's event loop runs on a thread of its own
+// at nice -10 (carpd runs as root here; the unit grants CAP_SYS_NICE), so
+// that a busy machine does not make its adverts late; every other thread
+// keeps the process's nice value, 0.
+func TestLoopThreadPriority(t *testing.T) {
+	c := newCluster(t)
+	p := c.start(c.master)
+	if took, ok := waitSole(t, c.master, 15*time.Second, c.master); !ok {
+		t.Fatalf("the master does not hold the VIP after %v", took)
+	}
+	nices := map[int]int{}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.PID()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", p.PID(), task.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		// f[0] is field 3 (state); nice is field 19.
+		n, err := strconv.Atoi(f[16])
+		if err != nil {
+			t.Fatalf("%s: nice %q: %v", task.Name(), f[16], err)
+		}
+		nices[n]++
+	}
+	if nices[-10] != 1 || len(nices) != 2 || nices[0] == 0 {
+		t.Errorf("carpd's threads by nice value: %v, want one at -10 and the others at 0", nices)
+	}
 }

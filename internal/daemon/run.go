@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -130,6 +131,15 @@ func (d *Daemon) closeConns() {
 // loop waits for the next input or deadline and handles it, until the
 // bow-out is over or the daemon can run no more.
 func (d *Daemon) loop(ctx context.Context) error {
+	if d.host.Prioritize != nil {
+		// The loop keeps this thread, whose priority the host raises;
+		// the readers and the rest run on the others.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := d.host.Prioritize(); err != nil {
+			d.log.Info("carp: the event loop runs at normal priority", "err", err)
+		}
+	}
 	timer := d.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	done := ctx.Done()

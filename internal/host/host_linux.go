@@ -19,6 +19,7 @@ import (
 	"github.com/carpd/carpd/internal/netmon"
 	"github.com/carpd/carpd/internal/vip"
 	"github.com/carpd/carpd/internal/vmac"
+	"golang.org/x/sys/unix"
 )
 
 // Host is the daemon's adapter set on this machine.
@@ -37,6 +38,7 @@ func Open(cfg *config.Config) (*Host, error) {
 		Links:       Links{},
 		Monitor:     monitor{},
 		VirtualMACs: virtualMACs{},
+		Prioritize:  prioritize,
 	}}
 	ipv4, ipv6 := cfg.Families()
 	if ipv4 {
@@ -163,3 +165,19 @@ func (virtualMACs) Ensure(parent string, vhid uint8) (daemon.Link, error) {
 }
 
 func (virtualMACs) Remove(name string) error { return vmac.Remove(name) }
+
+// LoopNice is the nice value of the event loop's thread: the adverts leave
+// on time while the machine is busy (other processes at the default 0 get
+// a tenth of the CPU time it gets when both want it). The readers and
+// everything else stay at the process's own.
+const LoopNice = -10
+
+// prioritize gives the calling thread (the event loop's, locked to it)
+// LoopNice. It needs CAP_SYS_NICE (root has it; the packaged unit grants
+// it); without, the loop runs at the process's priority.
+func prioritize() error {
+	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), LoopNice); err != nil {
+		return fmt.Errorf("setting the loop thread's nice value to %d: %w (carpd needs CAP_SYS_NICE for it)", LoopNice, err)
+	}
+	return nil
+}
