@@ -11,7 +11,7 @@ import (
 
 // IPv4Conn is a raw IPv4 socket for protocol 112 in the network namespace
 // that was current when ListenIPv4 ran. WriteAdvert, Join and Close
-// are safe for concurrent use; ReadPacket calls are serialised.
+// are safe for concurrent use; ReadBatch and ReadPacket calls are serialised.
 type IPv4Conn struct {
 	raw *ipv4.RawConn
 	tos int
@@ -108,7 +108,7 @@ func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 	return nil
 }
 
-// Close closes the socket; a blocked ReadPacket returns.
+// Close closes the socket; a blocked ReadBatch or ReadPacket returns.
 func (c *IPv4Conn) Close() error {
 	if err := c.raw.Close(); err != nil {
 		return err

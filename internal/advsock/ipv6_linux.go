@@ -11,7 +11,7 @@ import (
 
 // IPv6Conn is a raw IPv6 socket for protocol 112 in the network namespace
 // that was current when ListenIPv6 ran. WriteAdvert, Join and Close
-// are safe for concurrent use; ReadPacket calls are serialised.
+// are safe for concurrent use; ReadBatch and ReadPacket calls are serialised.
 //
 // Unlike an IPv4 raw socket, an IPv6 raw socket never sees the IP header:
 // the kernel builds it on send from the socket options and the per-packet
@@ -112,7 +112,7 @@ func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 	return nil
 }
 
-// Close closes the socket; a blocked ReadPacket returns.
+// Close closes the socket; a blocked ReadBatch or ReadPacket returns.
 func (c *IPv6Conn) Close() error {
 	if err := c.pc.Close(); err != nil {
 		return err
