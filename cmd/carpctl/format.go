@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -16,14 +17,36 @@ import (
 //	      demotion 0; last change 12:03:04 BACKUP -> MASTER (master timed out); master since 4m12s
 //	      MASTER: advertising advbase 1 advskew 100; no other host heard
 //
+// and a VRRP instance (carpver 3) in FreeBSD 15's:
+//
+//	eth0: vrrp: MASTER vrid 1 prio 100 interval 100
+//	      af inet group 224.0.0.18 primary 192.0.2.21 preempt tiebreak
+//	      inet 192.0.2.50/32 vhid 1
+//	      ...
+//
 // then the sources of the demotion.
 func formatStatus(st api.Status, now time.Time) string {
 	var b strings.Builder
 	for _, v := range st.VHIDs {
 		head := v.Interface + ": "
 		pad := strings.Repeat(" ", len(head))
-		fmt.Fprintf(&b, "%scarp: %s vhid %d advbase %d advskew %d\n", head, v.State, v.VHID, v.AdvBase, v.AdvSkew)
-		fmt.Fprintf(&b, "%speer %s peer6 %s\n", pad, v.Peer, v.Peer6)
+		if v.Protocol == "vrrp" {
+			fmt.Fprintf(&b, "%svrrp: %s vrid %d prio %d interval %d\n", head, v.State, v.VHID, v.Priority, v.Interval)
+			fmt.Fprintf(&b, "%saf %s group %s primary %s", pad, v.Family, v.Peer, cmp.Or(v.PrimaryAddress, "(none)"))
+			if v.Preempt {
+				b.WriteString(" preempt")
+			}
+			if v.TieBreak {
+				b.WriteString(" tiebreak")
+			}
+			if v.MasterAdverInterval != 0 && v.MasterAdverInterval != v.Interval {
+				fmt.Fprintf(&b, " master_adver_interval %d", v.MasterAdverInterval)
+			}
+			b.WriteString("\n")
+		} else {
+			fmt.Fprintf(&b, "%scarp: %s vhid %d advbase %d advskew %d\n", head, v.State, v.VHID, v.AdvBase, v.AdvSkew)
+			fmt.Fprintf(&b, "%speer %s peer6 %s\n", pad, v.Peer, v.Peer6)
+		}
 		for _, a := range v.Addresses {
 			fam := "inet"
 			if strings.Contains(a, ":") {
@@ -32,7 +55,9 @@ func formatStatus(st api.Status, now time.Time) string {
 			fmt.Fprintf(&b, "%s%s %s vhid %d\n", pad, fam, a, v.VHID)
 		}
 		fmt.Fprintf(&b, "%sdemotion %d", pad, st.Demotion)
-		if v.AdvertisedSkew != v.AdvSkew {
+		if v.Protocol == "vrrp" && v.AdvertisedPriority != v.Priority {
+			fmt.Fprintf(&b, " (advertising prio %d)", v.AdvertisedPriority)
+		} else if v.Protocol != "vrrp" && v.AdvertisedSkew != v.AdvSkew {
 			fmt.Fprintf(&b, " (advertising advskew %d)", v.AdvertisedSkew)
 		}
 		if lc := v.LastChange; lc != nil {
@@ -124,6 +149,17 @@ func formatStats(st api.Stats) string {
 	p("\t", st.SentInet, "packet sent (IPv4)", "packets sent (IPv4)")
 	p("\t", st.SentInet6, "packet sent (IPv6)", "packets sent (IPv6)")
 	p("\t\t", st.SendFailed, "send failed", "send failed")
+	if vr := st.VRRP; vr.ReceivedInet+vr.ReceivedInet6+vr.SentInet+vr.SentInet6+vr.SendFailed > 0 {
+		b.WriteString("vrrp:\n")
+		p("\t", vr.ReceivedInet, "packet received (IPv4)", "packets received (IPv4)")
+		p("\t", vr.ReceivedInet6, "packet received (IPv6)", "packets received (IPv6)")
+		for _, r := range vrrpDrops {
+			p("\t\t", vr.Drops[r.key], r.one, r.many)
+		}
+		p("\t", vr.SentInet, "packet sent (IPv4)", "packets sent (IPv4)")
+		p("\t", vr.SentInet6, "packet sent (IPv6)", "packets sent (IPv6)")
+		p("\t\t", vr.SendFailed, "send failed", "send failed")
+	}
 	b.WriteString("carpd:\n")
 	p("\t", st.DroppedLoop, "discarded as our own advert reflected or replayed (loop)", "discarded as our own adverts reflected or replayed (loop)")
 	p("\t", st.DroppedReplay, "discarded by replay protection (replay)", "discarded by replay protection (replay)")
@@ -136,4 +172,17 @@ func formatStats(st api.Stats) string {
 	p("\t", st.HookRuns, "hook run", "hook runs")
 	p("\t\t", st.HookFailures, "failed or timed out", "failed or timed out")
 	return b.String()
+}
+
+// vrrpDrops are the VRRP drop reasons, in netstat's words.
+var vrrpDrops = []struct{ key, one, many string }{
+	{"badttl", "packet discarded for wrong TTL", "packets discarded for wrong TTL"},
+	{"hdrops", "packet shorter than header", "packets shorter than header"},
+	{"badsum", "discarded for bad checksum", "discarded for bad checksums"},
+	{"badver", "discarded packet with a bad version", "discarded packets with a bad version"},
+	{"badlen", "discarded because the length does not match the address count", "discarded because the length does not match the address count"},
+	{"badinterval", "discarded for an interval of 0", "discarded for an interval of 0"},
+	{"badaf", "discarded for a bad address family", "discarded for a bad address family"},
+	{"badvrid", "discarded for bad vrid", "discarded for bad vrid"},
+	{"loop", "discarded as our own advert reflected (loop)", "discarded as our own adverts reflected (loop)"},
 }

@@ -184,13 +184,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := f.checkConfig + f.config + f.rcConf
 	if f.checkConfig != "" && !f.check {
 		// The file alone, so that it can be checked on another machine.
-		// A VRRP vhid is valid configuration that this daemon refuses to
-		// run (daemon.New): say so, and still call the file OK.
-		for _, v := range cfg.VHIDs {
-			if v.IsVRRP() {
-				fmt.Fprintf(stderr, "carpd: warning: %s: vhid %d on %s: carpver 3 (VRRPv3) is configured but this carpd does not run VRRP yet: it would refuse to start\n", v.Origin, v.VHID, v.Interface)
-			}
-		}
 		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
 		return exitOK
 	}

@@ -8,18 +8,17 @@ import (
 	"testing"
 )
 
-// TestCheckConfigWarnsOfVRRP: --check-config accepts a file with a VRRPv3
-// vhid (the configuration is valid) and warns that this carpd does not run
-// it yet; a CARP-only file gets no warning.
-func TestCheckConfigWarnsOfVRRP(t *testing.T) {
+// TestCheckConfigVRRP: --check-config accepts a file with a VRRPv3 vhid,
+// without a warning (this carpd runs VRRP), as a CARP-only file.
+func TestCheckConfigVRRP(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, file, warn string
 	}{
 		{"rc.conf", `ifconfig_eth0_alias0="inet 192.0.2.50/32 vhid 1 carpver 3 vrrpprio 150 vrrpinterval 10"` + "\n",
-			"carpd: warning: DIR/rc.conf:1: vhid 1 on eth0: carpver 3 (VRRPv3) is configured but this carpd does not run VRRP yet: it would refuse to start\n"},
+			""},
 		{"carpd.toml", "[[vhid]]\ninterface = \"eth0\"\nvhid = 7\naddresses = [\"192.0.2.50\"]\ncarpver = 3\n",
-			"carpd: warning: DIR/carpd.toml:1: vhid 7 on eth0: carpver 3 (VRRPv3) is configured but this carpd does not run VRRP yet: it would refuse to start\n"},
+			""},
 		{"carp.conf", `ifconfig_eth0_alias0="inet 192.0.2.50/32 vhid 1 advskew 100"` + "\n", ""},
 	} {
 		path := filepath.Join(dir, tc.name)

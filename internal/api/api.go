@@ -70,19 +70,34 @@ type Demotion struct {
 type VHID struct {
 	Interface string `json:"iface"`
 	VHID      int    `json:"vhid"`
-	Protocol  string `json:"proto"` // "carp"
-	State     string `json:"state"` // "INIT", "BACKUP" or "MASTER"
-	AdvBase   int    `json:"advbase"`
+	Protocol  string `json:"proto"` // "carp" or "vrrp"
+	// Family is a VRRP instance's address family ("inet" or "inet6"): a
+	// carpver 3 vhid runs one instance per family.
+	Family  string `json:"af,omitempty"`
+	State   string `json:"state"` // "INIT", "BACKUP" or "MASTER"
+	AdvBase int    `json:"advbase,omitempty"`
 	// AdvSkew is the configured advskew; AdvertisedSkew adds the
 	// demotion (clamped to 0..240), as sent.
 	AdvSkew        int `json:"advskew"`
 	AdvertisedSkew int `json:"advertised_skew"`
+	// VRRP's: the configured priority (vrrpprio) and the one advertised
+	// (minus the demotion), the configured interval (vrrpinterval,
+	// centiseconds) and Master_Adver_Interval (learnt from the master),
+	// preempt, the RFC's tie-break, and the primary address adverts go
+	// from.
+	Priority            int    `json:"priority,omitempty"`
+	AdvertisedPriority  int    `json:"advertised_priority,omitempty"`
+	Interval            int    `json:"interval,omitempty"`
+	MasterAdverInterval int    `json:"master_adver_interval,omitempty"`
+	Preempt             bool   `json:"preempt,omitempty"`
+	TieBreak            bool   `json:"tiebreak,omitempty"`
+	PrimaryAddress      string `json:"primary_address,omitempty"`
 	// Demotion is this vhid's: the host's and its checks'.
 	Demotion int `json:"demotion"`
 	// Released is true while a failing check releases the vhid.
 	Released  bool     `json:"released,omitempty"`
-	Peer      string   `json:"peer"`  // 224.0.0.18 or the unicast peer
-	Peer6     string   `json:"peer6"` // ff02::12 or the unicast peer
+	Peer      string   `json:"peer"`            // 224.0.0.18 or the unicast peer; a VRRP instance's group
+	Peer6     string   `json:"peer6,omitempty"` // ff02::12 or the unicast peer
 	Addresses []string `json:"addresses"`
 	// LastChange is the last transition, if any.
 	LastChange *Transition `json:"last_change,omitempty"`
@@ -103,12 +118,15 @@ type Transition struct {
 	Reason string    `json:"reason"`
 }
 
-// Heard is an advert heard from another host.
+// Heard is an advert heard from another host: CARP's advbase and
+// advskew, or VRRP's priority and interval (centiseconds).
 type Heard struct {
-	Time    time.Time `json:"time"`
-	Source  string    `json:"src"`
-	AdvBase int       `json:"advbase"`
-	AdvSkew int       `json:"advskew"`
+	Time     time.Time `json:"time"`
+	Source   string    `json:"src"`
+	AdvBase  int       `json:"advbase,omitempty"`
+	AdvSkew  int       `json:"advskew"`
+	Priority int       `json:"priority,omitempty"`
+	Interval int       `json:"interval,omitempty"`
 }
 
 // VHIDCounters are the counters of one vhid since carpd started.
@@ -160,13 +178,30 @@ type Stats struct {
 	MonitorResyncs   uint64 `json:"monitor-resyncs"`
 	HookRuns         uint64 `json:"hook-runs"`
 	HookFailures     uint64 `json:"hook-failures"`
-	// Drops by interface and reason (badlen, badttl, ...), for metrics.
+	// VRRP's (carpver 3): the version-3 datagrams received on interfaces
+	// with VRRP instances, the adverts sent, and the drops by reason
+	// (hdrops, badver, badlen, badsum, badinterval, badaf, badttl,
+	// badvrid, loop). The CARP counters above count CARP only.
+	VRRP VRRPStats `json:"vrrp"`
+	// Drops by interface and reason (badlen, badttl, ...), for metrics:
+	// CARP's, and VRRP's (Proto "vrrp") on interfaces with VRRP instances.
 	DropsByInterface []InterfaceDrops `json:"drops-by-interface,omitempty"`
 }
 
-// InterfaceDrops are the drops on one interface.
+// VRRPStats are the VRRP counters of the host.
+type VRRPStats struct {
+	ReceivedInet  uint64            `json:"received-inet-packets"`
+	ReceivedInet6 uint64            `json:"received-inet6-packets"`
+	SentInet      uint64            `json:"sent-inet-packets"`
+	SentInet6     uint64            `json:"sent-inet6-packets"`
+	SendFailed    uint64            `json:"send-failed"`
+	Drops         map[string]uint64 `json:"drops"`
+}
+
+// InterfaceDrops are the drops on one interface, of one protocol.
 type InterfaceDrops struct {
 	Interface string            `json:"iface"`
+	Proto     string            `json:"proto,omitempty"` // "" is "carp"
 	Drops     map[string]uint64 `json:"drops"`
 }
 

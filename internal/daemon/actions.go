@@ -12,8 +12,15 @@ import (
 )
 
 // step feeds one event to a vhid's machine and carries out its actions, in
-// order. What they cause is queued.
+// order. What they cause is queued. A VRRP instance gets the event in its
+// own package's words (vrrpEvent).
 func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
+	if v.vm != nil {
+		if e := vrrpEvent(ev); e != nil {
+			d.stepVRRP(now, v, e)
+		}
+		return
+	}
 	d.runActions(now, v, v.m.Step(now, ev), ev)
 }
 
@@ -24,39 +31,60 @@ func (d *Daemon) runActions(now time.Time, v *vhost, acts []carp.Action, ev carp
 	for _, a := range acts {
 		switch a := a.(type) {
 		case carp.Transition:
-			// FreeBSD's message, as operators grep for it; the same
-			// facts as attributes.
-			v.log.Info(fmt.Sprintf("carp: %d@%s: %s -> %s (%s)", v.cfg.VHID, v.cfg.Interface, a.From, a.To, a.Reason),
-				"from", a.From.String(), "state", a.To.String(), "reason", a.Reason)
-			d.transitioned(now, v, a)
+			d.transition(now, v, a)
 		case carp.SendAdvert:
-			err := d.sendAdvert(v, a)
-			if err != nil {
-				v.stats.sendFailed++
-			} else {
-				v.stats.sent[a.Family]++
-			}
-			if v.hold && !v.refresh && !d.unmanaged {
-				v.refresh = true
-				d.toRefresh = append(d.toRefresh, v)
-			}
-			d.enqueue(sendResultIn{v: v, failed: err != nil})
+			d.sent(now, v, a.Family, d.sendAdvert(v, a))
 		case carp.Demote:
 			d.enqueue(demoteIn{v: v, delta: a.Delta, source: a.Source, reason: a.Reason})
 		case carp.HoldAddresses:
-			if v.hold != a.Hold {
-				v.hold = a.Hold
-				d.syncAddresses(v.iface)
-			}
+			d.hold(v, a.Hold)
 		case carp.Announce:
-			d.announce(v)
-			v.stats.announcements++
-			d.emit(now, api.Event{Type: "announce", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: v.addrStrings()})
+			d.announced(now, v)
 		case carp.Drop:
 			r, _ := ev.(carp.Received)
 			d.dropped(a.Reason, v.iface.counters, v.cfg.Interface, r.Src, r.TTL, v.cfg.VHID)
 		}
 	}
+}
+
+// transition logs a transition and records it.
+func (d *Daemon) transition(now time.Time, v *vhost, a carp.Transition) {
+	// FreeBSD's message, as operators grep for it (FreeBSD 15 writes it
+	// for VRRP vhids too); the same facts as attributes.
+	v.log.Info(fmt.Sprintf("carp: %d@%s: %s -> %s (%s)", v.cfg.VHID, v.cfg.Interface, a.From, a.To, a.Reason),
+		"from", a.From.String(), "state", a.To.String(), "reason", a.Reason)
+	d.transitioned(now, v, a)
+}
+
+// sent counts an advert of family f sent (err == nil) or not, queues the
+// renewal of a master's addresses' lifetime, at most every refreshEvery,
+// and the send's result for the machine.
+func (d *Daemon) sent(now time.Time, v *vhost, f carp.Family, err error) {
+	if err != nil {
+		v.stats.sendFailed++
+	} else {
+		v.stats.sent[f]++
+	}
+	if v.hold && !v.refresh && !d.unmanaged && now.Sub(v.refreshed) >= d.refreshEvery {
+		v.refresh = true
+		d.toRefresh = append(d.toRefresh, v)
+	}
+	d.enqueue(sendResultIn{v: v, failed: err != nil})
+}
+
+// hold makes v's addresses held or not.
+func (d *Daemon) hold(v *vhost, hold bool) {
+	if v.hold != hold {
+		v.hold = hold
+		d.syncAddresses(v.iface)
+	}
+}
+
+// announced announces v's addresses, and counts and tells it.
+func (d *Daemon) announced(now time.Time, v *vhost) {
+	d.announce(v)
+	v.stats.announcements++
+	d.emit(now, api.Event{Type: "announce", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: v.addrStrings()})
 }
 
 func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
@@ -65,17 +93,7 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	if !dst.IsValid() {
 		dst = carp.Group(a.Family)
 	}
-	// Adverts leave from the parent, also in virtual MAC mode (as
-	// keepalived's vmac_xmit_base): a Linux macvlan consumes multicast
-	// whose source MAC is its own, so a peer's macvlan with the same
-	// virtual MAC would hide the master's adverts from the backup.
-	src, ok := ifc.src[dst]
-	var err error
-	if !ok {
-		if src, err = d.host.Links.Source(ifc.link.Index, dst, ifc.vips); err == nil {
-			ifc.src[dst] = src
-		}
-	}
+	src, err := d.source(ifc, dst)
 	if err == nil {
 		conn := d.host.Conns[a.Family]
 		err = conn.WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
@@ -84,6 +102,22 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 		v.log.Warn("carp: sending advert failed", "family", a.Family.String(), "dst", dst, "err", err)
 	}
 	return err
+}
+
+// source is the address adverts to dst leave ifc from, cached until the
+// interface or its addresses change. Adverts leave from the parent, also
+// in virtual MAC mode (as keepalived's vmac_xmit_base): a Linux macvlan
+// consumes multicast whose source MAC is its own, so a peer's macvlan with
+// the same virtual MAC would hide the master's adverts from the backup.
+func (d *Daemon) source(ifc *iface, dst netip.Addr) (netip.Addr, error) {
+	if src, ok := ifc.src[dst]; ok {
+		return src, nil
+	}
+	src, err := d.host.Links.Source(ifc.link.Index, dst, ifc.vips)
+	if err == nil {
+		ifc.src[dst] = src
+	}
+	return src, err
 }
 
 func (d *Daemon) announce(v *vhost) {
@@ -96,12 +130,13 @@ func (d *Daemon) announce(v *vhost) {
 // refreshAddresses renews the lifetime of the addresses of the masters
 // that advertised. It runs after every advert that was due, so that with
 // many vhids an advert does not wait behind the others' netlink requests.
-func (d *Daemon) refreshAddresses() {
+func (d *Daemon) refreshAddresses(now time.Time) {
 	for _, v := range d.toRefresh {
 		v.refresh = false
 		if !v.hold {
 			continue
 		}
+		v.refreshed = now
 		if err := d.host.Addresses.Refresh(v.home().Name, v.prefixes); err != nil {
 			v.log.Error("carp: renewing the addresses' lifetime failed", "err", err)
 		}

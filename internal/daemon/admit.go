@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // admitTable is what the socket readers check a received datagram against
@@ -22,6 +23,11 @@ type admitIface struct {
 	name     string
 	counters *ifaceCounters
 	filters  [256]*carp.Filter // by vhid
+	// vrids are the VRRP instances, by family and VRID; anyVRRP says
+	// there is one: without, a VRRP advert is an unknown version (CARP's
+	// badver), as in FreeBSD before 15.
+	vrids   [2][256]bool
+	anyVRRP bool
 }
 
 func (d *Daemon) newAdmitTable() *admitTable {
@@ -29,6 +35,11 @@ func (d *Daemon) newAdmitTable() *admitTable {
 	for _, ifc := range d.ifaces {
 		ai := &admitIface{name: ifc.link.Name, counters: ifc.counters}
 		for _, v := range ifc.vhosts {
+			if v.vm != nil {
+				ai.vrids[v.fam][v.cfg.VHID] = true
+				ai.anyVRRP = true
+				continue
+			}
 			ai.filters[v.cfg.VHID] = v.m.Filter()
 		}
 		t.byIdx[ifc.link.Index] = ai
@@ -36,16 +47,20 @@ func (d *Daemon) newAdmitTable() *admitTable {
 	return t
 }
 
-// admit runs, on a socket reader's goroutine, every check of a received
-// datagram that needs no state: the decoding (length, version, type,
-// checksum), the vhid, the family, the peer or TTL, and the HMAC. It
+// admitPacket runs, on a socket reader's goroutine, every check of a
+// received datagram that needs no state: the decoding (length, version,
+// type, checksum), the vhid, the family, the peer or TTL, and the HMAC. It
 // counts what fails and returns what passes, for the loop. Datagrams on
-// interfaces without vhids are not carpd's business and are ignored, as
-// VRRP packets are.
-func (d *Daemon) admitPacket(fam carp.Family, p Packet) (advertIn, bool) {
+// interfaces without vhids are not carpd's business and are ignored. A
+// VRRPv3 datagram (version 3) on an interface with VRRP instances goes to
+// admitVRRP, which decodes it into scratch (the reader's own).
+func (d *Daemon) admitPacket(fam carp.Family, p Packet, scratch *vrrp.Advert) (advertIn, bool) {
 	ai := d.admit.Load().byIdx[p.IfIndex]
 	if ai == nil {
 		return advertIn{}, false
+	}
+	if ai.anyVRRP && len(p.Payload) > 0 && p.Payload[0]>>4 == vrrp.Version {
+		return d.admitVRRP(fam, p, ai, scratch)
 	}
 	a, err := carp.ParseAdvert(p.Payload)
 	ai.counters.received[fam].Add(1)
@@ -93,18 +108,23 @@ type dropLog struct {
 func (d *Daemon) dropped(r carp.DropReason, ic *ifaceCounters, ifname string, src netip.Addr, ttl int, vhid uint8) {
 	d.stats.drops[r].Add(1)
 	ic.drops[r].Add(1)
-	if r != carp.DropVHID {
-		l := &ic.dropLogs[r]
+	d.logDrop(&ic.dropLogs[r], r == carp.DropVHID, "carp", r.String(), ifname, src, ttl, vhid)
+}
+
+// logDrop logs a drop of reason on ifname as dropped says (quiet: at
+// debug level only), with l the reason's limit on that interface.
+func (d *Daemon) logDrop(l *dropLog, quiet bool, proto, reason, ifname string, src netip.Addr, ttl int, vhid uint8) {
+	if !quiet {
 		now := int64(d.clock.Now().Sub(d.epoch)) + 1
 		last := l.last.Load()
 		if (last == 0 || now-last >= int64(dropLogInterval)) && l.last.CompareAndSwap(last, now) {
-			d.log.Warn("carp: dropped adverts", "reason", r.String(), "iface", ifname, "from", src, "ttl", ttl,
+			d.log.Warn(proto+": dropped adverts", "reason", reason, "iface", ifname, "from", src, "ttl", ttl,
 				"vhid", vhid, "suppressed", l.suppressed.Swap(0))
 			return
 		}
 		l.suppressed.Add(1)
 	}
 	if d.log.Enabled(context.Background(), slog.LevelDebug) {
-		d.log.Debug("carp: dropped advert", "reason", r.String(), "iface", ifname, "from", src, "ttl", ttl, "vhid", vhid)
+		d.log.Debug(proto+": dropped advert", "reason", reason, "iface", ifname, "from", src, "ttl", ttl, "vhid", vhid)
 	}
 }

@@ -21,7 +21,7 @@ func BenchmarkAdmitForged(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, ok := d.admitPacket(carp.IPv4, p); ok {
+		if _, ok := d.admitPacket(carp.IPv4, p, nil); ok {
 			b.Fatal("a forged advert was admitted")
 		}
 	}

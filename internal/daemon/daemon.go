@@ -29,6 +29,7 @@ import (
 
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // Options are the daemon's optional settings.
@@ -59,26 +60,44 @@ type Options struct {
 }
 
 // AddressLifetime is the valid lifetime carpd gives the virtual addresses
-// it holds: 3 × the largest advbase, and at least advbase + 2 s so that it
-// outlasts one advert interval (advbase + advskew/256) by a second. A
-// master renews it at every advert; when carpd is killed, the kernel
-// removes the addresses within about a backup's master-down interval, so no
-// stale address answers for the VIP.
+// it holds: 3 × the largest advert interval (advbase, or a VRRP vhid's
+// vrrpinterval), and at least that interval + 2 s so that it outlasts one
+// advert interval (advbase + advskew/256) by a second. A master renews it
+// as it advertises (at most every refreshInterval of it); when carpd is
+// killed, the kernel removes the addresses within about a backup's
+// master-down interval (CARP), or within 2 s (VRRP at sub-second
+// intervals: the kernel counts lifetimes in whole seconds), so no stale
+// address answers for the VIP.
 func AddressLifetime(cfg *config.Config) time.Duration {
 	var maxBase time.Duration
 	for _, v := range cfg.VHIDs {
-		maxBase = max(maxBase, time.Duration(v.AdvBase)*time.Second)
+		if v.IsVRRP() {
+			maxBase = max(maxBase, time.Duration(v.VRRPInterval)*10*time.Millisecond)
+		} else {
+			maxBase = max(maxBase, time.Duration(v.AdvBase)*time.Second)
+		}
 	}
 	return max(3*maxBase, maxBase+2*time.Second)
 }
 
+// refreshInterval is the least time between two renewals of a master's
+// addresses' lifetime: a quarter of it, so that a CARP master (advbase 1,
+// lifetime 3 s) renews at every advert and a VRRP master at 10 ms does
+// not send 100 netlink requests a second.
+func refreshInterval(lifetime time.Duration) time.Duration { return lifetime / 4 }
+
 // ErrNotRunning is returned by the operator calls when Run has returned.
 var ErrNotRunning = errors.New("carpd is not running")
 
-// vhost is one configured vhid on one interface.
+// vhost is one configured vhid on one interface: a CARP vhid, or one
+// VRRP instance (one address family of a carpver 3 vhid).
 type vhost struct {
-	cfg      config.VHID
+	cfg config.VHID
+	// m is a CARP vhid's machine; vm is a VRRP instance's, of family fam
+	// (the other is nil).
 	m        *carp.Machine
+	vm       *vrrp.Machine
+	fam      carp.Family
 	log      *slog.Logger // with the vhid and interface
 	iface    *iface
 	prefixes []netip.Prefix
@@ -90,6 +109,10 @@ type vhost struct {
 	// releases counts the failing checks that release it.
 	checkDemotion, releases int
 	stats                   vhostStats
+	// refreshed is when the addresses' lifetime was last renewed.
+	refreshed time.Time
+	// sendBuf holds a VRRP instance's last advert, reused.
+	sendBuf []byte
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *Link
@@ -108,7 +131,9 @@ func (v *vhost) home() Link {
 type iface struct {
 	link   Link
 	vhosts []*vhost
-	byVHID [256]*vhost
+	byVHID [256]*vhost // CARP vhids
+	// byVRID are the VRRP instances, by family and VRID.
+	byVRID [2][256]*vhost
 	vips   []netip.Addr // every virtual address on this interface
 	// counters are shared with the socket readers.
 	counters *ifaceCounters
@@ -149,6 +174,9 @@ type Daemon struct {
 	counter   func() uint64
 	stateFile string
 	unmanaged bool // the addresses are the scripts' business
+	// refreshEvery is the least time between two renewals of a master's
+	// addresses' lifetime (refreshInterval).
+	refreshEvery time.Duration
 
 	// The loop's state, owned by its goroutine.
 	demotion  int // FreeBSD's global net.inet.carp.demotion, the sum of demotions
@@ -217,8 +245,9 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	if d.counter == nil {
 		d.counter = randomCounter
 	}
+	d.refreshEvery = refreshInterval(AddressLifetime(cfg))
 	for _, vc := range cfg.VHIDs {
-		v, err := d.newVhost(cfg, vc)
+		vs, err := d.newVhosts(cfg, vc)
 		if err != nil {
 			return nil, err
 		}
@@ -228,17 +257,19 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 				return nil, fmt.Errorf("%s: %w", vc.Origin, err)
 			}
 		}
-		if ifc.byVHID[vc.VHID] != nil {
-			return nil, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface)
+		if w := ifc.configured(vc.VHID); w != nil {
+			return nil, twice(&vc, w)
 		}
-		d.attach(ifc, v)
+		for _, v := range vs {
+			d.attach(ifc, v)
+		}
 	}
 	d.setChecks(time.Time{}, cfg.Checks)
 	d.admit.Store(d.newAdmitTable())
 	return d, nil
 }
 
-// machineConfig is the state machine's configuration of vhid vc.
+// machineConfig is the state machine's configuration of CARP vhid vc.
 func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
 	mc := carp.Config{
 		VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
@@ -252,28 +283,124 @@ func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
 	return mc
 }
 
-// vrrpNotRun refuses a VRRPv3 vhid (carpver 3): the configuration accepts
-// it, but the daemon has no VRRP machine yet and must not run it as CARP.
-func vrrpNotRun(vc *config.VHID) error {
-	if !vc.IsVRRP() {
-		return nil
+// vrrpConfig is the configuration of the VRRP instance of family f of
+// vhid vc (carpver 3), without its primary address, which the daemon
+// learns from the interface. ok is false if vc has no address of f.
+func vrrpConfig(cfg *config.Config, vc *config.VHID, f carp.Family) (c vrrp.Config, ok bool) {
+	c = vrrp.Config{
+		VRID: vc.VHID, Priority: vc.VRRPPriority, Interval: vc.VRRPInterval,
+		Preempt: cfg.PreemptOf(vc), PreemptDelay: cfg.PreemptDelay, TieBreak: vc.VRRPTieBreak,
+		IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
 	}
-	return fmt.Errorf("%s: vhid %d on %s: carpver 3 (VRRPv3) is configured but this carpd does not run VRRP yet", vc.Origin, vc.VHID, vc.Interface)
+	for _, p := range vc.Addresses {
+		if familyOf(p.Addr()) == f {
+			c.Addrs = append(c.Addrs, p.Addr())
+		}
+	}
+	return c, len(c.Addrs) > 0
 }
 
-// newVhost builds vhid vc's machine.
-func (d *Daemon) newVhost(cfg *config.Config, vc config.VHID) (*vhost, error) {
-	if err := vrrpNotRun(&vc); err != nil {
-		return nil, err
+// familyOf is a's family.
+func familyOf(a netip.Addr) carp.Family {
+	if a.Unmap().Is4() {
+		return carp.IPv4
 	}
-	v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
-	v.setAddresses(vc.Addresses)
-	m, err := carp.NewMachine(machineConfig(cfg, &vc), d.counter())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+	return carp.IPv6
+}
+
+// newVhosts builds vhid vc's machine: one for a CARP vhid, one per address
+// family for a VRRP one.
+func (d *Daemon) newVhosts(cfg *config.Config, vc config.VHID) ([]*vhost, error) {
+	if !vc.IsVRRP() {
+		v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
+		v.setAddresses(vc.Addresses)
+		m, err := carp.NewMachine(machineConfig(cfg, &vc), d.counter())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+		}
+		v.m = m
+		return []*vhost{v}, nil
 	}
-	v.m = m
-	return v, nil
+	var vs []*vhost
+	for _, f := range []carp.Family{carp.IPv4, carp.IPv6} {
+		mc, ok := vrrpConfig(cfg, &vc, f)
+		if !ok {
+			continue
+		}
+		m, err := vrrp.NewMachine(mc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
+		}
+		v := &vhost{cfg: vc, vm: m, fam: f,
+			log: d.log.With("vhid", vc.VHID, "iface", vc.Interface, "proto", "vrrp", "af", f.String())}
+		v.setAddresses(slices.DeleteFunc(slices.Clone(vc.Addresses), func(p netip.Prefix) bool { return familyOf(p.Addr()) != f }))
+		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%s: vhid %d: no address", vc.Origin, vc.VHID)
+	}
+	return vs, nil
+}
+
+// configured returns a vhost of vhid number n on ifc (CARP or VRRP: they
+// share the numbers of an interface), or nil.
+func (ifc *iface) configured(n uint8) *vhost {
+	if v := ifc.byVHID[n]; v != nil {
+		return v
+	}
+	if v := ifc.byVRID[carp.IPv4][n]; v != nil {
+		return v
+	}
+	return ifc.byVRID[carp.IPv6][n]
+}
+
+// twice is the error of vhid vc configured on an interface where w has its
+// number already.
+func twice(vc *config.VHID, w *vhost) error {
+	if vc.IsVRRP() != w.cfg.IsVRRP() {
+		return fmt.Errorf("%s: vhid %d configured twice on %s: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface", vc.Origin, vc.VHID, vc.Interface)
+	}
+	return fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface)
+}
+
+// proto is the vhid's protocol in the API's and the metrics' words.
+func (v *vhost) proto() string {
+	if v.vm != nil {
+		return "vrrp"
+	}
+	return "carp"
+}
+
+// state is the machine's state.
+func (v *vhost) state() carp.State {
+	if v.vm != nil {
+		return v.vm.State()
+	}
+	return v.m.State()
+}
+
+// nextDeadline is the machine's next deadline.
+func (v *vhost) nextDeadline() time.Time {
+	if v.vm != nil {
+		return v.vm.NextDeadline()
+	}
+	return v.m.NextDeadline()
+}
+
+// left reports whether the machine has left after a Shutdown.
+func (v *vhost) left() bool {
+	if v.vm != nil {
+		return v.vm.Left()
+	}
+	return v.m.Left()
+}
+
+// hasFamily reports whether the vhid has addresses of family f.
+func (v *vhost) hasFamily(f carp.Family) bool {
+	if v.vm != nil {
+		return v.fam == f
+	}
+	return v.m.HasFamily(f)
 }
 
 // setAddresses sets the vhid's addresses.
@@ -301,11 +428,15 @@ func (d *Daemon) newIface(name string) (*iface, error) {
 // attach adds v to ifc and to the daemon.
 func (d *Daemon) attach(ifc *iface, v *vhost) {
 	v.iface = ifc
-	ifc.byVHID[v.cfg.VHID] = v
+	if v.vm != nil {
+		ifc.byVRID[v.fam][v.cfg.VHID] = v
+	} else {
+		ifc.byVHID[v.cfg.VHID] = v
+	}
 	ifc.vhosts = append(ifc.vhosts, v)
 	ifc.vips = append(ifc.vips, v.addrs...)
 	for f := range d.families {
-		d.families[f] = d.families[f] || v.m.HasFamily(carp.Family(f))
+		d.families[f] = d.families[f] || v.hasFamily(carp.Family(f))
 	}
 	d.vhosts = append(d.vhosts, v)
 }
@@ -360,7 +491,8 @@ func (d *Daemon) do(ctx context.Context, fn func(now time.Time)) error {
 // counters are the daemon's statistics, written by the loop, the socket
 // readers and the hook runners.
 type counters struct {
-	drops [carp.NumDropReasons]atomic.Uint64
+	drops     [carp.NumDropReasons]atomic.Uint64
+	vrrpDrops [numVRRPDrops]atomic.Uint64
 	// hookRuns and hookFailures count the hooks run, and those that did
 	// not exit 0 in time.
 	hookRuns, hookFailures atomic.Uint64

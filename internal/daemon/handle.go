@@ -9,15 +9,20 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // input is one input of the event loop.
 type input interface{ isInput() }
 
-// advertIn is an advert that passed a reader's checks.
+// advertIn is an advert that passed a reader's checks: a CARP one (r), or
+// a VRRP one (vrrp, of family fam: vr).
 type advertIn struct {
 	ifindex int
 	r       carp.Received
+	vrrp    bool
+	fam     carp.Family
+	vr      vrrp.Received
 }
 
 // tickIn says that a deadline of some machine has passed.
@@ -89,7 +94,7 @@ func (d *Daemon) handle(now time.Time, in input) {
 			break
 		}
 	}
-	d.refreshAddresses()
+	d.refreshAddresses(now)
 	if d.stepped {
 		// Only a step moves a deadline: most address changes (the
 		// kernel's echo of each lifetime renewal) move none.
@@ -107,7 +112,7 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		d.received(now, in)
 	case tickIn:
 		for _, v := range d.vhosts {
-			if dl := v.m.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
+			if dl := v.nextDeadline(); !dl.IsZero() && !now.Before(dl) {
 				d.step(now, v, carp.Tick{})
 			}
 		}
@@ -150,7 +155,7 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 func (d *Daemon) nextDeadline() time.Time {
 	var next time.Time
 	for _, v := range d.vhosts {
-		if dl := v.m.NextDeadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+		if dl := v.nextDeadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
 			next = dl
 		}
 	}
@@ -199,7 +204,7 @@ func (d *Daemon) finished() bool {
 		return true
 	}
 	for _, v := range d.vhosts {
-		if !v.m.Left() {
+		if !v.left() {
 			return false
 		}
 	}
@@ -246,6 +251,10 @@ func (d *Daemon) received(now time.Time, in advertIn) {
 	ifc := d.byIdx[in.ifindex]
 	if ifc == nil {
 		return // the interface went away since the reader checked it
+	}
+	if in.vrrp {
+		d.receivedVRRP(now, ifc, in)
+		return
 	}
 	v := ifc.byVHID[in.r.Advert.VHID]
 	if v == nil {

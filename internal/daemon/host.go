@@ -17,8 +17,9 @@ import (
 type Packet struct {
 	// IfIndex is the index of the interface it arrived on.
 	IfIndex int
-	// Src is the IP source address, without zone.
-	Src netip.Addr
+	// Src and Dst are the IP source and destination addresses, without
+	// zone (VRRP's checksum covers both).
+	Src, Dst netip.Addr
 	// TTL is the IPv4 TTL or the IPv6 hop limit it arrived with.
 	TTL int
 	// Payload is the datagram after the IP header. It is valid until the

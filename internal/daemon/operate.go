@@ -45,6 +45,11 @@ type ifaceCounters struct {
 	drops    [carp.NumDropReasons]atomic.Uint64
 	received [2]atomic.Uint64 // datagrams, by family
 	dropLogs [carp.NumDropReasons]dropLog
+	// VRRP's, of the datagrams that went to VRRP (version 3 on an
+	// interface with VRRP instances).
+	vrrpDrops    [numVRRPDrops]atomic.Uint64
+	vrrpReceived [2]atomic.Uint64
+	vrrpDropLogs [numVRRPDrops]dropLog
 }
 
 // demotionKey names one source of demotion.
@@ -105,23 +110,35 @@ func (d *Daemon) status(now time.Time) api.Status {
 }
 
 func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
-	peer := func(f carp.Family) string {
-		if p := v.m.Peer(f); p.IsValid() {
-			return p.String()
-		}
-		return carp.Group(f).String()
-	}
 	s := api.VHID{
-		Interface: v.cfg.Interface, VHID: int(v.cfg.VHID), Protocol: "carp",
-		State: v.m.State().String(), AdvBase: int(v.cfg.AdvBase), AdvSkew: int(v.cfg.AdvSkew),
-		AdvertisedSkew: int(v.m.AdvSkew()), Peer: peer(carp.IPv4), Peer6: peer(carp.IPv6),
-		Demotion: d.demotionOf(v), Released: v.releases > 0,
+		Interface: v.cfg.Interface, VHID: int(v.cfg.VHID), Protocol: v.proto(),
+		State: v.state().String(), Demotion: d.demotionOf(v), Released: v.releases > 0,
 		LastChange: v.stats.lastChange, Heard: v.stats.heard,
+	}
+	if v.vm != nil {
+		c := v.vm.Config()
+		s.Family = v.fam.String()
+		s.Priority, s.AdvertisedPriority = int(c.Priority), int(v.vm.Priority())
+		s.Interval, s.MasterAdverInterval = int(c.Interval), int(v.vm.MasterAdverInterval())
+		s.Preempt, s.TieBreak = c.Preempt, c.TieBreak
+		s.Peer = carp.Group(v.fam).String()
+		if c.PrimaryIP.IsValid() {
+			s.PrimaryAddress = c.PrimaryIP.String()
+		}
+	} else {
+		peer := func(f carp.Family) string {
+			if p := v.m.Peer(f); p.IsValid() {
+				return p.String()
+			}
+			return carp.Group(f).String()
+		}
+		s.AdvBase, s.AdvSkew, s.AdvertisedSkew = int(v.cfg.AdvBase), int(v.cfg.AdvSkew), int(v.m.AdvSkew())
+		s.Peer, s.Peer6 = peer(carp.IPv4), peer(carp.IPv6)
 	}
 	for _, p := range v.prefixes {
 		s.Addresses = append(s.Addresses, p.String())
 	}
-	if v.m.State() == carp.Master && !v.stats.masterSince.IsZero() {
+	if v.state() == carp.Master && !v.stats.masterSince.IsZero() {
 		t := v.stats.masterSince
 		s.MasterSince = &t
 	}
@@ -144,10 +161,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 
 // why says in words why v is in its state.
 func (d *Daemon) why(v *vhost) string {
-	ours := v.m.AdvSkew()
-	h := v.stats.heard
-	switch v.m.State() {
-	case carp.Init:
+	if v.state() == carp.Init {
 		if !v.iface.link.Up {
 			return fmt.Sprintf("INIT: %s is not up and running", v.cfg.Interface)
 		}
@@ -155,6 +169,13 @@ func (d *Daemon) why(v *vhost) string {
 			return "INIT: carpd is leaving"
 		}
 		return "INIT"
+	}
+	if v.vm != nil {
+		return d.whyVRRP(v)
+	}
+	ours := v.m.AdvSkew()
+	h := v.stats.heard
+	switch v.m.State() {
 	case carp.Backup:
 		if h == nil {
 			return fmt.Sprintf("BACKUP: no master heard yet; takes over after %v without one (advbase %d advskew %d)",
@@ -171,6 +192,29 @@ func (d *Daemon) why(v *vhost) string {
 		}
 		return fmt.Sprintf("MASTER: advertising advbase %d advskew %d; no other host heard", v.cfg.AdvBase, ours)
 	}
+}
+
+// whyVRRP is why for a VRRP instance, in its words: priorities and
+// intervals (centiseconds).
+func (d *Daemon) whyVRRP(v *vhost) string {
+	m := v.vm
+	ours := m.Priority()
+	h := v.stats.heard
+	if m.State() == carp.Backup {
+		if h == nil {
+			return fmt.Sprintf("BACKUP: no master heard yet; takes over after %v without one (priority %d)", m.MasterDownInterval(), ours)
+		}
+		return fmt.Sprintf("BACKUP: master %s advertises priority %d interval %d, ours %d; takes over after %v without it",
+			h.Source, h.Priority, h.Interval, ours, m.MasterDownInterval())
+	}
+	if d.leaving {
+		return "MASTER: resigned (priority 0), holding the addresses until a new master is heard"
+	}
+	if h != nil {
+		return fmt.Sprintf("MASTER: advertising priority %d interval %d; last heard %s with priority %d interval %d",
+			ours, m.Config().Interval, h.Source, h.Priority, h.Interval)
+	}
+	return fmt.Sprintf("MASTER: advertising priority %d interval %d; no other router heard", ours, m.Config().Interval)
 }
 
 // Stats returns the host's counters.
@@ -194,6 +238,20 @@ func (c *counters) snapshot(d *Daemon) api.Stats {
 			byReason[r.String()] = n
 		}
 		st.DropsByInterface = append(st.DropsByInterface, api.InterfaceDrops{Interface: ifc.link.Name, Drops: byReason})
+		if !slices.ContainsFunc(ifc.vhosts, func(v *vhost) bool { return v.vm != nil }) {
+			continue
+		}
+		st.VRRP.ReceivedInet += ic.vrrpReceived[carp.IPv4].Load()
+		st.VRRP.ReceivedInet6 += ic.vrrpReceived[carp.IPv6].Load()
+		byReason = map[string]uint64{}
+		for r := range vrrpDrop(numVRRPDrops) {
+			byReason[r.String()] = ic.vrrpDrops[r].Load()
+		}
+		st.DropsByInterface = append(st.DropsByInterface, api.InterfaceDrops{Interface: ifc.link.Name, Proto: "vrrp", Drops: byReason})
+	}
+	st.VRRP.Drops = map[string]uint64{}
+	for r := range vrrpDrop(numVRRPDrops) {
+		st.VRRP.Drops[r.String()] = c.vrrpDrops[r].Load()
 	}
 	st.DroppedWrongTTL = drops[carp.DropTTL]
 	st.DroppedShortHeader = drops[carp.DropHeader]
@@ -206,9 +264,15 @@ func (c *counters) snapshot(d *Daemon) api.Stats {
 	st.DroppedReplay = drops[carp.DropReplay]
 	st.DroppedBadPeer = drops[carp.DropPeer]
 	for _, v := range d.vhosts {
-		st.SentInet += v.stats.sent[carp.IPv4]
-		st.SentInet6 += v.stats.sent[carp.IPv6]
-		st.SendFailed += v.stats.sendFailed
+		if v.vm != nil {
+			st.VRRP.SentInet += v.stats.sent[carp.IPv4]
+			st.VRRP.SentInet6 += v.stats.sent[carp.IPv6]
+			st.VRRP.SendFailed += v.stats.sendFailed
+		} else {
+			st.SentInet += v.stats.sent[carp.IPv4]
+			st.SentInet6 += v.stats.sent[carp.IPv6]
+			st.SendFailed += v.stats.sendFailed
+		}
 		st.Transitions += v.stats.transitionsTotal
 		st.Announcements += v.stats.announcements
 		st.AddressRestores += v.stats.restores
@@ -236,29 +300,36 @@ func (d *Daemon) Force(ctx context.Context, vhid int, iface, state string) (api.
 		return st, fmt.Errorf("%w: state must be master or backup, not %q", ErrBadRequest, state)
 	}
 	err := d.do(ctx, func(now time.Time) {
-		v, err := d.find(vhid, iface)
+		vs, err := d.find(vhid, iface)
 		if err != nil {
 			ferr = err
 			return
 		}
-		v.log.Info("carp: forced state requested", "state", state)
-		d.step(now, v, carp.Force{State: s})
+		for _, v := range vs {
+			v.log.Info("carp: forced state requested", "state", state)
+			d.step(now, v, carp.Force{State: s})
+		}
 		st = d.status(now)
 	})
 	return st, errors.Join(err, ferr)
 }
 
-// find returns the vhid on iface, or the only one with that number.
-func (d *Daemon) find(vhid int, iface string) (*vhost, error) {
+// find returns the vhid on iface, or the only one with that number: one
+// vhost, or a VRRP vhid's instances (one per family).
+func (d *Daemon) find(vhid int, iface string) ([]*vhost, error) {
 	var found []*vhost
 	for _, v := range d.vhosts {
 		if int(v.cfg.VHID) == vhid && (iface == "" || v.cfg.Interface == iface) {
 			found = append(found, v)
 		}
 	}
+	oneIface := len(found) > 0
+	for _, v := range found {
+		oneIface = oneIface && v.cfg.Interface == found[0].cfg.Interface
+	}
 	switch {
-	case len(found) == 1:
-		return found[0], nil
+	case oneIface:
+		return found, nil
 	case len(found) == 0 && iface != "":
 		return nil, fmt.Errorf("%w %d on %s", ErrUnknownVHID, vhid, iface)
 	case len(found) == 0:
@@ -424,7 +495,7 @@ func (d *Daemon) Subscribe(ctx context.Context) (*Sub, error) {
 			dem := d.demotion
 			s.c <- api.Event{
 				Version: api.Version, Seq: d.seq, Time: now, Type: "snapshot",
-				VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, State: v.m.State().String(),
+				VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, State: v.state().String(),
 				Demotion: &dem, Addresses: v.addrStrings(),
 			}
 		}
@@ -499,10 +570,17 @@ func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
 		d.tell("STATUS=" + d.statusLine())
 	}
 	if d.host.Hooks != nil {
+		var advSkew, prio int
+		if v.vm != nil {
+			prio = int(v.vm.Priority())
+		} else {
+			advSkew = int(v.m.AdvSkew())
+			prio = 255 - advSkew
+		}
 		d.host.Hooks.Transition(HookEvent{
 			VHID: v.cfg.VHID, Interface: v.cfg.Interface,
 			From: t.From.String(), To: t.To.String(), Reason: t.Reason,
-			Addresses: slices.Clone(v.prefixes), AdvSkew: int(v.m.AdvSkew()),
+			Addresses: slices.Clone(v.prefixes), AdvSkew: advSkew, Proto: v.proto(), Priority: prio,
 		})
 	}
 }
@@ -519,7 +597,7 @@ func (d *Daemon) tell(state string) {
 func (d *Daemon) statusLine() string {
 	var n [3]int
 	for _, v := range d.vhosts {
-		n[v.m.State()]++
+		n[v.state()]++
 	}
 	parts := []string{}
 	for _, s := range []carp.State{carp.Master, carp.Backup, carp.Init} {
@@ -541,9 +619,13 @@ type HookEvent struct {
 	From, To  string // INIT, BACKUP, MASTER
 	Reason    string
 	Addresses []netip.Prefix
-	// AdvSkew is the advertised skew (keepalived's notify gets
-	// 255 - advskew as its priority).
+	// AdvSkew is the advertised skew of a CARP vhid.
 	AdvSkew int
+	// Proto is "carp" or "vrrp".
+	Proto string
+	// Priority is what keepalived's notify gets as the priority: a VRRP
+	// instance's priority in force, 255 - advskew for a CARP vhid.
+	Priority int
 }
 
 // Hooks runs the operator's scripts on state changes.

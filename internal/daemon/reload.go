@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -14,17 +15,32 @@ import (
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
-// vhidKey names a vhid on an interface.
+// vhidKey names a vhid on an interface: a CARP vhid, or the VRRP
+// instance of one address family (af "inet" or "inet6") of a carpver 3
+// vhid.
 type vhidKey struct {
 	iface string
 	vhid  uint8
+	af    string // "" for CARP
 }
 
-func (v *vhost) key() vhidKey { return vhidKey{v.cfg.Interface, v.cfg.VHID} }
+func (v *vhost) key() vhidKey {
+	k := vhidKey{iface: v.cfg.Interface, vhid: v.cfg.VHID}
+	if v.vm != nil {
+		k.af = v.fam.String()
+	}
+	return k
+}
 
-func (k vhidKey) String() string { return fmt.Sprintf("%d@%s", k.vhid, k.iface) }
+func (k vhidKey) String() string {
+	if k.af != "" {
+		return fmt.Sprintf("%d@%s vrrp %s", k.vhid, k.iface, k.af)
+	}
+	return fmt.Sprintf("%d@%s", k.vhid, k.iface)
+}
 
 // Reload applies a new configuration, only the difference:
 //   - a vhid whose configuration did not change keeps its state and its
@@ -81,34 +97,54 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	// Check everything first: nothing changes unless all of it applies.
 	type plan struct {
 		vc      config.VHID
-		mc      carp.Config
+		k       vhidKey
+		mc      carp.Config // CARP
+		vmc     vrrp.Config // VRRP, of family fam
+		fam     carp.Family
 		v       *vhost // existing, to change in place; nil: to add
 		restart bool   // existing, to remove and add afresh
 	}
 	var plans []plan
 	var errs []error
 	newKeys := map[vhidKey]bool{}
+	numbers := map[vhidKey]*config.VHID{} // by interface and number, of either protocol
 	newIfaces := map[string]Link{}
 	for _, vc := range cfg.VHIDs {
-		k := vhidKey{vc.Interface, vc.VHID}
-		if newKeys[k] {
-			errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface))
+		n := vhidKey{iface: vc.Interface, vhid: vc.VHID}
+		if w := numbers[n]; w != nil {
+			if w.IsVRRP() != vc.IsVRRP() {
+				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface", vc.Origin, vc.VHID, vc.Interface))
+			} else {
+				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface))
+			}
 			continue
 		}
-		newKeys[k] = true
-		if err := vrrpNotRun(&vc); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		mc := machineConfig(cfg, &vc)
-		if _, err := carp.NewMachine(mc, 0); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
-			continue
+		numbers[n] = &vc
+		var ps []plan
+		if vc.IsVRRP() {
+			for _, f := range []carp.Family{carp.IPv4, carp.IPv6} {
+				vmc, ok := vrrpConfig(cfg, &vc, f)
+				if !ok {
+					continue
+				}
+				if _, err := vrrp.NewMachine(vmc); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
+					continue
+				}
+				ps = append(ps, plan{vc: vc, k: vhidKey{vc.Interface, vc.VHID, f.String()}, vmc: vmc, fam: f})
+			}
+		} else {
+			mc := machineConfig(cfg, &vc)
+			if _, err := carp.NewMachine(mc, 0); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
+				continue
+			}
+			ps = append(ps, plan{vc: vc, k: n, mc: mc})
 		}
 		for f := range d.families {
 			hasFamily := false
 			for _, p := range vc.Addresses {
-				hasFamily = hasFamily || (p.Addr().Is4() == (carp.Family(f) == carp.IPv4))
+				hasFamily = hasFamily || familyOf(p.Addr()) == carp.Family(f)
 			}
 			if hasFamily && d.host.Conns[f] == nil {
 				errs = append(errs, fmt.Errorf("%s: no %v protocol socket: restart carpd for the first vhid of this family", vc.Origin, carp.Family(f)))
@@ -127,11 +163,14 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 				newIfaces[vc.Interface] = l
 			}
 		}
-		p := plan{vc: vc, mc: mc, v: old[k]}
-		if p.v != nil && p.v.cfg.VirtualMAC != vc.VirtualMAC {
-			p.restart = true
+		for _, p := range ps {
+			newKeys[p.k] = true
+			p.v = old[p.k]
+			if p.v != nil && p.v.cfg.VirtualMAC != vc.VirtualMAC {
+				p.restart = true
+			}
+			plans = append(plans, p)
 		}
-		plans = append(plans, p)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrBadRequest, err)
@@ -151,11 +190,12 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 			res.Removed = append(res.Removed, k.String())
 		}
 	}
+	d.refreshEvery = refreshInterval(AddressLifetime(cfg))
 	for _, p := range plans {
-		k := vhidKey{p.vc.Interface, p.vc.VHID}
+		k := p.k
 		switch {
 		case p.v == nil:
-			if err := d.add(now, cfg, p.vc); err != nil {
+			if err := d.add(now, cfg, p.vc, p.fam); err != nil {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not started: %v", k, err))
 				continue
 			}
@@ -163,13 +203,19 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 		case p.restart:
 			d.remove(now, p.v)
 			d.reap(now, true)
-			if err := d.add(now, cfg, p.vc); err != nil {
+			if err := d.add(now, cfg, p.vc, p.fam); err != nil {
 				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not restarted: %v", k, err))
 				continue
 			}
 			res.Changed = append(res.Changed, k.String())
 		default:
-			changed, warn := d.reconfigure(now, p.v, p.vc, p.mc)
+			var changed bool
+			var warn string
+			if p.v.vm != nil {
+				changed = d.reconfigureVRRP(now, p.v, p.vc, p.vmc)
+			} else {
+				changed, warn = d.reconfigure(now, p.v, p.vc, p.mc)
+			}
 			if changed {
 				res.Changed = append(res.Changed, k.String())
 			} else {
@@ -214,31 +260,64 @@ func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Co
 	if oldMC.Password != mc.Password || !slices.Equal(v.prefixes, vc.Addresses) {
 		warn = fmt.Sprintf("%s: the password or the addresses changed: until every peer has the same, each side drops the other's adverts as badauth", v.key())
 	}
-	if !slices.Equal(v.prefixes, vc.Addresses) {
-		ifc := v.iface
-		gone := slices.DeleteFunc(slices.Clone(v.prefixes), func(p netip.Prefix) bool { return slices.Contains(vc.Addresses, p) })
-		v.setAddresses(vc.Addresses)
-		ifc.vips = ifc.vips[:0]
-		for _, w := range ifc.vhosts {
-			ifc.vips = append(ifc.vips, w.addrs...)
-		}
-		clear(ifc.src)
-		// The addresses no longer configured go; the new ones come if
-		// held.
-		if len(gone) > 0 {
-			home := v.home().Name
-			d.setAddresses(home, gone, nil)
-		}
-		d.syncAddresses(ifc)
-		if v.hold {
-			d.announce(v)
-		}
-		for f := range d.families {
-			d.families[f] = d.families[f] || v.m.HasFamily(carp.Family(f))
-		}
-	}
+	d.readdress(v, vc.Addresses)
 	d.runActions(now, v, acts, nil)
 	return changed, warn
+}
+
+// readdress gives v the addresses ps, after a reload: those no longer
+// configured go, the new ones come if held, and are announced.
+func (d *Daemon) readdress(v *vhost, ps []netip.Prefix) {
+	if slices.Equal(v.prefixes, ps) {
+		return
+	}
+	ifc := v.iface
+	gone := slices.DeleteFunc(slices.Clone(v.prefixes), func(p netip.Prefix) bool { return slices.Contains(ps, p) })
+	v.setAddresses(ps)
+	ifc.vips = ifc.vips[:0]
+	for _, w := range ifc.vhosts {
+		ifc.vips = append(ifc.vips, w.addrs...)
+	}
+	clear(ifc.src)
+	if len(gone) > 0 {
+		d.setAddresses(v.home().Name, gone, nil)
+	}
+	d.syncAddresses(ifc)
+	if v.hold {
+		d.announce(v)
+	}
+	for f := range d.families {
+		d.families[f] = d.families[f] || v.hasFamily(carp.Family(f))
+	}
+}
+
+// reconfigureVRRP changes VRRP instance v in place (its family's share of
+// vc, mc). It reports whether anything changed.
+func (d *Daemon) reconfigureVRRP(now time.Time, v *vhost, vc config.VHID, mc vrrp.Config) bool {
+	old := v.vm.Config()
+	mc.PrimaryIP = old.PrimaryIP
+	acts, err := v.vm.Reconfigure(now, mc)
+	if err != nil {
+		// Checked before: not expected.
+		v.log.Error("carpd: reload", "err", err)
+		return false
+	}
+	var ps []netip.Prefix
+	for _, p := range vc.Addresses {
+		if familyOf(p.Addr()) == v.fam {
+			ps = append(ps, p)
+		}
+	}
+	changed := len(acts) > 0 || !slices.Equal(v.prefixes, ps) || old.Priority != mc.Priority ||
+		old.Interval != mc.Interval || old.Preempt != mc.Preempt || old.PreemptDelay != mc.PreemptDelay ||
+		old.TieBreak != mc.TieBreak || old.IfDownDemotion != mc.IfDownDemotion || old.SendErrDemotion != mc.SendErrDemotion ||
+		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || v.cfg.Hooks != vc.Hooks || v.cfg.Name != vc.Name
+	origin := vc.Origin
+	v.cfg = vc
+	v.cfg.Origin = origin
+	d.readdress(v, ps)
+	d.runVRRPActions(now, v, acts, nil)
+	return changed
 }
 
 func samePtr(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
@@ -249,12 +328,17 @@ func sameMachine(a, b carp.Config) bool {
 		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion
 }
 
-// add starts a vhid: its interface (joined, if new), its virtual MAC, its
-// machine in INIT, then BACKUP if the interface is up.
-func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID) error {
-	v, err := d.newVhost(cfg, vc)
+// add starts a vhid (a VRRP vhid's instance of family fam): its interface
+// (joined, if new), its virtual MAC, its machine in INIT, then BACKUP if
+// the interface is up.
+func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID, fam carp.Family) error {
+	vs, err := d.newVhosts(cfg, vc)
 	if err != nil {
 		return err
+	}
+	v := vs[0]
+	if len(vs) > 1 && vs[1].fam == fam {
+		v = vs[1]
 	}
 	ifc := d.byName[vc.Interface]
 	if ifc == nil {
@@ -263,7 +347,7 @@ func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID) error {
 		}
 		for f, conn := range d.host.Conns {
 			if conn != nil {
-				if err := conn.Join(ifc.link.Index); err != nil && v.m.HasFamily(carp.Family(f)) {
+				if err := conn.Join(ifc.link.Index); err != nil && v.hasFamily(carp.Family(f)) {
 					v.log.Warn("carpd: joining the group failed", "family", carp.Family(f).String(), "err", err)
 				}
 			}
@@ -315,7 +399,7 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 	}
 	var gone []*vhost
 	for _, v := range d.vhosts {
-		if v.removing && (force || v.m.Left()) {
+		if v.removing && (force || v.left()) {
 			gone = append(gone, v)
 		}
 	}
@@ -329,7 +413,11 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 		managed := v.prefixes
 		d.setAddresses(v.home().Name, managed, nil)
 		ifc.vhosts = slices.DeleteFunc(ifc.vhosts, func(w *vhost) bool { return w == v })
-		ifc.byVHID[v.cfg.VHID] = nil
+		if v.vm != nil {
+			ifc.byVRID[v.fam][v.cfg.VHID] = nil
+		} else {
+			ifc.byVHID[v.cfg.VHID] = nil
+		}
 		ifc.vips = ifc.vips[:0]
 		for _, w := range ifc.vhosts {
 			ifc.vips = append(ifc.vips, w.addrs...)
@@ -374,7 +462,10 @@ func sortedKeys(m map[vhidKey]*vhost) []vhidKey {
 			}
 			return 1
 		}
-		return int(a.vhid) - int(b.vhid)
+		if a.vhid != b.vhid {
+			return int(a.vhid) - int(b.vhid)
+		}
+		return strings.Compare(a.af, b.af)
 	})
 	return keys
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // Run runs the daemon until ctx is done, then bows out: masters send the
@@ -207,6 +209,7 @@ const readBatch = 64
 // which sends the adverts: receiving never delays sending.
 func (d *Daemon) read(ctx context.Context, fam carp.Family, conn Conn) {
 	ps := make([]Packet, readBatch)
+	scratch := &vrrp.Advert{Addrs: make([]netip.Addr, 0, 255)}
 	for {
 		n, err := conn.ReadBatch(ps)
 		if err != nil {
@@ -216,7 +219,7 @@ func (d *Daemon) read(ctx context.Context, fam carp.Family, conn Conn) {
 			return
 		}
 		for _, p := range ps[:n] {
-			in, ok := d.admitPacket(fam, p)
+			in, ok := d.admitPacket(fam, p, scratch)
 			if !ok {
 				continue
 			}

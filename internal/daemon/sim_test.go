@@ -20,6 +20,7 @@ import (
 
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // This file is a deterministic simulation of several carpd hosts on one
@@ -430,7 +431,7 @@ func (s *sim) advance(d time.Duration) {
 			s.inFlight = s.inFlight[1:]
 			if x.to.d != nil && x.to.gen == x.gen && x.to.linkUp {
 				x.pkt.Payload = x.data
-				if in, ok := x.to.d.admitPacket(x.fam, x.pkt); ok {
+				if in, ok := x.to.d.admitPacket(x.fam, x.pkt, &vrrp.Advert{}); ok {
 					x.to.d.handle(s.now, in)
 				}
 				x.to.checkLeft()

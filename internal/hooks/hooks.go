@@ -9,10 +9,15 @@
 //     address, and the down script at start unless neutral, as ucarp 1.5.2
 //     calls them;
 //   - keepalived's notify: SCRIPT INSTANCE NAME STATE PRIORITY, STATE being
-//     MASTER, BACKUP, FAULT (INIT with the interface down) or STOP.
+//     MASTER, BACKUP, FAULT (INIT with the interface down) or STOP, and
+//     PRIORITY a VRRP instance's priority in force (vrrpprio minus the
+//     demotion), or 255 - advskew for a CARP vhid.
 //
 // Every hook also gets CARP_VHID, CARP_IFACE, CARP_STATE, CARP_PREVIOUS,
-// CARP_REASON and CARP_ADDRESSES in its environment. Hooks run on their
+// CARP_REASON, CARP_ADDRESSES, CARP_PROTO (carp or vrrp) and CARP_PRIORITY
+// in its environment. A VRRP vhid with both address families runs one
+// instance per family, and each instance's transitions run the hooks, with
+// its own addresses. Hooks run on their
 // own goroutines, never holding up the protocol, strictly in order for each
 // vhid; each has a timeout, at which its whole process group is killed.
 // Their exit status and stderr are logged and reported.
@@ -20,6 +25,7 @@ package hooks
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -276,6 +282,8 @@ func (r *Runner) Transition(e daemon.HookEvent) {
 		"CARP_PREVIOUS=" + e.From,
 		"CARP_REASON=" + e.Reason,
 		"CARP_ADDRESSES=" + addrList(e.Addresses),
+		"CARP_PROTO=" + cmp.Or(e.Proto, "carp"),
+		"CARP_PRIORITY=" + strconv.Itoa(e.Priority),
 	}, r.env...)
 	if s.Devd != "" {
 		r.enqueue(job{key: k, hook: "devd", argv: []string{s.Devd, k.String(), e.To}, env: env})
@@ -295,7 +303,7 @@ func (r *Runner) Transition(e daemon.HookEvent) {
 		if name == "" {
 			name = k.String()
 		}
-		r.enqueue(job{key: k, hook: "notify", argv: []string{s.Notify, "INSTANCE", name, notifyState(e), strconv.Itoa(255 - e.AdvSkew)}, env: env})
+		r.enqueue(job{key: k, hook: "notify", argv: []string{s.Notify, "INSTANCE", name, notifyState(e), strconv.Itoa(e.Priority)}, env: env})
 	}
 }
 

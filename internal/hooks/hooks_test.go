@@ -97,7 +97,7 @@ var key = Key{VHID: 100, Interface: "eth0"}
 
 func event(from, to, reason string) daemon.HookEvent {
 	return daemon.HookEvent{VHID: 100, Interface: "eth0", From: from, To: to, Reason: reason,
-		Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32"), netip.MustParsePrefix("2001:db8::50/64")}, AdvSkew: 100}
+		Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32"), netip.MustParsePrefix("2001:db8::50/64")}, AdvSkew: 100, Priority: 155}
 }
 
 // TestConventions: the argument lists of the three conventions, in order.

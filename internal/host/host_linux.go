@@ -109,7 +109,7 @@ func packets(read func([]advsock.Packet) (int, error), buf *[]advsock.Packet, ps
 	}
 	n, err := read((*buf)[:len(ps)])
 	for i, p := range (*buf)[:n] {
-		ps[i] = daemon.Packet{IfIndex: p.IfIndex, Src: p.Src, TTL: p.TTL, Payload: p.Payload}
+		ps[i] = daemon.Packet{IfIndex: p.IfIndex, Src: p.Src, Dst: p.Dst, TTL: p.TTL, Payload: p.Payload}
 	}
 	return n, err
 }

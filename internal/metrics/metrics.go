@@ -38,29 +38,33 @@ const scrapeTimeout = 2 * time.Second
 
 var (
 	descState = prometheus.NewDesc("carpd_vhid_state",
-		"State of the vhid: 0 INIT, 1 BACKUP, 2 MASTER.", []string{"iface", "vhid"}, nil)
+		"State of the vhid: 0 INIT, 1 BACKUP, 2 MASTER.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descTransitions = prometheus.NewDesc("carpd_transitions_total",
-		"State transitions, by the state entered and the reason.", []string{"iface", "vhid", "to", "reason"}, nil)
+		"State transitions, by the state entered and the reason.", []string{"iface", "vhid", "proto", "af", "to", "reason"}, nil)
 	descSent = prometheus.NewDesc("carpd_adverts_sent_total",
-		"Adverts sent.", []string{"iface", "vhid", "family"}, nil)
+		"Adverts sent.", []string{"iface", "vhid", "proto", "af", "family"}, nil)
 	descSendFailed = prometheus.NewDesc("carpd_adverts_send_failures_total",
-		"Adverts that could not be sent.", []string{"iface", "vhid"}, nil)
+		"Adverts that could not be sent.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descReceived = prometheus.NewDesc("carpd_adverts_received_total",
-		"Valid adverts received from other hosts.", []string{"iface", "vhid", "family"}, nil)
+		"Valid adverts received from other hosts.", []string{"iface", "vhid", "proto", "af", "family"}, nil)
 	descDropped = prometheus.NewDesc("carpd_adverts_dropped_total",
-		"Received adverts dropped, by reason (FreeBSD's carpstats names).", []string{"iface", "reason"}, nil)
+		"Received adverts dropped, by reason (FreeBSD's carpstats names).", []string{"iface", "proto", "reason"}, nil)
 	descSkew = prometheus.NewDesc("carpd_advertised_skew",
-		"The advskew advertised: the configured one plus the demotion, clamped to 0..240.", []string{"iface", "vhid"}, nil)
+		"The advskew a CARP vhid advertises: the configured one plus the demotion, clamped to 0..240.", []string{"iface", "vhid", "proto", "af"}, nil)
+	descPriority = prometheus.NewDesc("carpd_vrrp_priority",
+		"The priority a VRRP instance advertises: vrrpprio minus the demotion, floored at 1.", []string{"iface", "vhid", "proto", "af"}, nil)
+	descMasterAdverInterval = prometheus.NewDesc("carpd_vrrp_master_adver_interval_seconds",
+		"A VRRP instance's Master_Adver_Interval: its own interval, or the master's once heard.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descDemotion = prometheus.NewDesc("carpd_demotion",
 		"The host's demotion (FreeBSD's net.inet.carp.demotion).", nil, nil)
 	descDemotionSource = prometheus.NewDesc("carpd_demotion_source",
 		"The demotion of each source in force.", []string{"source", "iface", "vhid"}, nil)
 	descAnnouncements = prometheus.NewDesc("carpd_announcements_total",
-		"Announcements of the addresses (gratuitous ARP, unsolicited neighbour advertisements).", []string{"iface", "vhid"}, nil)
+		"Announcements of the addresses (gratuitous ARP, unsolicited neighbour advertisements).", []string{"iface", "vhid", "proto", "af"}, nil)
 	descRestores = prometheus.NewDesc("carpd_address_restores_total",
-		"Addresses put right after they were changed underneath carpd.", []string{"iface", "vhid"}, nil)
+		"Addresses put right after they were changed underneath carpd.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descLastTransition = prometheus.NewDesc("carpd_last_transition_timestamp_seconds",
-		"When the vhid last changed state.", []string{"iface", "vhid"}, nil)
+		"When the vhid last changed state.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descHookRuns = prometheus.NewDesc("carpd_hook_runs_total",
 		"Hook runs by result (ok, failed: did not exit 0 or timed out).", []string{"result"}, nil)
 	descResyncs = prometheus.NewDesc("carpd_monitor_resyncs_total",
@@ -88,7 +92,7 @@ type Collector struct {
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTransitions, descSent, descSendFailed, descReceived, descDropped,
-		descSkew, descDemotion, descDemotionSource, descAnnouncements, descRestores, descLastTransition, descHookRuns,
+		descSkew, descPriority, descMasterAdverInterval, descDemotion, descDemotionSource, descAnnouncements, descRestores, descLastTransition, descHookRuns,
 		descResyncs, descQueueDrops, descReload, descBuild, descUp, descCheckUp, descCheckDemotion} {
 		ch <- d
 	}
@@ -114,22 +118,30 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
 	}
 	for _, v := range st.VHIDs {
-		iface, vhid := v.Interface, strconv.Itoa(v.VHID)
-		gauge(descState, stateValue(v.State), iface, vhid)
-		gauge(descSkew, float64(v.AdvertisedSkew), iface, vhid)
+		// A VRRP vhid with both families is two instances: af tells
+		// them apart ("" for a CARP vhid, which covers both).
+		l := []string{v.Interface, strconv.Itoa(v.VHID), v.Protocol, v.Family}
+		with := func(extra ...string) []string { return append(l[:4:4], extra...) }
+		gauge(descState, stateValue(v.State), l...)
+		if v.Protocol == "vrrp" {
+			gauge(descPriority, float64(v.AdvertisedPriority), l...)
+			gauge(descMasterAdverInterval, float64(v.MasterAdverInterval)/100, l...)
+		} else {
+			gauge(descSkew, float64(v.AdvertisedSkew), l...)
+		}
 		k := v.Counters
-		counter(descSent, k.SentInet, iface, vhid, "inet")
-		counter(descSent, k.SentInet6, iface, vhid, "inet6")
-		counter(descSendFailed, k.SendFailed, iface, vhid)
-		counter(descReceived, k.ReceivedInet, iface, vhid, "inet")
-		counter(descReceived, k.ReceivedInet6, iface, vhid, "inet6")
-		counter(descAnnouncements, k.Announcements, iface, vhid)
-		counter(descRestores, k.AddressRestores, iface, vhid)
+		counter(descSent, k.SentInet, with("inet")...)
+		counter(descSent, k.SentInet6, with("inet6")...)
+		counter(descSendFailed, k.SendFailed, l...)
+		counter(descReceived, k.ReceivedInet, with("inet")...)
+		counter(descReceived, k.ReceivedInet6, with("inet6")...)
+		counter(descAnnouncements, k.Announcements, l...)
+		counter(descRestores, k.AddressRestores, l...)
 		for _, t := range k.TransitionsByKind {
-			counter(descTransitions, t.Count, iface, vhid, t.To, Slug(t.Reason))
+			counter(descTransitions, t.Count, with(t.To, Slug(t.Reason))...)
 		}
 		if v.LastChange != nil {
-			gauge(descLastTransition, float64(v.LastChange.Time.UnixNano())/1e9, iface, vhid)
+			gauge(descLastTransition, float64(v.LastChange.Time.UnixNano())/1e9, l...)
 		}
 	}
 	gauge(descDemotion, float64(st.Demotion))
@@ -149,8 +161,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descDemotionSource, float64(d.Delta), d.Source, d.Interface, vhid)
 	}
 	for _, id := range stats.DropsByInterface {
+		proto := id.Proto
+		if proto == "" {
+			proto = "carp"
+		}
 		for reason, n := range id.Drops {
-			counter(descDropped, n, id.Interface, reason)
+			counter(descDropped, n, id.Interface, proto, reason)
 		}
 	}
 	counter(descHookRuns, stats.HookRuns-stats.HookFailures, "ok")
