@@ -1,0 +1,671 @@
+package e2e
+
+// The VRRPv3 benchmarks of issue 12: carpd's pair (carpver 3, vrrpprio 155
+// and 55, vrrpinterval 1 = 10 ms) beside a pair of Debian's keepalived
+// (vrrp_version 3, advert_int 0.01, priority 155 and 55) on the same
+// topology (the walkthrough's master, backup and client on one bridge, VIP
+// 192.0.2.50), a fresh lab for each daemon in each run. The client probes
+// the VIP every 1 ms with internal/probe. Run them with scripts/vrrp-bench.sh,
+// or:
+//
+//	go test ./e2e -run '^$' -bench VRRP -benchtime=10x -timeout 60m
+//
+// They use b.Loop, so each benchmark function runs once and -benchtime=Nx
+// is the number of runs. Settings from the environment:
+//
+//	CARPD_VRRP_CPU_WINDOW  how long each CPU measurement lasts (10s)
+//	CARPD_VRRP_STEADY      how long the steady state lasts (20s; the script: 10m)
+//	CARPD_VRRP_BURN        CPU burners during the steady state (1)
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/probe"
+)
+
+const (
+	// vrrpInterval is the advert interval of both pairs.
+	vrrpInterval = 10 * time.Millisecond
+	// vrrpProbe is how often the client probes the VIP.
+	vrrpProbe = time.Millisecond
+	// vrrpBound is the backup's master-down interval: 3 x 10 ms plus
+	// Skew_Time (256 - 55) x 10 ms / 256.
+	vrrpBound = 3*vrrpInterval + (256-55)*vrrpInterval/256
+)
+
+// vrrpDaemons are the two implementations compared, in the order of the
+// even runs (odd runs take them the other way round).
+var vrrpDaemons = []string{"carpd", "keepalived"}
+
+// vrrpPair is one daemon's pair on a fresh walkthrough lab.
+type vrrpPair struct {
+	kind  string // "carpd" or "keepalived"
+	c     *cluster
+	procs map[*lab.Host]*lab.Proc
+	dir   string
+}
+
+// keepalivedVRRPConf is keepalived's configuration of the pair.
+func keepalivedVRRPConf(master bool) string {
+	state, prio := "BACKUP", 55
+	if master {
+		state, prio = "MASTER", 155
+	}
+	return fmt.Sprintf(`global_defs {
+	vrrp_version 3
+}
+vrrp_instance VI_1 {
+	interface %s
+	state %s
+	virtual_router_id 1
+	priority %d
+	advert_int 0.01
+	virtual_ipaddress {
+		%s/32
+	}
+}
+`, lab.Iface, state, prio, vip)
+}
+
+// startVRRPPair builds a fresh lab and starts kind's pair on it, and waits
+// until the master alone holds the VIP and has for a second.
+func startVRRPPair(b *testing.B, kind string) *vrrpPair {
+	b.Helper()
+	c := newCluster(b)
+	p := &vrrpPair{kind: kind, c: c, procs: map[*lab.Host]*lab.Proc{}, dir: c.dir}
+	for _, h := range []*lab.Host{c.master, c.backup} {
+		switch kind {
+		case "carpd":
+			if err := os.WriteFile(c.rcPath(h), []byte(vrrpRC(c, h == c.master, 1)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			// At the default log level, as in production (c.start
+			// asks for debug).
+			p.procs[h] = c.startCarpd(h, "--rc-conf", c.rcPath(h))
+		case "keepalived":
+			ka := needBinary(b, "keepalived")
+			conf := filepath.Join(c.dir, h.Name+".keepalived.conf")
+			if err := os.WriteFile(conf, []byte(keepalivedVRRPConf(h == c.master)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			base := filepath.Join(c.dir, h.Name)
+			proc, err := h.Start("keepalived", ka, "--dont-fork", "--log-console", "--no-syslog", "--vrrp",
+				"--use-file="+conf, "--pid="+base+".ka.pid", "--vrrp_pid="+base+".vrrp.pid",
+				"--checkers_pid="+base+".chk.pid")
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.procs[h] = proc
+		default:
+			b.Fatalf("unknown daemon %q", kind)
+		}
+	}
+	if _, ok := c.waitHolder(c.master, 15*time.Second); !ok {
+		b.Fatalf("%s: the priority 155 does not hold the VIP alone (holders %v)\n%s", kind, c.holders(), p.output())
+	}
+	time.Sleep(time.Second)
+	if h := c.holders(); len(h) != 1 || h[0] != "master" {
+		b.Fatalf("%s: holders %v a second after the master took the VIP\n%s", kind, h, p.output())
+	}
+	return p
+}
+
+// output returns both daemons' output, for failure messages.
+func (p *vrrpPair) output() string {
+	var s strings.Builder
+	for _, h := range []*lab.Host{p.c.master, p.c.backup} {
+		if proc := p.procs[h]; proc != nil {
+			out := proc.Output()
+			if len(out) > 4000 {
+				out = "..." + out[len(out)-4000:]
+			}
+			fmt.Fprintf(&s, "--- %s on %s:\n%s\n", p.kind, h.Name, out)
+		}
+	}
+	return s.String()
+}
+
+// masterPIDs returns the PIDs of the master's daemon: carpd's, or
+// keepalived's parent and its VRRP child (from its pid file).
+func (p *vrrpPair) masterPIDs(b *testing.B) []int {
+	b.Helper()
+	pids := []int{p.procs[p.c.master].PID()}
+	if p.kind == "keepalived" {
+		path := filepath.Join(p.dir, p.c.master.Name+".vrrp.pid")
+		var data []byte
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var err error
+			if data, err = os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("keepalived's VRRP child pid file %s: %v", path, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		child, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+		pids = append(pids, child)
+	}
+	return pids
+}
+
+// close removes the lab and everything in it.
+func (p *vrrpPair) close(b *testing.B) {
+	b.Helper()
+	if err := p.c.lab.Close(); err != nil {
+		b.Error(err)
+	}
+}
+
+// advertWatch records when the master's adverts (VRRPv3, from the master's
+// own address) reach the client: kernel receive timestamps of a raw
+// protocol-112 socket in the client's namespace.
+type advertWatch struct {
+	conn *net.IPConn
+	done chan struct{}
+	mu   sync.Mutex
+	at   []time.Time
+	next chan time.Time // each arrival, dropped when nobody waits
+}
+
+func watchAdverts(b *testing.B, client *lab.Host) *advertWatch {
+	b.Helper()
+	w := &advertWatch{done: make(chan struct{}), next: make(chan time.Time, 1)}
+	// The group must be joined for the kernel to take the adverts in.
+	if err := client.Do(func() error {
+		conn, err := net.ListenIP("ip4:112", &net.IPAddr{IP: net.IPv4zero})
+		if err != nil {
+			return err
+		}
+		w.conn = conn
+		ifi, err := net.InterfaceByName(client.Iface)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		if err := ipv4.NewPacketConn(conn).JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
+			conn.Close()
+			return err
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	rc, err := w.conn.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		b.Fatalf("SO_TIMESTAMPNS: %v %v", err, serr)
+	}
+	go w.read()
+	b.Cleanup(w.stop)
+	return w
+}
+
+func (w *advertWatch) read() {
+	defer close(w.done)
+	buf := make([]byte, 1500)
+	oob := make([]byte, 128)
+	src := masterAddr.Addr().AsSlice()
+	for {
+		n, oobn, _, from, err := w.conn.ReadMsgIP(buf, oob)
+		if err != nil {
+			return
+		}
+		at := time.Now()
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, m := range msgs {
+				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+					sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
+					nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
+					at = time.Unix(sec, nsec)
+				}
+			}
+		}
+		// ReadMsgIP leaves the IPv4 header in buf. After it, VRRP
+		// version 3, type 1 (advertisement).
+		if n < 20 || buf[0]>>4 != 4 {
+			continue
+		}
+		hl := int(buf[0]&0x0f) * 4
+		if n < hl+8 || buf[hl] != 0x31 || !from.IP.Equal(src) {
+			continue
+		}
+		w.mu.Lock()
+		w.at = append(w.at, at)
+		w.mu.Unlock()
+		select {
+		case w.next <- at:
+		default:
+		}
+	}
+}
+
+func (w *advertWatch) stop() {
+	w.conn.Close()
+	<-w.done
+}
+
+// arrivals returns the arrival times so far.
+func (w *advertWatch) arrivals() []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.at)
+}
+
+// waitNext waits for the next advert to arrive and returns its arrival time.
+func (w *advertWatch) waitNext(b *testing.B) time.Time {
+	b.Helper()
+	select {
+	case <-w.next:
+	default:
+	}
+	select {
+	case at := <-w.next:
+		return at
+	case <-time.After(2 * time.Second):
+		b.Fatal("no advert from the master reached the client in 2 s")
+	}
+	return time.Time{}
+}
+
+// lastBefore returns the arrival of the last advert before t.
+func lastBefore(ats []time.Time, t time.Time) (time.Time, bool) {
+	for i := len(ats) - 1; i >= 0; i-- {
+		if ats[i].Before(t) {
+			return ats[i], true
+		}
+	}
+	return time.Time{}, false
+}
+
+// gapStats returns, in ms, the median, p99 and maximum of the gaps between
+// consecutive arrivals minus the interval (how late each advert was after
+// the one before), over the arrivals before t.
+func gapStats(ats []time.Time, t time.Time) (p50, p99, worst float64, n int) {
+	var lates []float64
+	for i := 1; i < len(ats) && ats[i].Before(t); i++ {
+		lates = append(lates, float64(ats[i].Sub(ats[i-1])-vrrpInterval)/float64(time.Millisecond))
+	}
+	if len(lates) == 0 {
+		return 0, 0, 0, 0
+	}
+	slices.Sort(lates)
+	return percentile(lates, 50), percentile(lates, 99), lates[len(lates)-1], len(lates)
+}
+
+// portCutter takes a host's switch port down with one netlink request from
+// a handle opened beforehand in the switch namespace, so that the cut is
+// not delayed by an ip(8) run.
+type portCutter struct {
+	h    *netlink.Handle
+	link netlink.Link
+}
+
+func newPortCutter(b *testing.B, l *lab.Lab, host *lab.Host) *portCutter {
+	b.Helper()
+	ns, err := netns.GetFromName(l.Switch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		b.Fatal(err)
+	}
+	link, err := h.LinkByName(host.Port)
+	if err != nil {
+		h.Close()
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	return &portCutter{h: h, link: link}
+}
+
+// cut takes the port down and returns when the request was made.
+func (pc *portCutter) cut() (time.Time, error) {
+	at := time.Now()
+	return at, pc.h.LinkSetDown(pc.link)
+}
+
+// sleepUntil sleeps until t, spinning for the last millisecond.
+func sleepUntil(t time.Time) {
+	if d := time.Until(t) - time.Millisecond; d > 0 {
+		time.Sleep(d)
+	}
+	for time.Now().Before(t) {
+	}
+}
+
+// linkCutRun is what one link cut of one daemon gave.
+type linkCutRun struct {
+	outage     time.Duration // the client's: last answer before to first answer after
+	fromCut    time.Duration // the cut to the first answered probe after it
+	fromAdvert time.Duration // the master's last advert (at the client) to the first answer after the cut
+	phase      time.Duration // the cut after the master's last advert
+	lost       int
+	st         probe.Stats
+	late50     float64 // the master's adverts before the cut: median lateness, ms
+	late99     float64
+	lateMax    float64
+}
+
+// oneLinkCut cuts the master's switch port at phase after one of its
+// adverts reaches the client, and measures the client's outage.
+func oneLinkCut(b *testing.B, kind string, phase time.Duration) linkCutRun {
+	b.Helper()
+	p := startVRRPPair(b, kind)
+	defer p.close(b)
+	c := p.c
+	w := watchAdverts(b, c.client)
+	cutter := newPortCutter(b, c.lab, c.master)
+	pr := c.ping(vrrpProbe)
+	time.Sleep(time.Second)
+	t0 := w.waitNext(b)
+	sleepUntil(t0.Add(phase))
+	cutAt, err := cutter.cut()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, ok := c.waitHolder(c.backup, 5*time.Second); !ok {
+		b.Fatalf("%s: the backup does not hold the VIP alone 5 s after the cut (holders %v)\n%s", kind, c.holders(), p.output())
+	}
+	time.Sleep(500 * time.Millisecond)
+	pr.stop()
+	w.stop()
+	res := pr.results()
+	var r linkCutRun
+	r.st = probe.Summarize(res)
+	r.outage, r.lost = r.st.Outage, r.st.Lost
+	ats := w.arrivals()
+	last, ok := lastBefore(ats, cutAt)
+	if !ok {
+		b.Fatalf("%s: no advert seen before the cut", kind)
+	}
+	r.phase = cutAt.Sub(last)
+	for _, x := range res {
+		if !x.Lost && x.Sent.After(cutAt) {
+			r.fromCut = x.Sent.Sub(cutAt)
+			r.fromAdvert = x.Sent.Sub(last)
+			break
+		}
+	}
+	r.late50, r.late99, r.lateMax, _ = gapStats(ats, cutAt)
+	if !r.st.Recovered || r.st.LostRuns != 1 {
+		b.Errorf("%s: probes %+v, want one run of losses and recovery", kind, r.st)
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkVRRPLinkCut: the master's switch port goes down (its link is
+// cut) at a random phase of its advert interval; the client, probing the
+// VIP every 1 ms, sees an outage until the backup's master-down interval
+// (3 x 10 ms + 7.85 ms = 37.85 ms after the master's last advert) runs out
+// and it takes the VIP. Each run draws one phase, uniform in [0, 10 ms),
+// and uses it for both daemons, counted from the arrival at the client of
+// one of the master's adverts; which daemon goes first alternates. Figures
+// per daemon: the client's outage (the send times of the last answered
+// probe before and the first after), the time from the cut and from the
+// master's last advert to the first answered probe, the probes lost.
+func BenchmarkVRRPLinkCut(b *testing.B) {
+	requireRoot(b)
+	needBinary(b, "keepalived")
+	sp := map[string]map[string]*spread{}
+	for _, d := range vrrpDaemons {
+		sp[d] = map[string]*spread{}
+		for _, f := range []string{"outage", "from-cut", "from-advert", "phase", "lost"} {
+			unit := "ms"
+			if f == "lost" {
+				unit = ""
+			}
+			sp[d][f] = &spread{name: d + "-" + f, unit: unit}
+		}
+	}
+	run := 0
+	for b.Loop() {
+		run++
+		phase := time.Duration(rand.Int64N(int64(vrrpInterval)))
+		order := slices.Clone(vrrpDaemons)
+		if run%2 == 0 {
+			slices.Reverse(order)
+		}
+		got := map[string]linkCutRun{}
+		for _, d := range order {
+			got[d] = oneLinkCut(b, d, phase)
+		}
+		line := fmt.Sprintf("run %d: phase drawn %.2f ms, order %v", run, ms(phase), order)
+		for _, d := range vrrpDaemons {
+			r := got[d]
+			line += fmt.Sprintf("\n  %-10s outage %6.2f ms, from cut %6.2f ms, from last advert %6.2f ms (cut %.2f ms after it), lost %d; adverts before the cut late p50 %.2f p99 %.2f max %.2f ms",
+				d, ms(r.outage), ms(r.fromCut), ms(r.fromAdvert), ms(r.phase), r.lost, r.late50, r.late99, r.lateMax)
+			sp[d]["outage"].vals = append(sp[d]["outage"].vals, ms(r.outage))
+			sp[d]["from-cut"].vals = append(sp[d]["from-cut"].vals, ms(r.fromCut))
+			sp[d]["from-advert"].vals = append(sp[d]["from-advert"].vals, ms(r.fromAdvert))
+			sp[d]["phase"].vals = append(sp[d]["phase"].vals, ms(r.phase))
+			sp[d]["lost"].addCount(r.lost)
+		}
+		b.Log(line)
+	}
+	b.ReportMetric(0, "ns/op")
+	for _, d := range vrrpDaemons {
+		for _, f := range []string{"outage", "from-cut", "from-advert", "phase", "lost"} {
+			sp[d][f].report(b)
+		}
+	}
+	b.ReportMetric(ms(vrrpBound), "bound-ms")
+}
+
+// onePlannedStop sends SIGTERM to the master's daemon (its link stays up)
+// and counts the client's lost 1-ms probes.
+func onePlannedStop(b *testing.B, kind string) (probe.Stats, time.Duration) {
+	b.Helper()
+	p := startVRRPPair(b, kind)
+	defer p.close(b)
+	c := p.c
+	pr := c.ping(vrrpProbe)
+	time.Sleep(time.Second + time.Duration(rand.Int64N(int64(vrrpInterval))))
+	proc := p.procs[c.master]
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	took, ok := c.waitHolder(c.backup, 5*time.Second)
+	if !ok {
+		b.Fatalf("%s: the backup does not hold the VIP alone 5 s after SIGTERM (holders %v)\n%s", kind, c.holders(), p.output())
+	}
+	select {
+	case <-proc.Done():
+	case <-time.After(5 * time.Second):
+		b.Fatalf("%s did not exit within 5 s of SIGTERM", kind)
+	}
+	time.Sleep(500 * time.Millisecond)
+	pr.stop()
+	st := probe.Summarize(pr.results())
+	if !st.Recovered {
+		b.Errorf("%s: the client's probes did not recover: %+v", kind, st)
+	}
+	return st, took
+}
+
+// BenchmarkVRRPPlannedStop: SIGTERM to the master's daemon, its link up.
+// carpd sends a priority-0 advert and keeps the VIP until it hears the new
+// master (make before break); keepalived sends priority 0 and drops the
+// VIP at once. Figures per daemon: the client's lost 1-ms probes and its
+// longest outage.
+func BenchmarkVRRPPlannedStop(b *testing.B) {
+	requireRoot(b)
+	needBinary(b, "keepalived")
+	lost := map[string]*spread{}
+	outage := map[string]*spread{}
+	for _, d := range vrrpDaemons {
+		lost[d] = &spread{name: d + "-lost"}
+		outage[d] = &spread{name: d + "-outage", unit: "ms"}
+	}
+	run := 0
+	for b.Loop() {
+		run++
+		order := slices.Clone(vrrpDaemons)
+		if run%2 == 0 {
+			slices.Reverse(order)
+		}
+		line := fmt.Sprintf("run %d:", run)
+		for _, d := range order {
+			st, took := onePlannedStop(b, d)
+			lost[d].addCount(st.Lost)
+			outage[d].vals = append(outage[d].vals, ms(st.Outage))
+			line += fmt.Sprintf("\n  %-10s lost %d probes, outage %.2f ms, backup alone within %v; %+v", d, st.Lost, ms(st.Outage), took.Round(time.Millisecond), st)
+		}
+		b.Log(line)
+	}
+	b.ReportMetric(0, "ns/op")
+	for _, d := range vrrpDaemons {
+		lost[d].report(b)
+		outage[d].report(b)
+	}
+}
+
+// BenchmarkVRRPIdleCPU: the CPU time (user + system, /proc/PID/stat) of
+// the master's daemon as master with one vrid at 10 ms, the backup
+// listening, over CARPD_VRRP_CPU_WINDOW (10 s), in percent of a core; for
+// keepalived its parent and VRRP child together.
+func BenchmarkVRRPIdleCPU(b *testing.B) {
+	requireRoot(b)
+	needBinary(b, "keepalived")
+	window := envDuration(b, "CARPD_VRRP_CPU_WINDOW", 10*time.Second)
+	cpu := map[string]*spread{}
+	for _, d := range vrrpDaemons {
+		cpu[d] = &spread{name: d + "-cpu", unit: "pct"}
+	}
+	run := 0
+	for b.Loop() {
+		run++
+		order := slices.Clone(vrrpDaemons)
+		if run%2 == 0 {
+			slices.Reverse(order)
+		}
+		line := fmt.Sprintf("run %d:", run)
+		for _, d := range order {
+			p := startVRRPPair(b, d)
+			pids := p.masterPIDs(b)
+			sum := func() float64 {
+				var s float64
+				for _, pid := range pids {
+					v, err := procCPU(pid)
+					if err != nil {
+						b.Fatalf("%s: %v", d, err)
+					}
+					s += v
+				}
+				return s
+			}
+			before, t0 := sum(), time.Now()
+			time.Sleep(window)
+			used, el := sum()-before, time.Since(t0)
+			if h := p.c.holders(); len(h) != 1 || h[0] != "master" {
+				b.Errorf("%s: holders %v after the window", d, h)
+			}
+			pct := 100 * used / el.Seconds()
+			cpu[d].vals = append(cpu[d].vals, pct)
+			line += fmt.Sprintf("\n  %-10s %.2f%% of a core (%.2f s CPU in %v, pids %v)", d, pct, used, el.Round(time.Millisecond), pids)
+			p.close(b)
+		}
+		b.Log(line)
+	}
+	b.ReportMetric(0, "ns/op")
+	for _, d := range vrrpDaemons {
+		cpu[d].report(b)
+	}
+}
+
+// BenchmarkVRRPSteady: carpd's pair at 10 ms for CARPD_VRRP_STEADY (20 s;
+// scripts/vrrp-bench.sh: 10 minutes) while CARPD_VRRP_BURN (1) busy-loop
+// processes run in another namespace (the client's), so the other core is
+// busy. Figures: transitions on both carpd (target 0), the client's lost
+// probes (every 10 ms), the master's advert lateness at the client. One
+// continuous period per benchmark run, whatever -benchtime says.
+func BenchmarkVRRPSteady(b *testing.B) {
+	requireRoot(b)
+	dur := envDuration(b, "CARPD_VRRP_STEADY", 20*time.Second)
+	burn := envInt(b, "CARPD_VRRP_BURN", 1)
+	p := startVRRPPair(b, "carpd")
+	defer p.close(b)
+	c := p.c
+	before := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
+	var burners []*lab.Proc
+	for i := range burn {
+		bp, err := c.client.Start(fmt.Sprintf("burner%d", i), "sh", "-c", "while :; do :; done")
+		if err != nil {
+			b.Fatal(err)
+		}
+		burners = append(burners, bp)
+	}
+	w := watchAdverts(b, c.client)
+	pr := c.ping(10 * time.Millisecond)
+	start := time.Now()
+	notSole := 0
+	for time.Since(start) < dur {
+		time.Sleep(time.Second)
+		if h := c.holders(); len(h) != 1 || h[0] != "master" {
+			notSole++
+			b.Logf("%v: holders %v", time.Since(start).Round(time.Second), h)
+		}
+	}
+	end := time.Now()
+	for _, bp := range burners {
+		if err := bp.Kill(); err != nil {
+			b.Error(err)
+		}
+	}
+	pr.stop()
+	w.stop()
+	after := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
+	st := probe.Summarize(pr.results())
+	p50, p99, worst, n := gapStats(w.arrivals(), end)
+	total := 0
+	for _, h := range []*lab.Host{c.master, c.backup} {
+		d := after[h].transitions - before[h].transitions
+		total += int(d)
+		if d != 0 {
+			b.Errorf("%s: %d transitions in %v of steady state", h.Name, d, dur)
+		}
+	}
+	b.Logf("%v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps, late p50 %.2f p99 %.2f max %.2f ms",
+		dur, burn, total, notSole, st.Sent, st.Lost, n, p50, p99, worst)
+	for b.Loop() {
+		// The measurement above is one period; b.Loop makes the
+		// testing package call this function once.
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(total), "carpd-transitions")
+	b.ReportMetric(float64(st.Lost), "carpd-lost-10ms-probes")
+	b.ReportMetric(p99, "carpd-advert-late-p99-ms")
+	b.ReportMetric(worst, "carpd-advert-late-max-ms")
+	b.ReportMetric(dur.Seconds(), "steady-s")
+}
