@@ -52,6 +52,10 @@ type tomlVHID struct {
 	Addrs    []netip.Prefix
 	Password string
 	Peer     netip.Addr // unicast peer (peer or peer6); the zero Addr means multicast
+	// VRRPInterval > 0 makes the vhid VRRPv3 (carpver 3) with that
+	// interval (centiseconds) and priority VRRPPriority; AdvSkew and
+	// Password are then not written.
+	VRRPInterval, VRRPPriority int
 }
 
 // writeTOML writes a carpd TOML configuration with the global preempt
@@ -61,8 +65,13 @@ func writeTOML(t testing.TB, dir, name string, preempt bool, vhids []tomlVHID) s
 	var b strings.Builder
 	fmt.Fprintf(&b, "preempt = %v\n", preempt)
 	for _, v := range vhids {
-		fmt.Fprintf(&b, "\n[[vhid]]\ninterface = %q\nvhid = %d\nadvskew = %d\n", v.Iface, v.VHID, v.AdvSkew)
-		if v.Password != "" {
+		if v.VRRPInterval > 0 {
+			fmt.Fprintf(&b, "\n[[vhid]]\ninterface = %q\nvhid = %d\ncarpver = 3\nvrrp-priority = %d\nvrrp-interval = %d\n",
+				v.Iface, v.VHID, v.VRRPPriority, v.VRRPInterval)
+		} else {
+			fmt.Fprintf(&b, "\n[[vhid]]\ninterface = %q\nvhid = %d\nadvskew = %d\n", v.Iface, v.VHID, v.AdvSkew)
+		}
+		if v.Password != "" && v.VRRPInterval == 0 {
 			fmt.Fprintf(&b, "password = %q\n", v.Password)
 		}
 		switch {

@@ -72,17 +72,40 @@ func (d *Daemon) sent(now time.Time, v *vhost, f carp.Family, err error) {
 	d.enqueue(sendResultIn{v: v, failed: err != nil})
 }
 
-// hold makes v's addresses held or not.
+// hold makes v's addresses held or not: its interface is synced once the
+// input is handled (flushHolds), once for every vhid that changed, so that
+// 255 vhids changing at once cost one address dump, not 255.
 func (d *Daemon) hold(v *vhost, hold bool) {
 	if v.hold != hold {
 		v.hold = hold
-		d.syncAddresses(v.iface)
+		if !v.iface.toSync {
+			v.iface.toSync = true
+			d.toSync = append(d.toSync, v.iface)
+		}
 	}
 }
 
-// announced announces v's addresses, and counts and tells it.
+// flushHolds syncs the addresses of the interfaces whose vhids changed
+// while handling an input, then sends the announcements asked for
+// meanwhile: an address is on the interface before it is announced.
+func (d *Daemon) flushHolds() {
+	for _, ifc := range d.toSync {
+		ifc.toSync = false
+		d.syncAddresses(ifc)
+	}
+	clear(d.toSync)
+	d.toSync = d.toSync[:0]
+	for _, v := range d.toAnnounce {
+		d.announce(v)
+	}
+	clear(d.toAnnounce)
+	d.toAnnounce = d.toAnnounce[:0]
+}
+
+// announced queues the announcement of v's addresses (flushHolds sends
+// it), and counts and tells it.
 func (d *Daemon) announced(now time.Time, v *vhost) {
-	d.announce(v)
+	d.toAnnounce = append(d.toAnnounce, v)
 	v.stats.announcements++
 	d.emit(now, api.Event{Type: "announce", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: v.addrStrings()})
 }

@@ -1,5 +1,6 @@
 // Package daemon is carpd's event loop: the only place with goroutines and
-// the clock. It feeds the vhids' state machines (internal/carp) and carries
+// the clock. It feeds the vhids' state machines (internal/carp, and
+// internal/vrrp for the carpver 3 ones) and carries
 // out the actions they return through the adapters of a Host.
 //
 // Every input (a received advert, a link or address change, a timer, an
@@ -9,9 +10,12 @@
 // demotion change) is queued behind them, never handled by re-entering the
 // machine. Run is a thin loop around handle: it waits for the next input or
 // deadline. The socket readers run the stateless checks (carp.Filter,
-// including the HMAC) before queueing, so that forged adverts never reach
-// the loop, and a due timer is always handled before queued input, so that
-// sending never waits behind receiving.
+// including the HMAC; VRRP's codec) before queueing, so that forged adverts
+// never reach the loop, and a due timer is handled before any other queued
+// input, so that sending never waits behind receiving; only the adverts
+// already queued go first, so that a backup a little behind does not take
+// over from a master whose advert is waiting. The addresses of the vhids
+// that changed state are synced once per input, then announced.
 package daemon
 
 import (
@@ -146,6 +150,8 @@ type iface struct {
 	// joined is the index on which the protocol sockets last joined the
 	// groups through ready (setUp joins at start).
 	joined int
+	// toSync says it is queued in Daemon.toSync.
+	toSync bool
 }
 
 // Daemon runs the vhids of one configuration.
@@ -193,6 +199,10 @@ type Daemon struct {
 	// toRefresh lists the masters that advertised while handling this
 	// input, whose addresses' lifetime is renewed once it is done.
 	toRefresh []*vhost
+	// toSync lists the interfaces whose vhids' holds changed, and
+	// toAnnounce the vhids to announce, while handling this input.
+	toSync     []*iface
+	toAnnounce []*vhost
 	// lastResyncLog and resyncsUnlogged limit the monitor's warnings.
 	lastResyncLog   time.Time
 	resyncsUnlogged int
@@ -300,6 +310,14 @@ func vrrpConfig(cfg *config.Config, vc *config.VHID, f carp.Family) (c vrrp.Conf
 	return c, len(c.Addrs) > 0
 }
 
+// afName is family f in ifconfig's words: "inet" or "inet6".
+func afName(f carp.Family) string {
+	if f == carp.IPv6 {
+		return "inet6"
+	}
+	return "inet"
+}
+
 // familyOf is a's family.
 func familyOf(a netip.Addr) carp.Family {
 	if a.Unmap().Is4() {
@@ -332,7 +350,7 @@ func (d *Daemon) newVhosts(cfg *config.Config, vc config.VHID) ([]*vhost, error)
 			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
 		}
 		v := &vhost{cfg: vc, vm: m, fam: f,
-			log: d.log.With("vhid", vc.VHID, "iface", vc.Interface, "proto", "vrrp", "af", f.String())}
+			log: d.log.With("vhid", vc.VHID, "iface", vc.Interface, "proto", "vrrp", "af", afName(f))}
 		v.setAddresses(slices.DeleteFunc(slices.Clone(vc.Addresses), func(p netip.Prefix) bool { return familyOf(p.Addr()) != f }))
 		vs = append(vs, v)
 	}

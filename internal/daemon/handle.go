@@ -94,6 +94,7 @@ func (d *Daemon) handle(now time.Time, in input) {
 			break
 		}
 	}
+	d.flushHolds()
 	d.refreshAddresses(now)
 	if d.stepped {
 		// Only a step moves a deadline: most address changes (the
