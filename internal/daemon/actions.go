@@ -90,8 +90,7 @@ func (d *Daemon) hold(v *vhost, hold bool) {
 // meanwhile: an address is on the interface before it is announced.
 func (d *Daemon) flushHolds() {
 	for _, ifc := range d.toSync {
-		ifc.toSync = false
-		d.syncAddresses(ifc)
+		d.syncNow(ifc)
 	}
 	clear(d.toSync)
 	d.toSync = d.toSync[:0]
@@ -100,6 +99,16 @@ func (d *Daemon) flushHolds() {
 	}
 	clear(d.toAnnounce)
 	d.toAnnounce = d.toAnnounce[:0]
+}
+
+// syncNow syncs ifc's addresses now if a hold changed on it: before an
+// advert goes out, so that a new master holds its addresses before the
+// old one hears it and releases them (make before break).
+func (d *Daemon) syncNow(ifc *iface) {
+	if ifc.toSync {
+		ifc.toSync = false
+		d.syncAddresses(ifc)
+	}
 }
 
 // announced queues the announcement of v's addresses (flushHolds sends
@@ -116,6 +125,7 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	if !dst.IsValid() {
 		dst = carp.Group(a.Family)
 	}
+	d.syncNow(ifc)
 	src, err := d.source(ifc, dst)
 	if err == nil {
 		conn := d.host.Conns[a.Family]

@@ -311,6 +311,10 @@ func TestDaemonWiring(t *testing.T) {
 		"advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
 		"garp if2 02:00:00:00:00:01 [192.0.2.50]",
 		"refresh eth0 [192.0.2.50/32]")
+	// In that order from the first: not matched by a later advert.
+	if got := f.opsSince(n); len(got) < 2 || !strings.HasPrefix(got[0], "set eth0") || !strings.HasPrefix(got[1], "advert") {
+		t.Errorf("the takeover's first ops are %q, want the address set, then the advert", got)
+	}
 
 	// Link down: INIT and the address released.
 	n = f.count()

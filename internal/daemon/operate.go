@@ -117,7 +117,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 	}
 	if v.vm != nil {
 		c := v.vm.Config()
-		s.Family = v.fam.String()
+		s.Family = afName(v.fam)
 		s.Priority, s.AdvertisedPriority = int(c.Priority), int(v.vm.Priority())
 		s.Interval, s.MasterAdverInterval = int(c.Interval), int(v.vm.MasterAdverInterval())
 		s.Preempt, s.TieBreak = c.Preempt, c.TieBreak

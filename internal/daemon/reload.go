@@ -30,7 +30,7 @@ type vhidKey struct {
 func (v *vhost) key() vhidKey {
 	k := vhidKey{iface: v.cfg.Interface, vhid: v.cfg.VHID}
 	if v.vm != nil {
-		k.af = v.fam.String()
+		k.af = afName(v.fam)
 	}
 	return k
 }
@@ -131,7 +131,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 					errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
 					continue
 				}
-				ps = append(ps, plan{vc: vc, k: vhidKey{vc.Interface, vc.VHID, f.String()}, vmc: vmc, fam: f})
+				ps = append(ps, plan{vc: vc, k: vhidKey{vc.Interface, vc.VHID, afName(f)}, vmc: vmc, fam: f})
 			}
 		} else {
 			mc := machineConfig(cfg, &vc)

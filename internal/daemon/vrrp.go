@@ -207,6 +207,7 @@ func (d *Daemon) runVRRPActions(now time.Time, v *vhost, acts []vrrp.Action, r *
 func (d *Daemon) sendVRRP(v *vhost, a vrrp.SendAdvert) error {
 	ifc := v.iface
 	dst := carp.Group(v.fam)
+	d.syncNow(ifc)
 	src, err := d.source(ifc, dst)
 	if err == nil {
 		v.sendBuf, err = a.Advert.AppendMarshal(v.sendBuf[:0], src, dst)
