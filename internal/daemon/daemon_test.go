@@ -16,6 +16,7 @@ import (
 
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // fakeHost is an in-memory host: one interface eth0 (index 2), a protocol
@@ -58,6 +59,16 @@ func (f *fakeHost) ReadBatch(ps []Packet) (int, error) {
 }
 
 func (f *fakeHost) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
+	if len(payload) > 0 && payload[0]>>4 == vrrp.Version {
+		// The checksum must be right for src and dst.
+		a, err := vrrp.Parse(payload, src, dst)
+		if err != nil {
+			f.record("bad vrrp advert if%d %v->%v: %v", ifindex, src, dst, err)
+			return err
+		}
+		f.record("vrrp if%d %v->%v vrid=%d prio=%d interval=%d addrs=%v", ifindex, src, dst, a.VRID, a.Priority, a.Interval, a.Addrs)
+		return nil
+	}
 	a, err := carp.ParseAdvert(payload)
 	if err != nil {
 		return err
