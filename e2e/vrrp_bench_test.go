@@ -186,7 +186,8 @@ type advertWatch struct {
 	conn *net.IPConn
 	done chan struct{}
 	mu   sync.Mutex
-	at   []time.Time
+	at   []time.Time    // the master's
+	bk   []time.Time    // the backup's
 	next chan time.Time // each arrival, dropped when nobody waits
 }
 
@@ -232,7 +233,7 @@ func (w *advertWatch) read() {
 	defer close(w.done)
 	buf := make([]byte, 1500)
 	oob := make([]byte, 128)
-	src := masterAddr.Addr().AsSlice()
+	src, bsrc := masterAddr.Addr().AsSlice(), backupAddr.Addr().AsSlice()
 	for {
 		n, oobn, _, from, err := w.conn.ReadMsgIP(buf, oob)
 		if err != nil {
@@ -254,7 +255,16 @@ func (w *advertWatch) read() {
 			continue
 		}
 		hl := int(buf[0]&0x0f) * 4
-		if n < hl+8 || buf[hl] != 0x31 || !from.IP.Equal(src) {
+		if n < hl+8 || buf[hl] != 0x31 {
+			continue
+		}
+		if from.IP.Equal(bsrc) {
+			w.mu.Lock()
+			w.bk = append(w.bk, at)
+			w.mu.Unlock()
+			continue
+		}
+		if !from.IP.Equal(src) {
 			continue
 		}
 		w.mu.Lock()
@@ -277,6 +287,18 @@ func (w *advertWatch) arrivals() []time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.at)
+}
+
+// backupFirst returns the arrival of the backup's first advert after t.
+func (w *advertWatch) backupFirst(t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, at := range w.bk {
+		if at.After(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // waitNext waits for the next advert to arrive and returns its arrival time.
@@ -369,6 +391,8 @@ type linkCutRun struct {
 	fromCut    time.Duration // the cut to the first answered probe after it
 	fromAdvert time.Duration // the master's last advert (at the client) to the first answer after the cut
 	phase      time.Duration // the cut after the master's last advert
+	takeover   time.Duration // the master's last advert to the backup's first (both at the client)
+	toAnswer   time.Duration // the backup's first advert to the first answered probe after it
 	lost       int
 	st         probe.Stats
 	late50     float64 // the master's adverts before the cut: median lateness, ms
@@ -417,11 +441,31 @@ func oneLinkCut(b *testing.B, kind string, phase time.Duration) linkCutRun {
 		}
 	}
 	r.late50, r.late99, r.lateMax, _ = gapStats(ats, cutAt)
+	if first, ok := w.backupFirst(cutAt); ok {
+		r.takeover = first.Sub(last)
+		for _, x := range res {
+			if !x.Lost && x.Sent.After(first) {
+				r.toAnswer = x.Sent.Sub(first)
+				break
+			}
+		}
+	} else {
+		b.Errorf("%s: no advert from the backup after the cut", kind)
+	}
 	if !r.st.Recovered || r.st.LostRuns != 1 {
 		b.Errorf("%s: probes %+v, want one run of losses and recovery", kind, r.st)
 	}
 	return r
 }
+
+// vrrpLog prints a run's figures on the standard output as they come: the
+// testing package keeps only the first 10 lines of a benchmark's log.
+func vrrpLog(b *testing.B, line string) {
+	fmt.Printf("%s: %s\n", b.Name(), line)
+}
+
+// linkCutFigures are BenchmarkVRRPLinkCut's figures for each daemon.
+var linkCutFigures = []string{"outage", "from-cut", "from-advert", "takeover", "advert-to-answer", "phase", "lost"}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -434,14 +478,17 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // one of the master's adverts; which daemon goes first alternates. Figures
 // per daemon: the client's outage (the send times of the last answered
 // probe before and the first after), the time from the cut and from the
-// master's last advert to the first answered probe, the probes lost.
+// master's last advert to the first answered probe, the time from the
+// master's last advert to the backup's first (its master-down interval
+// and reaction: "takeover", at the client) and from there to the first
+// answered probe, the phase, the probes lost.
 func BenchmarkVRRPLinkCut(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
 	sp := map[string]map[string]*spread{}
 	for _, d := range vrrpDaemons {
 		sp[d] = map[string]*spread{}
-		for _, f := range []string{"outage", "from-cut", "from-advert", "phase", "lost"} {
+		for _, f := range linkCutFigures {
 			unit := "ms"
 			if f == "lost" {
 				unit = ""
@@ -464,19 +511,21 @@ func BenchmarkVRRPLinkCut(b *testing.B) {
 		line := fmt.Sprintf("run %d: phase drawn %.2f ms, order %v", run, ms(phase), order)
 		for _, d := range vrrpDaemons {
 			r := got[d]
-			line += fmt.Sprintf("\n  %-10s outage %6.2f ms, from cut %6.2f ms, from last advert %6.2f ms (cut %.2f ms after it), lost %d; adverts before the cut late p50 %.2f p99 %.2f max %.2f ms",
-				d, ms(r.outage), ms(r.fromCut), ms(r.fromAdvert), ms(r.phase), r.lost, r.late50, r.late99, r.lateMax)
+			line += fmt.Sprintf("\n  %-10s outage %6.2f ms, from cut %6.2f ms, from last advert %6.2f ms (cut %.2f ms after it), lost %d; backup's first advert %.2f ms after the master's last, first answer %.2f ms after it; adverts before the cut late p50 %.2f p99 %.2f max %.2f ms",
+				d, ms(r.outage), ms(r.fromCut), ms(r.fromAdvert), ms(r.phase), r.lost, ms(r.takeover), ms(r.toAnswer), r.late50, r.late99, r.lateMax)
 			sp[d]["outage"].vals = append(sp[d]["outage"].vals, ms(r.outage))
 			sp[d]["from-cut"].vals = append(sp[d]["from-cut"].vals, ms(r.fromCut))
 			sp[d]["from-advert"].vals = append(sp[d]["from-advert"].vals, ms(r.fromAdvert))
 			sp[d]["phase"].vals = append(sp[d]["phase"].vals, ms(r.phase))
+			sp[d]["takeover"].vals = append(sp[d]["takeover"].vals, ms(r.takeover))
+			sp[d]["advert-to-answer"].vals = append(sp[d]["advert-to-answer"].vals, ms(r.toAnswer))
 			sp[d]["lost"].addCount(r.lost)
 		}
-		b.Log(line)
+		vrrpLog(b, line)
 	}
 	b.ReportMetric(0, "ns/op")
 	for _, d := range vrrpDaemons {
-		for _, f := range []string{"outage", "from-cut", "from-advert", "phase", "lost"} {
+		for _, f := range linkCutFigures {
 			sp[d][f].report(b)
 		}
 	}
@@ -542,7 +591,7 @@ func BenchmarkVRRPPlannedStop(b *testing.B) {
 			outage[d].vals = append(outage[d].vals, ms(st.Outage))
 			line += fmt.Sprintf("\n  %-10s lost %d probes, outage %.2f ms, backup alone within %v; %+v", d, st.Lost, ms(st.Outage), took.Round(time.Millisecond), st)
 		}
-		b.Log(line)
+		vrrpLog(b, line)
 	}
 	b.ReportMetric(0, "ns/op")
 	for _, d := range vrrpDaemons {
@@ -604,7 +653,7 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 				d, pct, own1-own0, el.Round(time.Millisecond), pids, pctAll)
 			p.close(b)
 		}
-		b.Log(line)
+		vrrpLog(b, line)
 	}
 	b.ReportMetric(0, "ns/op")
 	for _, d := range vrrpDaemons {
@@ -665,8 +714,8 @@ func BenchmarkVRRPSteady(b *testing.B) {
 			b.Errorf("%s: %d transitions in %v of steady state", h.Name, d, dur)
 		}
 	}
-	b.Logf("%v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps, late p50 %.2f p99 %.2f max %.2f ms",
-		dur, burn, total, notSole, st.Sent, st.Lost, n, p50, p99, worst)
+	vrrpLog(b, fmt.Sprintf("%v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps, late p50 %.2f p99 %.2f max %.2f ms",
+		dur, burn, total, notSole, st.Sent, st.Lost, n, p50, p99, worst))
 	for b.Loop() {
 		// The measurement above is one period; b.Loop makes the
 		// testing package call this function once.
