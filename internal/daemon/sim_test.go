@@ -39,11 +39,17 @@ var rewriteSim = flag.Bool("rewrite", false, "rewrite the expected output of tes
 // Commands:
 //
 //	node NAME [advskew=N advbase=N vhids=GROUPS pass=P preempt
-//	          preempt-delay=D ifdown=N quiet]
+//	          preempt-delay=D ifdown=N quiet
+//	          vrrp=PRIO interval=CS nopreempt notiebreak]
 //	                             a host; vhid N holds 198.51.100.N/32 (vhid
 //	                             100, the default: 192.0.2.50/32); GROUPS is
 //	                             N[-M][/ADVSKEW],...; quiet leaves its
-//	                             transitions out of the output
+//	                             transitions out of the output; vrrp=PRIO
+//	                             makes its vhids VRRPv3 (carpver 3) of
+//	                             that priority, at interval CS
+//	                             centiseconds (100), preempting unless
+//	                             nopreempt, with the RFC's tie-break
+//	                             unless notiebreak
 //	start NAME...                carpd starts on the hosts
 //	advance DURATION             run the segment and the clocks
 //	partition A,B|C              the groups hear only each other
@@ -324,6 +330,17 @@ func (s *sim) addNode(name string, args map[string]string, flags []string) error
 	if v, ok := args["pass"]; ok {
 		pass = v
 	}
+	prio, err := num("vrrp", 0)
+	if err != nil {
+		return err
+	}
+	interval, err := num("interval", 100)
+	if err != nil {
+		return err
+	}
+	if prio > 0 && slices.Contains(flags, "nopreempt") {
+		cfg.PreemptGiven = true
+	}
 	groups := "100"
 	if v, ok := args["vhids"]; ok {
 		groups = v
@@ -350,10 +367,16 @@ func (s *sim) addNode(name string, args map[string]string, flags []string) error
 			}
 		}
 		for n := first; n <= last; n++ {
-			cfg.VHIDs = append(cfg.VHIDs, config.VHID{
+			vc := config.VHID{
 				Interface: "eth0", VHID: uint8(n), AdvBase: uint8(advbase), AdvSkew: uint8(gskew),
 				Password: pass, Addresses: []netip.Prefix{simVIP(n)}, Origin: "sim:" + name,
-			})
+			}
+			if prio > 0 {
+				vc.AdvBase, vc.AdvSkew, vc.Password = 0, 0, ""
+				vc.Version, vc.VRRPPriority, vc.VRRPInterval = config.VersionVRRP, uint8(prio), uint16(interval)
+				vc.VRRPTieBreak = !slices.Contains(flags, "notiebreak")
+			}
+			cfg.VHIDs = append(cfg.VHIDs, vc)
 			if !slices.Contains(s.vhids, n) {
 				s.vhids = append(s.vhids, n)
 			}
@@ -464,7 +487,7 @@ func (s *sim) send(from *simNode, fam carp.Family, dst netip.Addr, payload []byt
 		s.seq++
 		dv := delivery{
 			at: s.now.Add(s.delay), seq: s.seq, to: to, gen: to.gen, fam: fam,
-			pkt:  Packet{IfIndex: 2, Src: from.own, TTL: carp.TTL},
+			pkt:  Packet{IfIndex: 2, Src: from.own, Dst: dst, TTL: carp.TTL},
 			data: slices.Clone(payload),
 		}
 		i := sort.Search(len(s.inFlight), func(i int) bool { return s.inFlight[i].at.After(dv.at) })
