@@ -36,6 +36,31 @@ demotion 240: +240 interface down (101@eth1)
 	}
 }
 
+// TestFormatStatusVRRP: a VRRP instance in FreeBSD 15's words, with its
+// family, primary address, preempt and tie-break, the master's interval
+// when it differs, and the demoted priority advertised.
+func TestFormatStatusVRRP(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 7, 16, 0, time.Local)
+	st := api.Status{
+		Demotion: 20,
+		VHIDs: []api.VHID{{
+			Interface: "eth0", VHID: 1, Protocol: "vrrp", Family: "inet6", State: "BACKUP", Priority: 100, AdvertisedPriority: 80,
+			Interval: 100, MasterAdverInterval: 10, Preempt: true, TieBreak: true, Peer: "ff02::12", PrimaryAddress: "fe80::1",
+			Addresses: []string{"2001:db8::50/64"},
+			Why:       "BACKUP: master fe80::2 advertises priority 150 interval 10, ours 80; takes over after 36.875ms without it",
+		}},
+	}
+	want := `eth0: vrrp: BACKUP vrid 1 prio 100 interval 100
+      af inet6 group ff02::12 primary fe80::1 preempt tiebreak master_adver_interval 10
+      inet6 2001:db8::50/64 vhid 1
+      demotion 20 (advertising prio 80)
+      BACKUP: master fe80::2 advertises priority 150 interval 10, ours 80; takes over after 36.875ms without it
+`
+	if got := formatStatus(st, now); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestFormatStats(t *testing.T) {
 	got := formatStats(api.Stats{ReceivedInet: 1, DroppedBadAuth: 3, SentInet: 12})
 	for _, want := range []string{
@@ -43,6 +68,20 @@ func TestFormatStats(t *testing.T) {
 		"\t\t3 discarded for bad authentication\n",
 		"\t12 packets sent (IPv4)\n",
 		"carpd:\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stats lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "vrrp:") {
+		t.Errorf("a host without VRRP gets VRRP counters:\n%s", got)
+	}
+	got = formatStats(api.Stats{VRRP: api.VRRPStats{ReceivedInet6: 5, SentInet: 7, Drops: map[string]uint64{"badsum": 2, "badvrid": 1}}})
+	for _, want := range []string{
+		"vrrp:\n\t0 packets received (IPv4)\n\t5 packets received (IPv6)\n",
+		"\t\t2 discarded for bad checksums\n",
+		"\t\t1 discarded for bad vrid\n",
+		"\t7 packets sent (IPv4)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("stats lack %q:\n%s", want, got)

@@ -338,13 +338,20 @@ func (cc *command) isMaster(args []string) error {
 			found = append(found, v)
 		}
 	}
-	switch {
-	case len(found) == 0:
+	if len(found) == 0 {
 		return &control.RequestError{Status: 404, Msg: fmt.Sprintf("no such vhid %s", args[0])}
-	case len(found) > 1:
-		return usageError(fmt.Sprintf("vhid %d is on several interfaces: say which (VHID@IFACE)", n))
-	case found[0].State != "MASTER":
-		return errNotMaster
+	}
+	// A VRRP vhid with both families is two instances on one interface:
+	// MASTER only when both are.
+	for _, v := range found {
+		if v.Interface != found[0].Interface {
+			return usageError(fmt.Sprintf("vhid %d is on several interfaces: say which (VHID@IFACE)", n))
+		}
+	}
+	for _, v := range found {
+		if v.State != "MASTER" {
+			return errNotMaster
+		}
 	}
 	return nil
 }
