@@ -117,6 +117,8 @@ type vhost struct {
 	refreshed time.Time
 	// sendBuf holds a VRRP instance's last advert, reused.
 	sendBuf []byte
+	// ownerDemoted says that a VRRP address owner's demotion was logged.
+	ownerDemoted bool
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *Link

@@ -148,6 +148,29 @@ func vrrpEvent(ev carp.Event) vrrp.Event {
 func (d *Daemon) stepVRRP(now time.Time, v *vhost, ev vrrp.Event) {
 	d.syncPrimary(now, v)
 	d.runVRRPActions(now, v, v.vm.Step(now, ev), nil)
+	if _, ok := ev.(vrrp.SetDemotion); ok {
+		d.noteOwner(v)
+	}
+}
+
+// noteOwner logs when the address owner (vrrpprio 255) is demoted below
+// the owner rule, and when it is the owner again: a demoted owner is an
+// ordinary router (it no longer takes over at once nor always preempts).
+func (d *Daemon) noteOwner(v *vhost) {
+	if v.vm.Config().Priority != vrrp.OwnerPriority {
+		return
+	}
+	demoted := v.vm.Priority() != vrrp.OwnerPriority
+	if demoted == v.ownerDemoted {
+		return
+	}
+	v.ownerDemoted = demoted
+	if demoted {
+		v.log.Warn("vrrp: the address owner (priority 255) is demoted: it advertises a lower priority and is an ordinary router until the demotion is gone",
+			"priority", v.vm.Priority())
+	} else {
+		v.log.Info("vrrp: the address owner (priority 255) is no longer demoted")
+	}
 }
 
 // syncPrimary gives v's machine the interface's primary address of its

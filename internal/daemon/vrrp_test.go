@@ -212,3 +212,31 @@ func TestVRRPReload(t *testing.T) {
 		t.Errorf("reload to CARP: %+v", res)
 	}
 }
+
+// TestVRRPOwnerDemoted: the address owner (255) is MASTER at once; a
+// demotion makes it advertise 255 - demotion at once and is logged as
+// taking it out of the owner rule; its end gives 255 back.
+func TestVRRPOwnerDemoted(t *testing.T) {
+	f := newFakeHost()
+	var logs syncBuffer
+	d, err := New(vrrpTestConfig(255), f.host(), Options{Log: testLog(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started(t, d, f, ctx)
+	waitLog(t, &logs, "carp: 1@eth0: INIT -> MASTER (initialization complete)")
+	n := f.count()
+	if _, err := d.Demote(context.Background(), 10, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitOps(t, f, n, "vrrp if2 192.0.2.22->224.0.0.18 vrid=1 prio=245 interval=10 addrs=[192.0.2.60]")
+	waitLog(t, &logs, "the address owner (priority 255) is demoted")
+	n = f.count()
+	if _, err := d.Demote(context.Background(), -10, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitOps(t, f, n, "vrrp if2 192.0.2.22->224.0.0.18 vrid=1 prio=255 interval=10 addrs=[192.0.2.60]")
+	waitLog(t, &logs, "the address owner (priority 255) is no longer demoted")
+}
