@@ -339,7 +339,7 @@ func (s *sim) addNode(name string, args map[string]string, flags []string) error
 		return err
 	}
 	if prio > 0 && slices.Contains(flags, "nopreempt") {
-		cfg.PreemptGiven = true
+		cfg.Preempt, cfg.PreemptGiven = false, true
 	}
 	groups := "100"
 	if v, ok := args["vhids"]; ok {
@@ -634,17 +634,25 @@ func FuzzSimulation(f *testing.F) {
 	f.Add([]byte{0, 6, 1, 6, 3, 6, 4, 6})
 	f.Add([]byte{2, 6, 2, 6, 5, 6, 7, 6, 1})
 	f.Add([]byte{0, 3, 6, 6, 6, 1, 4, 5, 6})
+	f.Add([]byte{8, 6, 1, 6, 3, 6, 4, 6})
+	f.Add([]byte{9, 0, 6, 5, 6, 1, 6, 3, 6, 4, 6})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return
 		}
 		s := newSim(uint64(len(ops)))
 		names := []string{"a", "b", "c"}
+		// ops[0]'s bit 3 makes the hosts VRRPv3 (priorities 200, 150,
+		// 100 at 100 ms), its bits 0-2 preempt (CARP) or nopreempt (VRRP).
+		vrrpMode := len(ops) > 0 && ops[0]&8 != 0
 		for i, name := range names {
 			args := map[string]string{"advskew": strconv.Itoa(100 * i)}
+			if vrrpMode {
+				args = map[string]string{"vrrp": strconv.Itoa(200 - 50*i), "interval": "10"}
+			}
 			var flags []string
 			if len(ops) > 0 && ops[0]&(1<<i) != 0 {
-				flags = append(flags, "preempt")
+				flags = append(flags, "preempt", "nopreempt")
 			}
 			if err := s.addNode(name, args, flags); err != nil {
 				t.Fatal(err)
@@ -665,8 +673,8 @@ func FuzzSimulation(f *testing.F) {
 					t.Fatalf("%s t=%v: %s holds the address without carpd", s.out.String(), s.now.Sub(s.start), n.name)
 				}
 				v := n.d.vhosts[0]
-				if v.m.State() != carp.Master {
-					t.Fatalf("%s t=%v: %s holds the address in state %v", s.out.String(), s.now.Sub(s.start), n.name, v.m.State())
+				if v.state() != carp.Master {
+					t.Fatalf("%s t=%v: %s holds the address in state %v", s.out.String(), s.now.Sub(s.start), n.name, v.state())
 				}
 			}
 		}
