@@ -31,7 +31,6 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/lab"
-	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 const keepalivedPath = "/usr/sbin/keepalived"
@@ -89,7 +88,7 @@ type kaLab struct {
 // address (.22, fe80::22) and keepalived the lower (.21, fe80::21); false
 // swaps them. For IPv6 the link-local addresses are set to those, so that
 // their order is known.
-func newKALab(t testing.TB, fam kaFamily, tm kaTiming, carpdHigh bool) *kaLab {
+func newKALab(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) *kaLab {
 	t.Helper()
 	requireRoot(t)
 	if _, err := os.Stat(keepalivedPath); err != nil {
@@ -98,7 +97,20 @@ func newKALab(t testing.TB, fam kaFamily, tm kaTiming, carpdHigh bool) *kaLab {
 		}
 		t.Skipf("skipping: %v", err)
 	}
-	l := labtest.New(t, "carpka")
+	// The lab is removed when the parent test ends, not this subtest:
+	// deleting namespaces takes the RTNL lock long enough to delay the
+	// 10 ms adverts of the labs still running (carpd renews its addresses'
+	// lifetime through netlink on its loop). The processes end with the
+	// subtest.
+	l, err := lab.New("carpka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			parent.Errorf("removing the lab of %s: %v", t.Name(), err)
+		}
+	})
 	k := &kaLab{t: t, lab: l, dir: t.TempDir(), fam: fam, tm: tm, primary: map[*lab.Host]netip.Addr{}}
 	low, high := 21, 22
 	cdN, kaN := high, low
@@ -147,13 +159,18 @@ func newKALab(t testing.TB, fam kaFamily, tm kaTiming, carpdHigh bool) *kaLab {
 		k.vip = ipv6VIP
 	}
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		for _, p := range k.procs {
-			t.Logf("%s output (last 60 lines):\n%s", p.Name, strings.Join(tail(p.Output(), 60), "\n"))
+			if err := p.Kill(); err != nil {
+				t.Error(err)
+			}
+		}
+		if !t.Failed() {
+			return
+		}
+		for _, p := range k.procs {
+			t.Logf("%s output (last 400 lines):\n%s", p.Name, strings.Join(tail(p.Output(), 400), "\n"))
 		}
 	})
 	return k
@@ -371,17 +388,20 @@ func kaWaitFor(timeout time.Duration, cond func() bool) bool {
 	return true
 }
 
-// steady fails the test unless h alone holds the VIP, sampled every 500 ms
-// during d.
-func (k *kaLab) steady(h *lab.Host, d time.Duration) {
+// watch samples the VIP's holders every 250 ms during d and returns how
+// many samples did not find h alone.
+func (k *kaLab) watch(h *lab.Host, d time.Duration) int {
 	k.t.Helper()
+	bad := 0
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		if got := k.holders(); len(got) != 1 || got[0] != h.Name {
-			k.t.Fatalf("VIP held by %v, want only %s", got, h.Name)
+			bad++
+			k.t.Logf("%s: VIP held by %v, want only %s", time.Now().Format("15:04:05.000"), got, h.Name)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
+	return bad
 }
 
 // status returns carpd's vhid 1 from carpctl --json status.
@@ -475,11 +495,11 @@ func TestVRRPKeepalived(t *testing.T) {
 		for _, tm := range kaTimings {
 			for _, carpdMaster := range []bool{true, false} {
 				role := map[bool]string{true: "carpd-master", false: "keepalived-master"}[carpdMaster]
-				subtests[fam.name+"/"+tm.name+"/"+role] = func(t *testing.T) { kaRoles(t, fam, tm, carpdMaster) }
+				subtests[fam.name+"/"+tm.name+"/"+role] = func(st *testing.T) { kaRoles(st, t, fam, tm, carpdMaster) }
 			}
 			for _, carpdHigh := range []bool{true, false} {
 				order := map[bool]string{true: "tiebreak-carpd-high", false: "tiebreak-carpd-low"}[carpdHigh]
-				subtests[fam.name+"/"+tm.name+"/"+order] = func(t *testing.T) { kaTieBreak(t, fam, tm, carpdHigh) }
+				subtests[fam.name+"/"+tm.name+"/"+order] = func(st *testing.T) { kaTieBreak(st, t, fam, tm, carpdHigh) }
 			}
 		}
 	}
@@ -487,8 +507,8 @@ func TestVRRPKeepalived(t *testing.T) {
 	t.Logf("wall time of the subtests: %v", time.Since(start).Round(100*time.Millisecond))
 }
 
-func kaRoles(t *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) {
-	k := newKALab(t, fam, tm, true)
+func kaRoles(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) {
+	k := newKALab(t, parent, fam, tm, true)
 	const hi, lo = 155, 55
 	var cd, kp *lab.Proc
 	var master, backup *lab.Host
@@ -551,19 +571,15 @@ func kaRoles(t *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) {
 	cdBefore, kaBefore := transitions(cd.Output()), kaStates(kp.Output())
 	trBefore := k.status().Counters.Transitions
 	pr := startPing(t, k.client, k.vip, 100*time.Millisecond)
-	k.steady(master, 30*time.Second)
+	badSamples := k.watch(master, 30*time.Second)
 	pr.stop()
-	if lost, sent := kaLost(pr); sent < 200 || lost != 0 {
-		t.Errorf("steady: client probes: %d sent, %d lost; want >= 200 sent, none lost", sent, lost)
-	}
-	st := k.status()
 	steadyEnd := time.Now()
-	if got := transitions(cd.Output()); !slices.Equal(got, cdBefore) || st.Counters.Transitions != trBefore {
-		t.Errorf("carpd changed state in the steady 30 s: %q (before %q); transitions counter %d, before %d",
-			got, cdBefore, st.Counters.Transitions, trBefore)
-	}
-	if got := kaStates(kp.Output()); !slices.Equal(got, kaBefore) {
-		t.Errorf("keepalived changed state in the steady 30 s: %q (before %q)", got, kaBefore)
+	st := k.status()
+	cdSteady, kaSteady := transitions(cd.Output())[len(cdBefore):], kaStates(kp.Output())[len(kaBefore):]
+	counterSteady := st.Counters.Transitions - trBefore
+	steadyLost, steadySent := kaLost(pr)
+	if steadySent < 200 {
+		t.Errorf("steady: %d client probes sent in 30 s, want >= 200", steadySent)
 	}
 	wantState := map[bool]string{true: "MASTER", false: "BACKUP"}[carpdMaster]
 	if st.State != wantState || st.Protocol != "vrrp" || st.Priority != map[bool]int{true: hi, false: lo}[carpdMaster] {
@@ -580,8 +596,6 @@ func kaRoles(t *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) {
 		}
 	}
 	k.checkClean(cd, kp)
-	t.Logf("steady 30 s: %s alone held the VIP; carpd's transitions %q, keepalived's states %q",
-		master.Name, transitions(cd.Output()), kaStates(kp.Output()))
 
 	// Planned stop of the master: priority 0.
 	pr = startPing(t, k.client, k.vip, tm.probe)
@@ -611,10 +625,35 @@ func kaRoles(t *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) {
 	time.Sleep(500 * time.Millisecond)
 	pr.stop()
 	cpc.stop(t)
-	if ads := kaReadAdverts(t, cpc.path); ads != nil {
-		gap, at := kaMaxGap(ads, k.primary[master], steadyAt, steadyEnd)
-		t.Logf("steady: longest gap between %s's adverts seen by the client %v (at %s), %d adverts in all",
-			master.Name, gap.Round(100*time.Microsecond), at.Format("15:04:05.000"), len(ads))
+	ads := kaReadAdverts(t, cpc.path)
+	// The steady phase: no transition, no lost probe, the master alone
+	// holding the VIP. A backup at 10 ms that hears nothing for its
+	// Master_Down_Interval (38 ms) must take over: when the capture shows
+	// the master silent that long (the shared machine stalled it), the
+	// backup's excursion to MASTER and back is RFC behaviour, and is
+	// reported rather than failed.
+	down := kaMasterDown(lo, tm.interval)
+	stalls, gap := kaStalls(ads, k.primary[master], steadyAt, steadyEnd, down)
+	masterChanges, backupChanges := cdSteady, kaSteady
+	if !carpdMaster {
+		masterChanges, backupChanges = kaSteady, cdSteady
+	}
+	t.Logf("steady 30 s: longest gap between %s's adverts seen by the client %v (backup's Master_Down_Interval %v); "+
+		"transitions: carpd %q (counter +%d), keepalived %q; holder samples off: %d; probes %d sent, %d lost",
+		master.Name, gap.Round(100*time.Microsecond), down, cdSteady, counterSteady, kaSteady, badSamples, steadySent, steadyLost)
+	kaCheckPace(t, "steady: "+master.Name, ads, k.primary[master], steadyAt, steadyEnd, tm.interval)
+	clean := len(cdSteady) == 0 && len(kaSteady) == 0 && counterSteady == 0 && badSamples == 0 && steadyLost == 0
+	switch {
+	case clean:
+	case stalls > 0 && len(masterChanges) == 0 && len(backupChanges) <= 2*stalls && uint64(len(cdSteady)) == counterSteady:
+		t.Logf("steady: NOT CLEAN but excused: %s's adverts stopped for longer than %v %d times (machine stall; longest %v), "+
+			"and %s took over as the RFC wants: its transitions %q", master.Name, down, stalls, gap, backup.Name, backupChanges)
+	default:
+		t.Errorf("steady 30 s: transitions carpd %q (counter +%d), keepalived %q; %d holder samples not %s alone; %d of %d probes lost; "+
+			"%s's adverts silent for more than %v %d times (longest %v)",
+			cdSteady, counterSteady, kaSteady, badSamples, master.Name, steadyLost, steadySent, master.Name, down, stalls, gap)
+	}
+	if ads != nil {
 		p0 := slices.IndexFunc(ads, func(a kaAdvert) bool { return a.src == k.primary[master] && a.prio == 0 })
 		if p0 < 0 {
 			t.Errorf("handover: the client saw no priority-0 advert from %s", master.Name)
@@ -775,25 +814,67 @@ func kaReadAdverts(t *testing.T, path string) []kaAdvert {
 	return ads
 }
 
-// kaMaxGap returns the longest time between consecutive adverts of src
-// within [from, to], and when it ended.
-func kaMaxGap(ads []kaAdvert, src netip.Addr, from, to time.Time) (time.Duration, time.Time) {
-	var gap time.Duration
-	var at, last time.Time
+// kaMasterDown is the Master_Down_Interval of a backup of priority prio
+// under a master advertising every interval centiseconds.
+func kaMasterDown(prio, interval int) time.Duration {
+	i := time.Duration(interval) * 10 * time.Millisecond
+	return 3*i + time.Duration(256-prio)*i/256
+}
+
+// kaStalls counts the gaps longer than d between src's adverts in
+// [from, to] and returns the longest gap; with no capture, 0 and 0.
+func kaStalls(ads []kaAdvert, src netip.Addr, from, to time.Time, d time.Duration) (int, time.Duration) {
+	n := 0
+	var longest time.Duration
+	for _, g := range kaGaps(ads, src, from, to) {
+		longest = max(longest, g)
+		if g > d {
+			n++
+		}
+	}
+	return n, longest
+}
+
+// kaGaps returns the times between consecutive adverts of src in
+// [from, to].
+func kaGaps(ads []kaAdvert, src netip.Addr, from, to time.Time) []time.Duration {
+	var gaps []time.Duration
+	var last time.Time
 	for _, a := range ads {
 		if a.src != src || a.at.Before(from) || a.at.After(to) {
 			continue
 		}
-		if !last.IsZero() && a.at.Sub(last) > gap {
-			gap, at = a.at.Sub(last), a.at
+		if !last.IsZero() {
+			gaps = append(gaps, a.at.Sub(last))
 		}
 		last = a.at
 	}
-	return gap, at
+	return gaps
 }
 
-func kaTieBreak(t *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) {
-	k := newKALab(t, fam, tm, carpdHigh)
+// kaCheckPace fails the test unless the median time between src's adverts
+// in [from, to] is within 20 % of the interval (centiseconds): stalls of
+// a loaded machine are excused in the steady phases, a sender that is
+// slow all along is not.
+func kaCheckPace(t *testing.T, who string, ads []kaAdvert, src netip.Addr, from, to time.Time, interval int) {
+	t.Helper()
+	gaps := kaGaps(ads, src, from, to)
+	if ads == nil {
+		return
+	}
+	if len(gaps) < 5 {
+		t.Errorf("%s: %d adverts captured, want more", who, len(gaps)+1)
+		return
+	}
+	slices.Sort(gaps)
+	med, want := gaps[len(gaps)/2], time.Duration(interval)*10*time.Millisecond
+	if med < want*8/10 || med > want*12/10 {
+		t.Errorf("%s: median time between adverts %v, want %v +- 20%%", who, med, want)
+	}
+}
+
+func kaTieBreak(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) {
+	k := newKALab(t, parent, fam, tm, carpdHigh)
 	winner, loser := k.carpd, k.ka
 	if !carpdHigh {
 		winner, loser = k.ka, k.carpd
@@ -819,6 +900,11 @@ func kaTieBreak(t *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) {
 		t.Fatalf("split: both do not hold the VIP (holders %v); %s", k.holders(), states())
 	}
 	time.Sleep(300 * time.Millisecond)
+	filter := "ip proto 112"
+	if fam.v6 {
+		filter = "ip6 proto 112"
+	}
+	cpc := startPcap(t, k.client.NS, lab.Iface, k.dir, filter)
 	cdBefore, kaBefore := len(transitions(cd.Output())), len(kaStates(kp.Output()))
 	isolatePorts(t, k.lab, false, k.carpd, k.ka)
 	healed := time.Now()
@@ -831,19 +917,34 @@ func kaTieBreak(t *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) {
 			holder, k.primary[k.hostNamed(holder)], winner.Name, k.primary[winner])
 	}
 	// 10 s more with no transition.
-	k.steady(winner, 10*time.Second)
+	badSamples := k.watch(winner, 10*time.Second)
+	end := time.Now()
+	cpc.stop(t)
 	cdNew, kaNew := transitions(cd.Output())[cdBefore:], kaStates(kp.Output())[kaBefore:]
-	t.Logf("heal: %s alone holds the VIP %v after the heal; since the heal carpd %q, keepalived %q",
-		holder, took.Round(time.Millisecond), cdNew, kaNew)
-	var loserChanges, winnerChanges int
+	loserNew, winnerNew := kaNew, cdNew
 	if loser == k.carpd {
-		loserChanges, winnerChanges = len(cdNew), len(kaNew)
-	} else {
-		loserChanges, winnerChanges = len(kaNew), len(cdNew)
+		loserNew, winnerNew = cdNew, kaNew
 	}
-	if loserChanges != 1 || winnerChanges != 0 {
-		t.Errorf("heal: %d transitions of %s (want 1: to BACKUP), %d of %s (want 0) in the %v since; carpd %q, keepalived %q",
-			loserChanges, loser.Name, winnerChanges, winner.Name, time.Since(healed).Round(time.Millisecond), cdNew, kaNew)
+	// As in the roles' steady phase: a loser that hears nothing from the
+	// winner for its Master_Down_Interval takes over, as it must; the
+	// capture tells whether the winner was silent that long.
+	down := kaMasterDown(100, tm.interval)
+	ads := kaReadAdverts(t, cpc.path)
+	stalls, gap := kaStalls(ads, k.primary[winner], healed.Add(100*time.Millisecond), end, down)
+	kaCheckPace(t, "heal: "+winner.Name, ads, k.primary[winner], healed.Add(100*time.Millisecond), end, tm.interval)
+	t.Logf("heal: %s alone holds the VIP %v after the heal; since the heal carpd %q, keepalived %q; "+
+		"longest gap between %s's adverts %v (the loser's Master_Down_Interval %v); holder samples off %d",
+		holder, took.Round(time.Millisecond), cdNew, kaNew, winner.Name, gap.Round(100*time.Microsecond), down, badSamples)
+	switch {
+	case len(loserNew) == 1 && len(winnerNew) == 0 && badSamples == 0:
+	case stalls > 0 && len(winnerNew) == 0 && len(loserNew) <= 1+2*stalls:
+		t.Logf("heal: NOT CLEAN but excused: %s's adverts stopped for longer than %v %d times (machine stall; longest %v); %s's transitions %q",
+			winner.Name, down, stalls, gap, loser.Name, loserNew)
+	default:
+		t.Errorf("heal: %d transitions of %s (want 1: to BACKUP), %d of %s (want 0), %d holder samples not %s alone, in the %v since; "+
+			"carpd %q, keepalived %q; %s's adverts silent for more than %v %d times (longest %v)",
+			len(loserNew), loser.Name, len(winnerNew), winner.Name, badSamples, winner.Name, time.Since(healed).Round(time.Millisecond),
+			cdNew, kaNew, winner.Name, down, stalls, gap)
 	}
 	k.checkClean(cd, kp)
 }
