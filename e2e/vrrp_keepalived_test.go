@@ -97,11 +97,10 @@ func newKALab(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) *
 		}
 		t.Skipf("skipping: %v", err)
 	}
-	// The lab is removed when the parent test ends, not this subtest:
-	// deleting namespaces takes the RTNL lock long enough to delay the
-	// 10 ms adverts of the labs still running (carpd renews its addresses'
-	// lifetime through netlink on its loop). The processes end with the
-	// subtest.
+	// The lab is removed when the parent test ends, not this subtest, so
+	// that no namespace is deleted while other labs are in their 10 ms
+	// steady phases (the less else the machine does then, the fewer
+	// stalls). The processes end with the subtest.
 	l, err := lab.New("carpka")
 	if err != nil {
 		t.Fatal(err)
@@ -306,8 +305,8 @@ func (k *kaLab) checkClean(cd, kp *lab.Proc) {
 
 // kaHolds reports whether h's eth0 holds a. It asks netlink from a thread
 // in h's namespace rather than running ip(8): the tests poll often, 16 labs
-// at once, and a fork and exec per poll loads the machine enough to delay
-// 10 ms adverts.
+// at once, and with a fork and exec per poll the 10 ms masters' adverts
+// showed gaps of 50 to 130 ms (14 to 17 ms without, in the next run).
 func kaHolds(h *lab.Host, a netip.Addr) (bool, error) {
 	held := false
 	err := h.Do(func() error {
