@@ -432,7 +432,15 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
 			out = append(out, m.advert(m.Priority()))
-			m.adTimer = now.Add(m.AdvertInterval())
+			// From the deadline, not from now: the daemon's lateness
+			// (a fraction of a millisecond per advert) must not
+			// accumulate into a longer interval (10.2 ms at 10 ms
+			// before). An advert more than an interval late is not
+			// followed by a burst: the next is an interval away.
+			m.adTimer = m.adTimer.Add(m.AdvertInterval())
+			if !m.adTimer.After(now) {
+				m.adTimer = now.Add(m.AdvertInterval())
+			}
 		}
 		if !m.annTimer.IsZero() && !now.Before(m.annTimer) {
 			out = append(out, Announce{})

@@ -219,14 +219,22 @@ func (s *scenario) run(cmd string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// late=D: each tick comes D after its deadline, as from a
+		// loop running behind.
+		var late time.Duration
+		if v, ok := args["late"]; ok {
+			if late, err = time.ParseDuration(v); err != nil {
+				return "", err
+			}
+		}
 		end := s.now.Add(d)
 		var out strings.Builder
 		for {
 			next := s.m.NextDeadline()
-			if next.IsZero() || next.After(end) {
+			if next.IsZero() || next.Add(late).After(end) {
 				break
 			}
-			s.now = next
+			s.now = next.Add(late)
 			out.WriteString(s.step(Tick{}))
 		}
 		s.now = end
