@@ -468,6 +468,30 @@ func vrrpLog(b *testing.B, line string) {
 	fmt.Printf("%s: %s\n", b.Name(), line)
 }
 
+// lossRuns describes the runs of lost probes lasting atLeast or more.
+func lossRuns(res []probe.Result, atLeast time.Duration) []string {
+	var out []string
+	for i := 0; i < len(res); {
+		if !res[i].Lost {
+			i++
+			continue
+		}
+		j := i
+		for j < len(res) && res[j].Lost {
+			j++
+		}
+		end := res[len(res)-1].Sent
+		if j < len(res) {
+			end = res[j].Sent
+		}
+		if d := end.Sub(res[i].Sent); d >= atLeast {
+			out = append(out, fmt.Sprintf("the client: %d probes lost in a row from %s (%.0f ms)", j-i, res[i].Sent.Format("15:04:05.000"), ms(d)))
+		}
+		i = j
+	}
+	return out
+}
+
 // linkCutFigures are BenchmarkVRRPLinkCut's figures for each daemon.
 var linkCutFigures = []string{"outage", "from-cut", "from-advert", "takeover", "advert-to-answer", "phase", "lost"}
 
@@ -712,7 +736,25 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	w.stop()
 	after := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
 	st := probe.Summarize(pr.results())
-	p50, p99, worst, n := gapStats(w.arrivals(), end)
+	ats := w.arrivals()
+	p50, p99, worst, n := gapStats(ats, end)
+	// What lay behind each failover: the master's adverts missing on the
+	// wire (kernel receive times at the client) for longer than the
+	// backup's master-down interval, or not; and the client's long runs
+	// of lost probes.
+	overBound := 0
+	for i := 1; i < len(ats); i++ {
+		if g := ats[i].Sub(ats[i-1]); g > 3*vrrpInterval {
+			if g > vrrpBound {
+				overBound++
+			}
+			vrrpLog(b, fmt.Sprintf("the master's adverts: a gap of %.2f ms at the client, %s to %s",
+				ms(g), ats[i-1].Format("15:04:05.000"), ats[i].Format("15:04:05.000")))
+		}
+	}
+	for _, r := range lossRuns(pr.results(), 100*time.Millisecond) {
+		vrrpLog(b, r)
+	}
 	total := 0
 	for _, h := range []*lab.Host{c.master, c.backup} {
 		d := after[h].transitions - before[h].transitions
@@ -730,6 +772,7 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(total), "carpd-transitions")
 	b.ReportMetric(float64(st.Lost), "carpd-lost-10ms-probes")
+	b.ReportMetric(float64(overBound), "carpd-advert-gaps-over-bound")
 	b.ReportMetric(p99, "carpd-advert-late-p99-ms")
 	b.ReportMetric(worst, "carpd-advert-late-worst-ms")
 	b.ReportMetric(dur.Seconds(), "steady-s")
