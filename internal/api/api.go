@@ -217,7 +217,11 @@ type Event struct {
 	Type      string   `json:"type"`
 	VHID      int      `json:"vhid,omitempty"`
 	Interface string   `json:"iface,omitempty"`
-	State     string   `json:"state,omitempty"` // snapshot
+	// Proto and Family tell a VRRP instance's events ("vrrp", "inet" or
+	// "inet6") from a CARP vhid's (Proto "carp", no Family).
+	Proto  string `json:"proto,omitempty"`
+	Family string `json:"af,omitempty"`
+	State  string `json:"state,omitempty"` // snapshot
 	From      string   `json:"from,omitempty"`
 	To        string   `json:"to,omitempty"`
 	Reason    string   `json:"reason,omitempty"`

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 )
 
@@ -116,7 +115,9 @@ func (d *Daemon) syncNow(ifc *iface) {
 func (d *Daemon) announced(now time.Time, v *vhost) {
 	d.toAnnounce = append(d.toAnnounce, v)
 	v.stats.announcements++
-	d.emit(now, api.Event{Type: "announce", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: v.addrStrings()})
+	e := v.event("announce")
+	e.Addresses = v.addrStrings()
+	d.emit(now, e)
 }
 
 func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {

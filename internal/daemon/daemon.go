@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/vrrp"
@@ -389,6 +390,16 @@ func (v *vhost) proto() string {
 		return "vrrp"
 	}
 	return "carp"
+}
+
+// event is an event of v, of type typ: its vhid, interface, protocol and
+// family.
+func (v *vhost) event(typ string) api.Event {
+	e := api.Event{Type: typ, VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Proto: v.proto()}
+	if v.vm != nil {
+		e.Family = afName(v.fam)
+	}
+	return e
 }
 
 // state is the machine's state.

@@ -234,7 +234,8 @@ func (d *Daemon) adjustDemotion(now time.Time, delta int, reason, source string,
 	ev := api.Event{Type: "demotion", Delta: delta, Source: source, Reason: reason}
 	if from != nil {
 		log = from.log
-		ev.VHID, ev.Interface = int(from.cfg.VHID), from.cfg.Interface
+		e := from.event("demotion")
+		ev.VHID, ev.Interface, ev.Proto, ev.Family = e.VHID, e.Interface, e.Proto, e.Family
 	}
 	total := d.demotion
 	ev.Demotion = &total
@@ -461,7 +462,9 @@ func (d *Daemon) restore(now time.Time, ifc *iface, v *vhost, p netip.Prefix, re
 	}
 	v.log.Warn(what, "addr", p)
 	v.stats.restores++
-	d.emit(now, api.Event{Type: ev, VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Addresses: []string{p.String()}})
+	e := v.event(ev)
+	e.Addresses = []string{p.String()}
+	d.emit(now, e)
 	d.announceHolders(ifc)
 }
 

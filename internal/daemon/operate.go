@@ -493,11 +493,10 @@ func (d *Daemon) Subscribe(ctx context.Context) (*Sub, error) {
 		s.C = s.c
 		for _, v := range d.vhosts {
 			dem := d.demotion
-			s.c <- api.Event{
-				Version: api.Version, Seq: d.seq, Time: now, Type: "snapshot",
-				VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, State: v.state().String(),
-				Demotion: &dem, Addresses: v.addrStrings(),
-			}
+			e := v.event("snapshot")
+			e.Version, e.Seq, e.Time = api.Version, d.seq, now
+			e.State, e.Demotion, e.Addresses = v.state().String(), &dem, v.addrStrings()
+			s.c <- e
 		}
 		d.subs[s] = struct{}{}
 	})
@@ -564,8 +563,9 @@ func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
 	if t.To == carp.Master {
 		st.masterSince = now
 	}
-	d.emit(now, api.Event{Type: "transition", VHID: int(v.cfg.VHID), Interface: v.cfg.Interface,
-		From: t.From.String(), To: t.To.String(), Reason: t.Reason})
+	e := v.event("transition")
+	e.From, e.To, e.Reason = t.From.String(), t.To.String(), t.Reason
+	d.emit(now, e)
 	if !d.leaving {
 		d.tell("STATUS=" + d.statusLine())
 	}

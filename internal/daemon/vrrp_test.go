@@ -227,6 +227,18 @@ func TestVRRPOwnerDemoted(t *testing.T) {
 	defer cancel()
 	started(t, d, f, ctx)
 	waitLog(t, &logs, "carp: 1@eth0: INIT -> MASTER (initialization complete)")
+	sub, err := d.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e := <-sub.C
+		want := map[int]string{100: "carp/", 1: "vrrp/inet"}[e.VHID]
+		if got := e.Proto + "/" + e.Family; e.Type != "snapshot" || got != want {
+			t.Errorf("snapshot of vhid %d: %s %s, want snapshot %s", e.VHID, e.Type, got, want)
+		}
+	}
+	d.Unsubscribe(sub)
 	n := f.count()
 	if _, err := d.Demote(context.Background(), 10, "test"); err != nil {
 		t.Fatal(err)
