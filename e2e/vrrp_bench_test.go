@@ -16,6 +16,8 @@ package e2e
 //	CARPD_VRRP_CPU_WINDOW  how long each CPU measurement lasts (10s)
 //	CARPD_VRRP_STEADY      how long the steady state lasts (20s; the script: 10m)
 //	CARPD_VRRP_BURN        CPU burners during the steady state (1)
+//	CARPD_VRRP_CAPTURE     set: the steady state also captures the master's
+//	                       adverts on its eth0 and logs their gaps there
 //	CARPD_VRRP_WRAP        a command prefix for carpd, for experiments
 //	                       ("env GOMAXPROCS=1"); none by default
 
@@ -25,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -716,6 +719,14 @@ func BenchmarkVRRPSteady(b *testing.B) {
 		burners = append(burners, bp)
 	}
 	w := watchAdverts(b, c.client)
+	// CARPD_VRRP_CAPTURE=1: the master's adverts are also captured on
+	// its own eth0, where they leave it: a gap there is the master's
+	// lateness, one only at the client is the delivery's.
+	var wire *pcap
+	if os.Getenv("CARPD_VRRP_CAPTURE") != "" {
+		wire = startPcap(b, c.master.NS, "eth0", c.dir, fmt.Sprintf("ip proto 112 and src host %v", masterAddr.Addr()),
+			"-B", "32768", "-s", "64", "-Q", "out")
+	}
 	pr := c.ping(10 * time.Millisecond)
 	start := time.Now()
 	notSole := 0
@@ -754,6 +765,33 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	}
 	for _, r := range lossRuns(pr.results(), 100*time.Millisecond) {
 		vrrpLog(b, r)
+	}
+	if wire != nil {
+		wire.stop(b)
+		out, err := exec.Command("tcpdump", "-r", wire.path, "-n", "-tt", "-q").Output()
+		if err != nil {
+			b.Fatalf("reading %s: %v", wire.path, err)
+		}
+		var sent []time.Time
+		for _, line := range strings.Split(string(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			sec, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				continue
+			}
+			sent = append(sent, time.Unix(0, int64(sec*1e9)))
+		}
+		log, _ := os.ReadFile(wire.log)
+		vrrpLog(b, fmt.Sprintf("captured on the master's eth0: %d adverts; tcpdump: %s", len(sent), strings.Join(strings.Fields(string(log)), " ")))
+		for i := 1; i < len(sent); i++ {
+			if g := sent[i].Sub(sent[i-1]); g > 3*vrrpInterval {
+				vrrpLog(b, fmt.Sprintf("the master's adverts: a gap of %.2f ms on its eth0, %s to %s",
+					ms(g), sent[i-1].Format("15:04:05.000"), sent[i].Format("15:04:05.000")))
+			}
+		}
 	}
 	total := 0
 	for _, h := range []*lab.Host{c.master, c.backup} {

@@ -45,7 +45,7 @@ CARPD_VRRP_STEADY=$steady CARPD_VRRP_CPU_WINDOW=${CARPD_VRRP_CPU_WINDOW:-10s} CA
 echo
 echo "== summary: median [min .. max] over $runs run(s); ms, % of a core, counts; bound 3 x 10 + 7.85 = 37.85 ms"
 awk '
-/^BenchmarkVRRP/ {
+/^BenchmarkVRRP[A-Za-z]*-[0-9]+[ \t]/ {
 	bench = $1; sub(/-[0-9]+$/, "", bench); sub(/^BenchmarkVRRP/, "", bench)
 	for (i = 3; i + 1 <= NF; i += 2) {
 		m = $(i+1); v = $i
