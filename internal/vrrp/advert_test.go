@@ -296,6 +296,10 @@ func TestParseIntoNoAlloc(t *testing.T) {
 	}
 }
 
+// BenchmarkParseInto is the receive path's parse and verify of one VRRPv3
+// advert (internal/daemon admitVRRP): length, version, type, the checksum
+// over the pseudo-header, the addresses, into the reader's scratch Advert
+// with no allocation.
 func BenchmarkParseInto(b *testing.B) {
 	for _, tc := range []struct {
 		name     string

@@ -189,27 +189,3 @@ func TestSimResignHandover(t *testing.T) {
 		t.Fatalf("unheld for %v after the cut at %v, want at most %v and more than %v", n.gaps, cut, bound, bound-10*time.Millisecond)
 	}
 }
-
-// BenchmarkMasterTick is the cost of a MASTER's advert at its Tick and of
-// a BACKUP hearing it, the steady-state work per VRID and interval.
-func BenchmarkMasterTick(b *testing.B) {
-	addrs := []netip.Addr{netip.MustParseAddr("192.0.2.50")}
-	master, _ := NewMachine(Config{VRID: 1, Priority: 255, Interval: 1, Addrs: addrs, PrimaryIP: netip.MustParseAddr("192.0.2.11")})
-	backup, _ := NewMachine(Config{VRID: 1, Priority: 55, Interval: 1, Addrs: addrs, PrimaryIP: netip.MustParseAddr("192.0.2.10")})
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	master.Step(now, LinkUp{})
-	backup.Step(now, LinkUp{})
-	src := netip.MustParseAddr("192.0.2.11")
-	b.ReportAllocs()
-	for b.Loop() {
-		now = master.NextDeadline()
-		for _, a := range master.Step(now, Tick{}) {
-			if s, ok := a.(SendAdvert); ok {
-				backup.Step(now, Received{Src: src, TTL: TTL, Advert: s.Advert})
-			}
-		}
-	}
-	if master.State() != Master || backup.State() != Backup {
-		b.Fatalf("states %v %v", master.State(), backup.State())
-	}
-}
