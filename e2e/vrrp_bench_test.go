@@ -18,6 +18,7 @@ package e2e
 //	CARPD_VRRP_BURN        CPU burners during the steady state (1)
 //	CARPD_VRRP_CAPTURE     set: the steady state also captures the master's
 //	                       adverts on its eth0 and logs their gaps there
+//	CARPD_VRRP_SHOW_OUTPUT set: the steady state prints the master's output
 //	CARPD_VRRP_WRAP        a command prefix for carpd, for experiments
 //	                       ("env GOMAXPROCS=1"); none by default
 
@@ -765,6 +766,9 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	}
 	for _, r := range lossRuns(pr.results(), 100*time.Millisecond) {
 		vrrpLog(b, r)
+	}
+	if os.Getenv("CARPD_VRRP_SHOW_OUTPUT") != "" {
+		vrrpLog(b, fmt.Sprintf("the master's carpd (started %s):\n%s", start.Format("15:04:05.000"), p.procs[c.master].Output()))
 	}
 	if wire != nil {
 		wire.stop(b)
