@@ -33,8 +33,32 @@ type vhostStats struct {
 	restores         uint64
 	lastChange       *api.Transition
 	masterSince      time.Time
-	heard            *api.Heard
 	transitionsTotal uint64
+	// heard is the last valid advert from another host (when heardOK),
+	// from heardSrc: recorded in place, its Source string made once per
+	// source, so that an advert heard allocates nothing.
+	heard    api.Heard
+	heardSrc netip.Addr
+	heardOK  bool
+}
+
+// setHeard records h, an advert heard from src.
+func (st *vhostStats) setHeard(src netip.Addr, h api.Heard) {
+	if st.heardOK && src == st.heardSrc {
+		h.Source = st.heard.Source
+	} else {
+		h.Source = src.String()
+	}
+	st.heard, st.heardSrc, st.heardOK = h, src, true
+}
+
+// lastHeard returns a copy of the last advert heard, nil if none.
+func (st *vhostStats) lastHeard() *api.Heard {
+	if !st.heardOK {
+		return nil
+	}
+	h := st.heard
+	return &h
 }
 
 type transitionKey struct{ to, reason string }
@@ -113,7 +137,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 	s := api.VHID{
 		Interface: v.cfg.Interface, VHID: int(v.cfg.VHID), Protocol: v.proto(),
 		State: v.state().String(), Demotion: d.demotionOf(v), Released: v.releases > 0,
-		LastChange: v.stats.lastChange, Heard: v.stats.heard,
+		LastChange: v.stats.lastChange, Heard: v.stats.lastHeard(),
 	}
 	if v.vm != nil {
 		c := v.vm.Config()
@@ -174,7 +198,7 @@ func (d *Daemon) why(v *vhost) string {
 		return d.whyVRRP(v)
 	}
 	ours := v.m.AdvSkew()
-	h := v.stats.heard
+	h := v.stats.lastHeard()
 	switch v.m.State() {
 	case carp.Backup:
 		if h == nil {
@@ -199,7 +223,7 @@ func (d *Daemon) why(v *vhost) string {
 func (d *Daemon) whyVRRP(v *vhost) string {
 	m := v.vm
 	ours := m.Priority()
-	h := v.stats.heard
+	h := v.stats.lastHeard()
 	if m.State() == carp.Backup {
 		if h == nil {
 			return fmt.Sprintf("BACKUP: no master heard yet; takes over after %v without one (priority %d)", m.MasterDownInterval(), ours)
@@ -548,7 +572,7 @@ func (v *vhost) addrStrings() []string {
 // heardFrom records a valid advert from another host.
 func (v *vhost) heardFrom(now time.Time, r carp.Received) {
 	v.stats.received[r.Family]++
-	v.stats.heard = &api.Heard{Time: now, Source: r.Src.String(), AdvBase: int(r.Advert.AdvBase), AdvSkew: int(r.Advert.AdvSkew)}
+	v.stats.setHeard(r.Src, api.Heard{Time: now, AdvBase: int(r.Advert.AdvBase), AdvSkew: int(r.Advert.AdvSkew)})
 }
 
 // transitioned records a transition: counters, history, event, hooks.

@@ -115,7 +115,7 @@ func (d *Daemon) receivedVRRP(now time.Time, ifc *iface, in advertIn) {
 	if in.vr.Src != v.vm.Config().PrimaryIP {
 		v.stats.received[in.fam]++
 		a := in.vr.Advert
-		v.stats.heard = &api.Heard{Time: now, Source: in.vr.Src.String(), Priority: int(a.Priority), Interval: int(a.Interval)}
+		v.stats.setHeard(in.vr.Src, api.Heard{Time: now, Priority: int(a.Priority), Interval: int(a.Interval)})
 	}
 	d.runVRRPActions(now, v, v.vm.Step(now, in.vr), &in.vr)
 }
