@@ -214,14 +214,14 @@ type Event struct {
 	// event before it), "transition", "demotion", "address-restored",
 	// "announce", "hook", "resync", "reload" or "lagged" (the last line
 	// for a reader that fell behind).
-	Type      string   `json:"type"`
-	VHID      int      `json:"vhid,omitempty"`
-	Interface string   `json:"iface,omitempty"`
+	Type      string `json:"type"`
+	VHID      int    `json:"vhid,omitempty"`
+	Interface string `json:"iface,omitempty"`
 	// Proto and Family tell a VRRP instance's events ("vrrp", "inet" or
 	// "inet6") from a CARP vhid's (Proto "carp", no Family).
-	Proto  string `json:"proto,omitempty"`
-	Family string `json:"af,omitempty"`
-	State  string `json:"state,omitempty"` // snapshot
+	Proto     string   `json:"proto,omitempty"`
+	Family    string   `json:"af,omitempty"`
+	State     string   `json:"state,omitempty"` // snapshot
 	From      string   `json:"from,omitempty"`
 	To        string   `json:"to,omitempty"`
 	Reason    string   `json:"reason,omitempty"`
