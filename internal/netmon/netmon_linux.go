@@ -85,6 +85,12 @@ const ReceiveBuffer = 4 << 20
 // report is not called after ended has given its value, and the ended
 // subscription leaves no goroutine or socket behind. report may block;
 // changes wait in the kernel meanwhile.
+//
+// An address notification that changes nothing of an address already
+// reported present but its lifetimes (the kernel's echo of a lifetime
+// renewal) is not reported: it is no change to carpd, and at every advert
+// it would wake the event loop for nothing. A change of its flags or scope
+// (an IPv6 address done with DAD, deprecated) is reported.
 func Subscribe(ctx context.Context, report func(Update)) (ended <-chan error, err error) {
 	return subscribe(ctx, netlinkSubscriber{}, report)
 }
@@ -156,6 +162,11 @@ func subscribe(ctx context.Context, s subscriber, report func(Update)) (<-chan e
 	ended := make(chan error, 1)
 	go func() {
 		var cause error
+		// known are the attributes of the addresses last reported
+		// present: a notification that changes nothing of an address
+		// but its lifetimes (carpd's own renewal of a virtual
+		// address's, at every advert) is not a change.
+		known := map[addrKey]addrAttrs{}
 		defer func() {
 			// Close both sockets and wait for their readers to end.
 			close(linksDone)
@@ -173,20 +184,50 @@ func subscribe(ctx context.Context, s subscriber, report func(Update)) (<-chan e
 					cause = linkErr.get("link")
 					return
 				}
-				report(Update{IsLink: true, Link: fromNetlink(u.Link), Deleted: u.Header.Type == unix.RTM_DELLINK})
+				l := fromNetlink(u.Link)
+				deleted := u.Header.Type == unix.RTM_DELLINK
+				if deleted {
+					for k := range known {
+						if k.link == l.Index {
+							delete(known, k)
+						}
+					}
+				}
+				report(Update{IsLink: true, Link: l, Deleted: deleted})
 			case u, ok := <-addrs:
 				if !ok {
 					cause = addrErr.get("address")
 					return
 				}
-				if c, ok := addrChange(u); ok {
-					report(Update{Addr: c})
+				c, ok := addrChange(u)
+				if !ok {
+					continue
 				}
+				k := addrKey{c.LinkIndex, c.Prefix}
+				if c.Removed {
+					delete(known, k)
+				} else {
+					a := addrAttrs{u.Flags, u.Scope}
+					if prev, seen := known[k]; seen && prev == a {
+						continue // a renewal of its lifetimes
+					}
+					known[k] = a
+				}
+				report(Update{Addr: c})
 			}
 		}
 	}()
 	return ended, nil
 }
+
+// addrKey and addrAttrs are an address and what of it besides its
+// lifetimes a notification reports.
+type addrKey struct {
+	link   int
+	prefix netip.Prefix
+}
+
+type addrAttrs struct{ flags, scope int }
 
 // drain reads ch until it is closed.
 func drain[T any](ch <-chan T) {

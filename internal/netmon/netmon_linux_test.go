@@ -3,13 +3,17 @@ package netmon
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/lab/labtest"
 )
@@ -174,4 +178,80 @@ func TestSubscribeFails(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines left behind", n-before)
 	}
+}
+
+// TestSubscribeRenewals: a notification of an address already reported,
+// with the same flags and scope (a lifetime renewal), is not reported; a
+// change of flags, a removal and an add after it are, and so is an add
+// after the link was deleted.
+func TestSubscribeRenewals(t *testing.T) {
+	f := &fakeSubscriber{}
+	updates := make(chan Update, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended, err := subscribe(ctx, f, func(u Update) { updates <- u })
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParsePrefix("192.0.2.50/32")
+	ipnet := *netipToIPNet(vip)
+	addr := func(link int, added bool, flags, valid int) netlink.AddrUpdate {
+		return netlink.AddrUpdate{LinkAddress: ipnet, LinkIndex: link, NewAddr: added, Flags: flags, ValidLft: valid}
+	}
+	var got []string
+	collect := func(n int) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for k := 0; k < n; k++ {
+			select {
+			case u := <-updates:
+				switch {
+				case u.IsLink:
+					got = append(got, "link "+strconv.Itoa(u.Link.Index))
+				case u.Addr.Prefix != vip:
+					t.Fatalf("prefix %v", u.Addr.Prefix)
+				case u.Addr.Removed:
+					got = append(got, strconv.Itoa(u.Addr.LinkIndex)+" del")
+				default:
+					got = append(got, strconv.Itoa(u.Addr.LinkIndex)+" add")
+				}
+			case err := <-ended:
+				t.Fatalf("ended: %v", err)
+			case <-deadline:
+				t.Fatalf("got %v", got)
+			}
+		}
+	}
+	for _, u := range []netlink.AddrUpdate{
+		addr(2, true, 0, 3),    // reported
+		addr(2, true, 0, 3),    // renewal
+		addr(2, true, 0, 2),    // renewal
+		addr(3, true, 0, 3),    // another link: reported
+		addr(2, true, 0x40, 3), // flags changed: reported
+		addr(2, true, 0x40, 3), // renewal
+		addr(2, false, 0x40, 0),
+		addr(2, true, 0x40, 3), // added again: reported
+	} {
+		f.addrCh <- u
+	}
+	collect(5)
+	// Links and addresses are two orders: the link's deletion is
+	// reported before the next address notification is sent.
+	f.linkCh <- netlink.LinkUpdate{Header: unix.NlMsghdr{Type: unix.RTM_DELLINK}, Link: &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: 3, Name: "eth1"}}}
+	collect(1)
+	f.addrCh <- addr(3, true, 0, 3) // the link was deleted: reported
+	f.addrCh <- addr(2, true, 0x40, 3)
+	collect(1)
+	select {
+	case u := <-updates:
+		t.Fatalf("got %v then %+v", got, u)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if want := []string{"2 add", "3 add", "2 add", "2 del", "2 add", "link 3", "3 add"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func netipToIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
