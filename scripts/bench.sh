@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The comparison benchmark (issue 13): carpd (CARP), ucarp, keepalived
+# VRRPv2 at 1 s, carpd VRRPv3 at 10 ms and keepalived VRRPv3 at 10 ms, side
+# by side on the same namespace topology (e2e/matrix_bench_test.go): the
+# master's switch port cut, the daemon SIGKILLed, a planned stop, a
+# failback; idle CPU and RSS with 1 and 255 vhids; the advert send lateness
+# with 255 vhids, idle and with the other core busy. It installs the peers
+# (scripts/setup.sh), prints a progress line per cell, and writes the report:
+# BENCHMARKS.md, results.csv (every run's figures), jitter.csv, meta.json and
+# PNG charts, in bench/ (full) or a temporary directory (--quick).
+#
+#   sudo scripts/bench.sh            5 runs per cell (about an hour on 2 cores)
+#   sudo scripts/bench.sh --quick    1 run per cell, short windows (about 8 min; CI)
+#   sudo scripts/bench.sh --out DIR  the report in DIR
+#
+# CARPD_BENCH_RUNS, CARPD_BENCH_IDLE_RUNS, CARPD_BENCH_IDLE_WINDOW,
+# CARPD_BENCH_SCALE_WINDOW, CARPD_BENCH_SCENARIOS, CARPD_BENCH_DAEMONS and
+# CARPD_BENCH_SEED override the settings (see the test file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=full
+out=
+cmd="scripts/bench.sh $*"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) mode=quick ;;
+	--out)
+		out=${2:?--out needs a directory}
+		shift
+		;;
+	*)
+		echo "usage: $0 [--quick] [--out DIR]" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+if [ -z "$out" ]; then
+	if [ "$mode" = full ]; then
+		out=$PWD/bench
+	else
+		out=$(mktemp -d /tmp/carpd-bench-quick.XXXXXX)
+	fi
+fi
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+# The overrides in effect go into the command line the report shows.
+envs=
+for v in CARPD_BENCH_RUNS CARPD_BENCH_IDLE_RUNS CARPD_BENCH_IDLE_WINDOW CARPD_BENCH_SCALE_WINDOW \
+	CARPD_BENCH_SCENARIOS CARPD_BENCH_DAEMONS CARPD_BENCH_SEED; do
+	if [ -n "${!v:-}" ]; then
+		envs="$envs$v=${!v} "
+	fi
+done
+scripts/setup.sh
+timeout=4h
+[ "$mode" = quick ] && timeout=40m
+status=0
+CARPD_BENCHMARKS=$mode CARPD_BENCH_OUT=$out CARPD_BENCH_COMMAND="${envs}${cmd% }" CI=1 \
+	nice go test ./e2e -count=1 -run '^TestBenchmarkMatrix$' -v -timeout "$timeout" 2>&1 |
+	grep --line-buffered -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' || status=$?
+for f in BENCHMARKS.md results.csv outage.png; do
+	if [ ! -s "$out/$f" ]; then
+		echo "bench: $out/$f is missing or empty" >&2
+		status=1
+	fi
+done
+echo "bench: the report is $out/BENCHMARKS.md"
+exit "$status"
