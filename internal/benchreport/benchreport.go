@@ -209,7 +209,7 @@ func Markdown(meta Meta, rows []Row, charts []string) string {
 	fmt.Fprintf(&b, "Machine: %s, %d cores, Linux %s.\n\n", meta.CPU, meta.Cores, meta.Kernel)
 	b.WriteString("| daemon | settings | version | client probes | bound |\n|---|---|---|---|---|\n")
 	for _, d := range meta.Daemons {
-		fmt.Fprintf(&b, "| %s | %s | %s | every %s | %s ms |\n", d.ID, d.Title, d.Version, d.Probe, strconv.FormatFloat(d.BoundMS, 'f', -1, 64))
+		fmt.Fprintf(&b, "| %s | %s | %s | every %s | %s ms |\n", d.ID, d.Title, d.Version, d.Probe, strconv.FormatFloat(d.BoundMS, 'f', 2, 64))
 	}
 	b.WriteString("\n| scenario | unit |")
 	for _, d := range meta.Daemons {
