@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/vrrp"
 )
 
 // step feeds one event to a vhid's machine and carries out its actions, in
@@ -32,7 +33,7 @@ func (d *Daemon) runActions(now time.Time, v *vhost, acts []carp.Action, ev carp
 		case carp.Transition:
 			d.transition(now, v, a)
 		case carp.SendAdvert:
-			d.sent(now, v, a.Family, d.sendAdvert(v, a))
+			d.toSend = append(d.toSend, pendingSend{v: v, carp: a})
 		case carp.Demote:
 			d.enqueue(demoteIn{v: v, delta: a.Delta, source: a.Source, reason: a.Reason})
 		case carp.HoldAddresses:
@@ -100,9 +101,38 @@ func (d *Daemon) flushHolds() {
 	d.toAnnounce = d.toAnnounce[:0]
 }
 
-// syncNow syncs ifc's addresses now if a hold changed on it: before an
-// advert goes out, so that a new master holds its addresses before the
-// old one hears it and releases them (make before break).
+// pendingSend is an advert a machine asked for while handling an input:
+// CARP's, or a VRRP instance's (vrrp set).
+type pendingSend struct {
+	v    *vhost
+	carp carp.SendAdvert
+	vrrp *vrrp.SendAdvert
+}
+
+// flushSends sends the adverts the machines asked for: first the
+// addresses of the vhids whose holds changed are synced, once per
+// interface, so that a new master holds its addresses before the old one
+// hears it and releases them (make before break), however many vhids
+// changed at once (255 vrids taking over at 10 ms must not cost 255
+// address dumps before their adverts). The results are queued as inputs.
+func (d *Daemon) flushSends(now time.Time) {
+	for _, ifc := range d.toSync {
+		d.syncNow(ifc)
+	}
+	sends := d.toSend
+	d.toSend = d.spareSend[:0]
+	for _, s := range sends {
+		if s.vrrp != nil {
+			d.sent(now, s.v, s.v.fam, d.sendVRRP(s.v, *s.vrrp))
+		} else {
+			d.sent(now, s.v, s.carp.Family, d.sendAdvert(s.v, s.carp))
+		}
+	}
+	clear(sends)
+	d.spareSend = sends[:0]
+}
+
+// syncNow syncs ifc's addresses now if a hold changed on it.
 func (d *Daemon) syncNow(ifc *iface) {
 	if ifc.toSync {
 		ifc.toSync = false
@@ -126,7 +156,6 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	if !dst.IsValid() {
 		dst = carp.Group(a.Family)
 	}
-	d.syncNow(ifc)
 	src, err := d.source(ifc, dst)
 	if err == nil {
 		conn := d.host.Conns[a.Family]

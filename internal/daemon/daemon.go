@@ -15,7 +15,8 @@
 // input, so that sending never waits behind receiving; only the adverts
 // already queued go first, so that a backup a little behind does not take
 // over from a master whose advert is waiting. The addresses of the vhids
-// that changed state are synced once per input, then announced.
+// that changed state are synced once per input, before the adverts that
+// input caused go out (make before break), and announced after.
 package daemon
 
 import (
@@ -206,6 +207,10 @@ type Daemon struct {
 	// toAnnounce the vhids to announce, while handling this input.
 	toSync     []*iface
 	toAnnounce []*vhost
+	// toSend are the adverts asked for while handling this input, sent
+	// once the holds are synced (flushSends); spareSend is a spent
+	// toSend, reused.
+	toSend, spareSend []pendingSend
 	// lastResyncLog and resyncsUnlogged limit the monitor's warnings.
 	lastResyncLog   time.Time
 	resyncsUnlogged int

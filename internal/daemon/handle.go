@@ -80,8 +80,9 @@ func (sendResultIn) isInput() {}
 func (demoteIn) isInput()     {}
 
 // handle handles one input at time now, then the inputs it caused, in
-// order, renews the lifetime of the addresses of the masters that
-// advertised, and notes the next deadline.
+// order; the adverts asked for go out once the changed holds are synced
+// (flushSends); then the announcements, the renewal of the lifetime of the
+// addresses of the masters that advertised, and the next deadline.
 func (d *Daemon) handle(now time.Time, in input) {
 	d.queue = append(d.queue, in)
 	for {
@@ -90,6 +91,12 @@ func (d *Daemon) handle(now time.Time, in input) {
 		}
 		clear(d.queue)
 		d.queue = d.queue[:0]
+		if len(d.toSend) > 0 {
+			// The adverts go out after the holds are synced; their
+			// results are the next inputs.
+			d.flushSends(now)
+			continue
+		}
 		if !d.reap(now, false) {
 			break
 		}

@@ -206,7 +206,7 @@ func (d *Daemon) runVRRPActions(now time.Time, v *vhost, acts []vrrp.Action, r *
 		case vrrp.Transition:
 			d.transition(now, v, carp.Transition(a))
 		case vrrp.SendAdvert:
-			d.sent(now, v, v.fam, d.sendVRRP(v, a))
+			d.toSend = append(d.toSend, pendingSend{v: v, vrrp: &a})
 		case vrrp.Demote:
 			d.enqueue(demoteIn{v: v, delta: a.Delta, source: a.Source, reason: a.Reason})
 		case vrrp.HoldAddresses:
@@ -230,7 +230,6 @@ func (d *Daemon) runVRRPActions(now time.Time, v *vhost, acts []vrrp.Action, r *
 func (d *Daemon) sendVRRP(v *vhost, a vrrp.SendAdvert) error {
 	ifc := v.iface
 	dst := carp.Group(v.fam)
-	d.syncNow(ifc)
 	src, err := d.source(ifc, dst)
 	if err == nil {
 		v.sendBuf, err = a.Advert.AppendMarshal(v.sendBuf[:0], src, dst)
