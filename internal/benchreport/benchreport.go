@@ -189,9 +189,9 @@ func format(s Summary, dec int) string {
 		out += fmt.Sprintf(" [%s .. %s]", f(s.Min), f(s.Max))
 	}
 	if s.Censored > 0 && s.Censored < s.N {
-		out += fmt.Sprintf(" (%d of %d runs: still held at the end)", s.Censored, s.N)
+		out += fmt.Sprintf(" (a lower bound in %d of %d runs)", s.Censored, s.N)
 	} else if s.Censored > 0 {
-		out += " (still held at the end)"
+		out += " (a lower bound: the window ended first)"
 	}
 	return out
 }
