@@ -34,28 +34,6 @@ import (
 	"github.com/carpd/carpd/internal/lab"
 )
 
-// keepalivedV2Conf is keepalived's VRRPv2 configuration at 1 s.
-func keepalivedV2Conf(master bool) string {
-	state, prio := "BACKUP", 55
-	if master {
-		state, prio = "MASTER", 155
-	}
-	return fmt.Sprintf(`global_defs {
-	vrrp_version 2
-}
-vrrp_instance VI_1 {
-	interface %s
-	state %s
-	virtual_router_id 1
-	priority %d
-	advert_int 1
-	virtual_ipaddress {
-		%s/32
-	}
-}
-`, lab.Iface, state, prio, vip)
-}
-
 // threadCPU returns the summed run time of pid's threads and their ids.
 func threadCPU(pid int) (time.Duration, []int, error) {
 	dir := fmt.Sprintf("/proc/%d/task", pid)
@@ -146,7 +124,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 					procs[h] = c.startWrapped(h, wrap, "--rc-conf", c.rcPath(h))
 				case "keepalived":
 					conf := filepath.Join(c.dir, h.Name+".keepalived.conf")
-					if err := os.WriteFile(conf, []byte(keepalivedV2Conf(h == c.master)), 0o644); err != nil {
+					if err := os.WriteFile(conf, []byte(keepalivedConf(h == c.master, 2, "1")), 0o644); err != nil {
 						b.Fatal(err)
 					}
 					base := filepath.Join(c.dir, h.Name)

@@ -29,11 +29,9 @@ package e2e
 // every daemon.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -49,8 +47,6 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/benchreport"
 	"github.com/carpd/carpd/internal/lab"
@@ -422,123 +418,6 @@ func mxRSS(pids []int) (float64, error) {
 	return float64(kb) / 1024, nil
 }
 
-// mxAdverts records when the master's adverts (CARP, VRRPv2 or VRRPv3,
-// from the master's own address) reach the client: kernel receive times of
-// a raw protocol-112 socket in the client's namespace.
-type mxAdverts struct {
-	conn *net.IPConn
-	done chan struct{}
-	mu   sync.Mutex
-	at   []time.Time
-	next chan time.Time
-}
-
-func mxWatchAdverts(t testing.TB, client *lab.Host) *mxAdverts {
-	t.Helper()
-	w := &mxAdverts{done: make(chan struct{}), next: make(chan time.Time, 1)}
-	if err := client.Do(func() error {
-		conn, err := net.ListenIP("ip4:112", &net.IPAddr{IP: net.IPv4zero})
-		if err != nil {
-			return err
-		}
-		w.conn = conn
-		ifi, err := net.InterfaceByName(client.Iface)
-		if err != nil {
-			conn.Close()
-			return err
-		}
-		if err := ipv4.NewPacketConn(conn).JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
-			conn.Close()
-			return err
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := w.conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-	}); err != nil || serr != nil {
-		t.Fatalf("SO_TIMESTAMPNS: %v %v", err, serr)
-	}
-	go w.read()
-	t.Cleanup(w.stop)
-	return w
-}
-
-func (w *mxAdverts) read() {
-	defer close(w.done)
-	buf := make([]byte, 1500)
-	oob := make([]byte, 128)
-	src := masterAddr.Addr().AsSlice()
-	for {
-		n, oobn, _, from, err := w.conn.ReadMsgIP(buf, oob)
-		if err != nil {
-			return
-		}
-		at := time.Now()
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, m := range msgs {
-				if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
-					at = time.Unix(int64(binary.NativeEndian.Uint64(m.Data[0:8])), int64(binary.NativeEndian.Uint64(m.Data[8:16])))
-				}
-			}
-		}
-		if n < 20 || buf[0]>>4 != 4 || !from.IP.Equal(src) {
-			continue
-		}
-		hl := int(buf[0]&0x0f) * 4
-		// CARP and VRRPv2 adverts: 0x21; VRRPv3: 0x31.
-		if n < hl+8 || (buf[hl] != 0x21 && buf[hl] != 0x31) {
-			continue
-		}
-		w.mu.Lock()
-		w.at = append(w.at, at)
-		w.mu.Unlock()
-		select {
-		case w.next <- at:
-		default:
-		}
-	}
-}
-
-func (w *mxAdverts) stop() {
-	w.conn.Close()
-	<-w.done
-}
-
-// waitNext waits for the master's next advert and returns its arrival.
-func (w *mxAdverts) waitNext(t testing.TB) time.Time {
-	t.Helper()
-	select {
-	case <-w.next:
-	default:
-	}
-	select {
-	case at := <-w.next:
-		return at
-	case <-time.After(4 * time.Second):
-		t.Fatal("no advert from the master reached the client in 4 s")
-	}
-	return time.Time{}
-}
-
-// lastBefore returns the arrival of the master's last advert before t.
-func (w *mxAdverts) lastBefore(t time.Time) (time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := len(w.at) - 1; i >= 0; i-- {
-		if w.at[i].Before(t) {
-			return w.at[i], true
-		}
-	}
-	return time.Time{}, false
-}
-
 // mxAddrs records the VIP's additions and removals in a host's namespace
 // from netlink notifications: no ip(8) polling competes with the daemons.
 type mxAddrs struct {
@@ -722,7 +601,7 @@ func mxMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecon
 func mxPortCut(t *testing.T, d mxDaemon, u float64) *mxFigures {
 	p := mxStartPair(t, d)
 	c := p.c
-	w := mxWatchAdverts(t, c.client)
+	w := watchAdverts(t, c.client)
 	bw := mxWatchAddrs(t, c.backup)
 	cutter := mxNewCutter(t, c.lab, c.master)
 	pr := c.ping(d.probe)
@@ -768,7 +647,7 @@ func mxPortCut(t *testing.T, d mxDaemon, u float64) *mxFigures {
 func mxSIGKILL(t *testing.T, d mxDaemon, u float64) *mxFigures {
 	p := mxStartPair(t, d)
 	c := p.c
-	w := mxWatchAdverts(t, c.client)
+	w := watchAdverts(t, c.client)
 	mw, bw := mxWatchAddrs(t, c.master), mxWatchAddrs(t, c.backup)
 	pr := c.ping(d.probe)
 	time.Sleep(time.Second)

@@ -69,26 +69,27 @@ type vrrpPair struct {
 	dir   string
 }
 
-// keepalivedVRRPConf is keepalived's configuration of the pair.
-func keepalivedVRRPConf(master bool) string {
+// keepalivedConf is keepalived's configuration of the pair's master or
+// backup (priority 155 / 55) in VRRP version ver at advert_int interval.
+func keepalivedConf(master bool, ver int, interval string) string {
 	state, prio := "BACKUP", 55
 	if master {
 		state, prio = "MASTER", 155
 	}
 	return fmt.Sprintf(`global_defs {
-	vrrp_version 3
+	vrrp_version %d
 }
 vrrp_instance VI_1 {
 	interface %s
 	state %s
 	virtual_router_id 1
 	priority %d
-	advert_int 0.01
+	advert_int %s
 	virtual_ipaddress {
 		%s/32
 	}
 }
-`, lab.Iface, state, prio, vip)
+`, ver, lab.Iface, state, prio, interval, vip)
 }
 
 // startVRRPPair builds a fresh lab and starts kind's pair on it, and waits
@@ -109,7 +110,7 @@ func startVRRPPair(b *testing.B, kind string) *vrrpPair {
 		case "keepalived":
 			ka := needBinary(b, "keepalived")
 			conf := filepath.Join(c.dir, h.Name+".keepalived.conf")
-			if err := os.WriteFile(conf, []byte(keepalivedVRRPConf(h == c.master)), 0o644); err != nil {
+			if err := os.WriteFile(conf, []byte(keepalivedConf(h == c.master, 3, "0.01")), 0o644); err != nil {
 				b.Fatal(err)
 			}
 			base := filepath.Join(c.dir, h.Name)
@@ -185,8 +186,8 @@ func (p *vrrpPair) close(b *testing.B) {
 	}
 }
 
-// advertWatch records when the master's adverts (VRRPv3, from the master's
-// own address) reach the client: kernel receive timestamps of a raw
+// advertWatch records when the master's adverts (CARP, VRRPv2 or VRRPv3,
+// from the master's own address; the backup's apart) reach the client: kernel receive timestamps of a raw
 // protocol-112 socket in the client's namespace.
 type advertWatch struct {
 	conn *net.IPConn
@@ -197,7 +198,7 @@ type advertWatch struct {
 	next chan time.Time // each arrival, dropped when nobody waits
 }
 
-func watchAdverts(b *testing.B, client *lab.Host) *advertWatch {
+func watchAdverts(b testing.TB, client *lab.Host) *advertWatch {
 	b.Helper()
 	w := &advertWatch{done: make(chan struct{}), next: make(chan time.Time, 1)}
 	// The group must be joined for the kernel to take the adverts in.
@@ -255,13 +256,13 @@ func (w *advertWatch) read() {
 				}
 			}
 		}
-		// ReadMsgIP leaves the IPv4 header in buf. After it, VRRP
-		// version 3, type 1 (advertisement).
+		// ReadMsgIP leaves the IPv4 header in buf. After it, an
+		// advertisement: CARP and VRRPv2 0x21, VRRPv3 0x31.
 		if n < 20 || buf[0]>>4 != 4 {
 			continue
 		}
 		hl := int(buf[0]&0x0f) * 4
-		if n < hl+8 || buf[hl] != 0x31 {
+		if n < hl+8 || (buf[hl] != 0x21 && buf[hl] != 0x31) {
 			continue
 		}
 		if from.IP.Equal(bsrc) {
@@ -308,7 +309,7 @@ func (w *advertWatch) backupFirst(t time.Time) (time.Time, bool) {
 }
 
 // waitNext waits for the next advert to arrive and returns its arrival time.
-func (w *advertWatch) waitNext(b *testing.B) time.Time {
+func (w *advertWatch) waitNext(b testing.TB) time.Time {
 	b.Helper()
 	select {
 	case <-w.next:
@@ -317,10 +318,17 @@ func (w *advertWatch) waitNext(b *testing.B) time.Time {
 	select {
 	case at := <-w.next:
 		return at
-	case <-time.After(2 * time.Second):
-		b.Fatal("no advert from the master reached the client in 2 s")
+	case <-time.After(4 * time.Second):
+		b.Fatal("no advert from the master reached the client in 4 s")
 	}
 	return time.Time{}
+}
+
+// lastBefore returns the arrival of the master's last advert before t.
+func (w *advertWatch) lastBefore(t time.Time) (time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return lastBefore(w.at, t)
 }
 
 // lastBefore returns the arrival of the last advert before t.
