@@ -78,6 +78,12 @@ func (d *Daemon) sent(now time.Time, v *vhost, f carp.Family, err error) {
 func (d *Daemon) hold(v *vhost, hold bool) {
 	if v.hold != hold {
 		v.hold = hold
+		if hold {
+			// The sync adds the missing addresses with a whole lifetime
+			// but leaves one already present as it is: the first advert
+			// renews them (sent).
+			v.refreshed = time.Time{}
+		}
 		if !v.iface.toSync {
 			v.iface.toSync = true
 			d.toSync = append(d.toSync, v.iface)

@@ -85,6 +85,11 @@ func (demoteIn) isInput()     {}
 // addresses of the masters that advertised, and the next deadline.
 func (d *Daemon) handle(now time.Time, in input) {
 	d.queue = append(d.queue, in)
+	d.handleQueued(now)
+}
+
+// handleQueued handles the inputs queued (handle, takeQueued) as one.
+func (d *Daemon) handleQueued(now time.Time) {
 	for {
 		for i := 0; i < len(d.queue); i++ {
 			d.dispatch(now, d.queue[i])

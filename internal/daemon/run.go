@@ -162,9 +162,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			// master whose advert is waiting in the queue. They are
 			// checked already and cost about a microsecond each; the
 			// queue holds at most advertQueue.
-			for n := len(d.adverts); n > 0; n-- {
-				d.handle(now, <-d.adverts)
-			}
+			d.takeQueued()
 			d.handle(d.clock.Now(), tickIn{})
 			continue
 		}
@@ -199,13 +197,42 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.releaseAll()
 			return err
 		}
-		d.handle(d.clock.Now(), in)
+		switch in.(type) {
+		case advertIn, addrIn, linkIn, linkGoneIn:
+			d.handleBatch(d.clock.Now(), in)
+		default:
+			d.handle(d.clock.Now(), in)
+		}
 	}
 	if d.abort {
 		d.log.Warn("carp: releasing every address without waiting for the new masters")
 		d.releaseAll()
 	}
 	return nil
+}
+
+// takeQueued queues the adverts and the link and address changes already
+// waiting (at most what the channels hold) for the input about to be
+// handled, in one batch: the machines step in order, and the holds that
+// changed are synced once for the whole batch (flushSends, flushHolds).
+// A backup whose loop fell behind, with 255 vrids stepping down one advert
+// after another, so pays one address sync, not one per vrid, and catches
+// up instead of falling further behind (it flapped for good before).
+func (d *Daemon) takeQueued() {
+	for n := len(d.adverts); n > 0; n-- {
+		d.queue = append(d.queue, <-d.adverts)
+	}
+	for n := len(d.changes); n > 0; n-- {
+		d.queue = append(d.queue, <-d.changes)
+	}
+}
+
+// handleBatch handles in and, in the same batch, the adverts and changes
+// already queued behind it.
+func (d *Daemon) handleBatch(now time.Time, in input) {
+	d.queue = append(d.queue, in)
+	d.takeQueued()
+	d.handleQueued(now)
 }
 
 // readBatch is the number of datagrams a reader takes from its socket at

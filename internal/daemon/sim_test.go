@@ -198,6 +198,7 @@ type simNode struct {
 	quiet   bool
 	leaving bool // stopped, bowing out
 	held    map[netip.Prefix]bool
+	sets    int // calls of its Addresses.Set
 }
 
 func (s *sim) at() string { return fmt.Sprintf("t=%.3f", s.now.Sub(s.start).Seconds()) }
@@ -569,6 +570,7 @@ func (c simConn) Close() error   { return nil }
 type simAddrs struct{ n *simNode }
 
 func (a simAddrs) Set(ifname string, managed, want []netip.Prefix) ([]string, error) {
+	a.n.sets++
 	var changes []string
 	for _, p := range managed {
 		if a.n.held[p] && !slices.Contains(want, p) {

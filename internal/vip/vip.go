@@ -23,10 +23,10 @@ import (
 type AddOptions struct {
 	// ValidLifetime, when non-zero, gives added addresses a finite valid
 	// lifetime, after which the kernel removes them; zero means forever.
-	// Lifetimes are whole seconds, rounded up. Every Set refreshes the
-	// lifetime of the wanted addresses that are already present, so a
-	// master that calls Set at each advertisement and then dies leaves no
-	// address behind once the lifetime has run out.
+	// Lifetimes are whole seconds, rounded up. Set gives them to the
+	// addresses it adds; Refresh renews them, so a master that calls
+	// Refresh at least once a lifetime and then dies leaves no address
+	// behind once the lifetime has run out.
 	ValidLifetime time.Duration
 	// PreferredLifetime, when non-zero, gives added addresses a finite
 	// preferred lifetime, after which they are deprecated; zero means the
@@ -147,7 +147,8 @@ func (m *Manager) options() AddOptions {
 
 // Set makes the interface hold exactly the addresses of want among managed:
 // every prefix in want is present (added if missing), every prefix in
-// managed but not in want is absent (removed if present). Addresses not in
+// managed but not in want is absent (removed if present); a wanted address
+// already present is left as it is (its lifetime too). Addresses not in
 // managed are never touched; every prefix of want must be in managed. A
 // prefix is an address with its length: 192.0.2.50/32 and 192.0.2.50/24
 // are different addresses. Removals are done before additions. IPv6
@@ -204,11 +205,8 @@ func (m *Manager) Set(ifname string, managed, want []netip.Prefix) ([]string, er
 	for _, p := range want {
 		r := addReq{Prefix: p, NoDAD: p.Addr().Is6(), Lifetimes: lifetimes, ValidLft: valid, PreferredLft: preferred}
 		if have[p] {
-			if lifetimes {
-				if err := m.os.replace(ifname, r); err != nil {
-					errs = append(errs, fmt.Errorf("refresh %s: %w", r.command(ifname), err))
-				}
-			}
+			// Renewing its lifetime is Refresh's: with 255 addresses
+			// held, every change of one would cost 255 requests here.
 			continue
 		}
 		switch err := m.os.add(ifname, r); {

@@ -252,13 +252,13 @@ func TestSet(t *testing.T) {
 			wantAddrs: pfx("192.0.2.50/32"),
 		},
 		{
-			name:      "with lifetimes, a present address is refreshed, not listed",
+			name:      "with lifetimes, a present address is left alone, not listed",
 			opts:      AddOptions{ValidLifetime: 3 * time.Second},
 			have:      pfx("192.0.2.50/32"),
 			managed:   pfx("192.0.2.50/32", "192.0.2.51/32"),
 			want:      pfx("192.0.2.50/32", "192.0.2.51/32"),
 			wantLines: []string{"ip addr add 192.0.2.51/32 dev eth0 valid_lft 3 preferred_lft 3"},
-			wantOps:   []string{"ip addr replace 192.0.2.50/32 dev eth0 valid_lft 3 preferred_lft 3", "ip addr add 192.0.2.51/32 dev eth0 valid_lft 3 preferred_lft 3"},
+			wantOps:   []string{"ip addr add 192.0.2.51/32 dev eth0 valid_lft 3 preferred_lft 3"},
 			wantAddrs: pfx("192.0.2.50/32", "192.0.2.51/32"),
 		},
 		{

@@ -1,0 +1,104 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/vrrp"
+)
+
+// batchNode is one simulated host whose 255 VRRP vrids (10 ms) are MASTER.
+func batchNode(t *testing.T) (*sim, *simNode) {
+	t.Helper()
+	s := newSim(1)
+	if err := s.addNode("a", map[string]string{"vhids": "1-255", "vrrp": "100", "interval": "1"}, []string{"quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	n := s.nodes[0]
+	if err := n.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(time.Second)
+	for _, v := range n.d.vhosts {
+		if v.vm.State() != carp.Master {
+			t.Fatalf("vrid %d is %v, want MASTER", v.cfg.VHID, v.vm.State())
+		}
+	}
+	return s, n
+}
+
+// queueHigher queues, as the reader would, an advert of priority 200 from
+// another host for every vrid.
+func queueHigher(t *testing.T, n *simNode) {
+	t.Helper()
+	src, dst := netip.MustParseAddr("192.0.2.99"), netip.MustParseAddr("224.0.0.18")
+	for _, v := range n.d.vhosts {
+		b, err := vrrp.Advert{VRID: uint8(v.cfg.VHID), Priority: 200, Interval: 1, Addrs: []netip.Addr{v.prefixes[0].Addr()}}.Marshal(src, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, ok := n.d.admitPacket(carp.IPv4, Packet{IfIndex: 2, Src: src, Dst: dst, TTL: carp.TTL, Payload: b}, &vrrp.Advert{})
+		if !ok {
+			t.Fatalf("vrid %d: advert not admitted", v.cfg.VHID)
+		}
+		n.d.adverts <- in
+	}
+}
+
+// TestBatchedStepDown: 255 masters that hear a better master, the adverts
+// queued while the loop was busy, step down in one batch: one address sync
+// for the interface, not one per vrid. Handled one by one (as before), a
+// backup that fell behind paid a sync per vrid (a dump of 255 addresses)
+// and fell further behind: the pair of the comparison benchmark flapped
+// for good.
+func TestBatchedStepDown(t *testing.T) {
+	s, n := batchNode(t)
+	queueHigher(t, n)
+	first := <-n.d.adverts
+	sets := n.sets
+	n.d.handleBatch(s.now, first)
+	if got := n.sets - sets; got != 1 {
+		t.Errorf("stepping down 255 vrids took %d address syncs, want 1", got)
+	}
+	for _, v := range n.d.vhosts {
+		if v.vm.State() != carp.Backup {
+			t.Errorf("vrid %d is %v, want BACKUP", v.cfg.VHID, v.vm.State())
+		}
+	}
+	if len(n.held) != 0 {
+		t.Errorf("the host still holds %d addresses, want none", len(n.held))
+	}
+	if len(n.d.adverts) != 0 {
+		t.Errorf("%d adverts left in the queue", len(n.d.adverts))
+	}
+}
+
+// TestBatchedBeforeTick: at a due deadline the adverts already queued are
+// handled first, in the same batch as the tick: a master-down timer that
+// an advert in the queue resets does not fire, and the batch costs one
+// sync.
+func TestBatchedBeforeTick(t *testing.T) {
+	s, n := batchNode(t)
+	queueHigher(t, n)
+	first := <-n.d.adverts
+	n.d.handleBatch(s.now, first) // all BACKUP now
+	// 30 ms later, every master-down timer (3 x 10 ms + skew) is close;
+	// the better master's adverts are queued, then the loop's deadline
+	// passes.
+	s.now = s.now.Add(30 * time.Millisecond)
+	queueHigher(t, n)
+	s.now = n.d.nextDeadline().Add(10 * time.Millisecond)
+	sets := n.sets
+	n.d.takeQueued()
+	n.d.handle(s.now, tickIn{})
+	for _, v := range n.d.vhosts {
+		if v.vm.State() != carp.Backup {
+			t.Fatalf("vrid %d is %v, want BACKUP: its timer fired before the advert queued", v.cfg.VHID, v.vm.State())
+		}
+	}
+	if got := n.sets - sets; got != 0 {
+		t.Errorf("%d address syncs, want none (nothing changed)", got)
+	}
+}
