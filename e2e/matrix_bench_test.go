@@ -21,6 +21,9 @@ package e2e
 //	                          portcut, sigkill, sigterm, failback, idle1, idle255
 //	CARPD_BENCH_DAEMONS       a comma list of daemon IDs to run (all by default)
 //	CARPD_BENCH_COMMAND       the command line shown in the report
+//	CARPD_BENCH_MICRO         go test -bench output to add to the report
+//	                          (scripts/bench.sh runs the micro-benchmarks)
+//	CARPD_BENCH_MICRO_COMMAND the command that wrote it
 //	CARPD_BENCH_SEED          the seed of the phase draws (random by default)
 //
 // The phase of the unplanned failures: each run draws one number u,
@@ -1061,6 +1064,19 @@ func TestBenchmarkMatrix(t *testing.T) {
 	}
 	meta.Settings = mxSettingsText(s)
 	meta.Notes = mxNotes
+	if path := os.Getenv("CARPD_BENCH_MICRO"); path != "" {
+		// The micro-benchmarks scripts/bench.sh ran first.
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta.Micro, err = benchreport.ParseMicro(f)
+		f.Close()
+		if err != nil || len(meta.Micro) == 0 {
+			t.Fatalf("the micro-benchmarks in %s: %d read, err %v", path, len(meta.Micro), err)
+		}
+		meta.MicroCommand = os.Getenv("CARPD_BENCH_MICRO_COMMAND")
+	}
 	var rows []benchreport.Row
 	pools := map[string]map[string][]float64{} // daemon -> condition -> lateness
 	write := func() {

@@ -6,8 +6,9 @@
 # failback; idle CPU and RSS with 1 and 255 vhids; the advert send lateness
 # with 255 vhids, idle and with the other core busy. It installs the peers
 # (scripts/setup.sh), prints a progress line per cell, and writes the report:
-# BENCHMARKS.md, results.csv (every run's figures), jitter.csv, meta.json and
-# PNG charts, in bench/ (full) or a temporary directory (--quick).
+# BENCHMARKS.md, results.csv (every run's figures), jitter.csv, meta.json,
+# PNG charts and micro.txt (the Go micro-benchmarks' output, also tabled in
+# BENCHMARKS.md), in bench/ (full) or a temporary directory (--quick).
 #
 #   sudo scripts/bench.sh            5 runs per cell (about an hour on 2 cores)
 #   sudo scripts/bench.sh --quick    1 run per cell, short windows (about 8 min; CI)
@@ -56,10 +57,23 @@ scripts/setup.sh
 timeout=4h
 [ "$mode" = quick ] && timeout=40m
 status=0
+# The micro-benchmarks first (parse + verify, a state machine's step, a
+# daemon input handled), into micro.txt; the report gets their table.
+micro_args=(-count 5)
+[ "$mode" = quick ] && micro_args=(-count 1 -benchtime 100ms)
+micro="go test -run ^\$ -bench ${micro_bench:=ParseVerify|ParseInto|Step|HandleAdvert|HandleTick} -benchmem ${micro_args[*]} ./internal/carp ./internal/vrrp ./internal/daemon"
+echo "bench: micro-benchmarks: $micro"
+if ! go test -run '^$' -bench "$micro_bench" -benchmem "${micro_args[@]}" \
+	./internal/carp ./internal/vrrp ./internal/daemon >"$out/micro.txt"; then
+	echo "bench: the micro-benchmarks failed:" >&2
+	cat "$out/micro.txt" >&2
+	exit 1
+fi
+CARPD_BENCH_MICRO=$out/micro.txt CARPD_BENCH_MICRO_COMMAND="$micro" \
 CARPD_BENCHMARKS=$mode CARPD_BENCH_OUT=$out CARPD_BENCH_COMMAND="${envs}${cmd% }" CI=1 \
 	nice go test ./e2e -count=1 -run '^TestBenchmarkMatrix$' -v -timeout "$timeout" 2>&1 |
 	grep --line-buffered -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' || status=$?
-for f in BENCHMARKS.md results.csv outage.png; do
+for f in BENCHMARKS.md results.csv outage.png micro.txt; do
 	if [ ! -s "$out/$f" ]; then
 		echo "bench: $out/$f is missing or empty" >&2
 		status=1

@@ -62,6 +62,10 @@ type Meta struct {
 	Settings []string // one line each, shown as a list
 	Notes    []string // one paragraph each
 	Elapsed  string
+	// Micro are the Go micro-benchmarks run beside (ParseMicro), by
+	// MicroCommand.
+	Micro        []Micro `json:",omitempty"`
+	MicroCommand string  `json:",omitempty"`
 }
 
 // Metric describes a table row.
@@ -235,6 +239,7 @@ func Markdown(meta Meta, rows []Row, charts []string) string {
 		}
 	}
 	b.WriteString("\n")
+	microMarkdown(&b, meta)
 	if len(meta.Settings) > 0 {
 		b.WriteString("## How it was measured\n\n")
 		for _, s := range meta.Settings {

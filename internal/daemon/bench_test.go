@@ -30,9 +30,10 @@ func benchDaemon(b *testing.B, n int) (*Daemon, *sim) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// BenchmarkHandleTick is the loop's cost of one advert of a master among
-// 255: the timer input that sends it and what follows (the send result,
-// the lifetime renewal).
+// BenchmarkHandleTick is the loop's cost of one deadline of 255 CARP
+// masters that advertise at the same moment (they started together): the
+// timer input that sends the 255 adverts and what follows (the send
+// results, the lifetime renewals); divide by 255 for one advert.
 func BenchmarkHandleTick(b *testing.B) {
 	d, _ := benchDaemon(b, 255)
 	b.ReportAllocs()
