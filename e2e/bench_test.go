@@ -85,15 +85,23 @@ func BenchmarkIdleRSS(b *testing.B) {
 	b.ReportMetric(rss[len(rss)-1], "rss-max-MB")
 }
 
-func vmRSS(pid int) (int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func vmRSS(pid int) (int, error) { return procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }
+
+// vmPSS is a process's proportional set size in kB (/proc/PID/smaps_rollup):
+// its share of every page, a shared page divided among the processes that
+// map it, so that summing it over processes counts each page once.
+func vmPSS(pid int) (int, error) { return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
+
+// procKB reads the kB figure of the line starting with key in a /proc file.
+func procKB(path, key string) (int, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
 			return strconv.Atoi(f[1])
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in %s", key, path)
 }

@@ -410,10 +410,15 @@ func mxCPU(pids []int) (time.Duration, error) {
 }
 
 // mxRSS returns the summed VmRSS of the processes, in MB.
-func mxRSS(pids []int) (float64, error) {
+func mxRSS(pids []int) (float64, error) { return mxMem(pids, vmRSS) }
+
+// mxPSS is the processes' summed proportional set size, in MB.
+func mxPSS(pids []int) (float64, error) { return mxMem(pids, vmPSS) }
+
+func mxMem(pids []int, of func(int) (int, error)) (float64, error) {
 	var kb int
 	for _, pid := range pids {
-		n, err := vmRSS(pid)
+		n, err := of(pid)
 		if err != nil {
 			return 0, err
 		}
@@ -796,6 +801,9 @@ func mxMeasureCPU(t *testing.T, f *mxFigures, master, backup []int, window time.
 	if f.vals["rss_backup_mb"], err = mxRSS(backup); err != nil {
 		t.Fatal(err)
 	}
+	if f.vals["pss_master_mb"], err = mxPSS(master); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // mxVHIDs is the number of vhids of the scale scenario.
@@ -1163,7 +1171,7 @@ func mxSettingsText(s mxSettings) []string {
 		"Port cut: the master's switch-side veth is set down with one netlink request. Bound distance: the time from the master's last advert (arrival at the client) to the first answered probe, minus the backup's master-down interval (CARP: 3 x 1 s + 200/256 s = 3781.25 ms; VRRPv2: 3 x 1 s + 201/256 s = 3785.16 ms; VRRPv3 at 10 ms: 3 x 10 ms + 201/256 x 10 ms = 37.85 ms). Positive: slower than the bound.",
 		"SIGKILL: the master's daemon and its process group are SIGKILLed, the link stays up. 'Keeps the VIP': from the kill to the address's removal on the dead host (netlink notification); '≥' when it still held it at the end of the window (bound + 4 s).",
 		"Planned stop: SIGTERM to the master's daemon (ucarp runs its down script, -z). Failback: the backup runs alone until it holds the VIP, then the master's daemon starts with preemption (carpd --preempt, ucarp -P; VRRP preempts by default) and takes the VIP back.",
-		fmt.Sprintf("Idle CPU: the summed run time of the daemon's threads (/proc/PID/task/*/schedstat) over %v, keepalived's parent and VRRP child together, in percent of one core; RSS: VmRSS at the end (ucarp with 255 vhids: 255 processes on each host, summed, shared pages counted in every process).", s.idleWindow),
+		fmt.Sprintf("Idle CPU: the summed run time of the daemon's threads (/proc/PID/task/*/schedstat) over %v, keepalived's parent and VRRP child together, in percent of one core; RSS: VmRSS at the end (ucarp with 255 vhids: 255 processes on each host, summed, shared pages counted in every process); PSS (/proc/PID/smaps_rollup) divides each shared page among the processes that map it, so its sum counts it once.", s.idleWindow),
 		fmt.Sprintf("255 vhids: one VIP each (198.51.100.1-200, 203.0.113.1-55) on eth0, the master's figures over %v; then the advert lateness again over %v with a busy loop (sh) in the client's namespace, keeping the other core busy. Lateness: the master's adverts captured on its own eth0 (tcpdump -Q out), each gap between a vhid's consecutive adverts minus its interval (CARP advbase 1 advskew 100: 1390.625 ms; 1 s; 10 ms).", s.scaleWindow, s.scaleWindow),
 		fmt.Sprintf("Runs per cell: %d for the failover scenarios, %d for the idle ones (1 vhid, 255 vhids and the lateness); the daemons of a scenario run one after the other, run by run, on the same machine, which other work may share.", s.runs, s.idleRuns),
 	}
