@@ -87,6 +87,37 @@ func BenchmarkIdleRSS(b *testing.B) {
 
 func vmRSS(pid int) (int, error) { return procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }
 
+// answeredAfterLoss returns the first probe sent after t that was answered
+// after a loss: a probe sent in the moment between a cut's request and the
+// port going down is still answered by the old master, and is not the
+// recovery (the comparison benchmark once measured a takeover 34.9 ms
+// before its bound so).
+func answeredAfterLoss(res []probe.Result, t time.Time) (probe.Result, bool) {
+	lost := false
+	for _, x := range res {
+		if !x.Sent.After(t) {
+			continue
+		}
+		if x.Lost {
+			lost = true
+		} else if lost {
+			return x, true
+		}
+	}
+	return probe.Result{}, false
+}
+
+// runOrder is the order in which the daemons of a comparison take their
+// turn in run 1, 2, ...: reversed every other run, so that neither always
+// runs first (on a machine warmer, or busier, by then).
+func runOrder(run int, daemons []string) []string {
+	order := slices.Clone(daemons)
+	if run%2 == 0 {
+		slices.Reverse(order)
+	}
+	return order
+}
+
 // vmPSS is a process's proportional set size in kB (/proc/PID/smaps_rollup):
 // its share of every page, a shared page divided among the processes that
 // map it, so that summing it over processes counts each page once.

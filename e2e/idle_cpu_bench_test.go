@@ -110,10 +110,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 	run := 0
 	for b.Loop() {
 		run++
-		order := slices.Clone(kinds)
-		if run%2 == 0 {
-			slices.Reverse(order)
-		}
+		order := runOrder(run, kinds)
 		line := fmt.Sprintf("run %d:", run)
 		for _, k := range order {
 			c := newCluster(b)

@@ -541,47 +541,6 @@ func (w *mxAddrs) changes(held map[netip.Addr]bool, from, to time.Time) int {
 	return n
 }
 
-// mxCutter takes a host's switch port down with one netlink request from a
-// handle opened beforehand in the switch namespace.
-type mxCutter struct {
-	h    *netlink.Handle
-	link netlink.Link
-}
-
-func mxNewCutter(t testing.TB, l *lab.Lab, host *lab.Host) *mxCutter {
-	t.Helper()
-	ns, err := netns.GetFromName(l.Switch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	link, err := h.LinkByName(host.Port)
-	if err != nil {
-		h.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Close)
-	return &mxCutter{h: h, link: link}
-}
-
-func (pc *mxCutter) cut() (time.Time, error) {
-	at := time.Now()
-	return at, pc.h.LinkSetDown(pc.link)
-}
-
-// mxSleepUntil sleeps until t, spinning for the last millisecond.
-func mxSleepUntil(t time.Time) {
-	if d := time.Until(t) - time.Millisecond; d > 0 {
-		time.Sleep(d)
-	}
-	for time.Now().Before(t) {
-	}
-}
-
 // mxFinish waits for the last probes' answers (or time-outs) and returns
 // every result.
 func mxFinish(pr *prober, interval time.Duration) []probe.Result {
@@ -612,11 +571,11 @@ func mxPortCut(t *testing.T, d mxDaemon, u float64) *mxFigures {
 	c := p.c
 	w := watchAdverts(t, c.client)
 	bw := mxWatchAddrs(t, c.backup)
-	cutter := mxNewCutter(t, c.lab, c.master)
+	cutter := newPortCutter(t, c.lab, c.master)
 	pr := c.ping(d.probe)
 	time.Sleep(time.Second)
 	t0 := w.waitNext(t)
-	mxSleepUntil(t0.Add(time.Duration(u * float64(d.interval))))
+	sleepUntil(t0.Add(time.Duration(u * float64(d.interval))))
 	cutAt, err := cutter.cut()
 	if err != nil {
 		t.Fatal(err)
@@ -633,11 +592,8 @@ func mxPortCut(t *testing.T, d mxDaemon, u float64) *mxFigures {
 		t.Fatal("no advert of the master seen before the cut")
 	}
 	f := newFigures()
-	for _, x := range res {
-		if !x.Lost && x.Sent.After(cutAt) {
-			f.vals["bound_distance_ms"] = mxMS(x.Sent.Sub(last) - d.bound)
-			break
-		}
+	if x, ok := answeredAfterLoss(res, cutAt); ok {
+		f.vals["bound_distance_ms"] = mxMS(x.Sent.Sub(last) - d.bound)
 	}
 	if !st.Recovered || st.LostRuns != 1 {
 		t.Errorf("probes %+v, want one run of losses and recovery", st)
@@ -661,7 +617,7 @@ func mxSIGKILL(t *testing.T, d mxDaemon, u float64) *mxFigures {
 	pr := c.ping(d.probe)
 	time.Sleep(time.Second)
 	t0 := w.waitNext(t)
-	mxSleepUntil(t0.Add(time.Duration(u * float64(d.interval))))
+	sleepUntil(t0.Add(time.Duration(u * float64(d.interval))))
 	killAt := time.Now()
 	if err := p.procs[c.master].Kill(); err != nil {
 		t.Fatal(err)

@@ -364,23 +364,23 @@ type portCutter struct {
 	link netlink.Link
 }
 
-func newPortCutter(b *testing.B, l *lab.Lab, host *lab.Host) *portCutter {
-	b.Helper()
+func newPortCutter(tb testing.TB, l *lab.Lab, host *lab.Host) *portCutter {
+	tb.Helper()
 	ns, err := netns.GetFromName(l.Switch)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer ns.Close()
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	link, err := h.LinkByName(host.Port)
 	if err != nil {
 		h.Close()
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(h.Close)
+	tb.Cleanup(h.Close)
 	return &portCutter{h: h, link: link}
 }
 
@@ -449,12 +449,9 @@ func oneLinkCut(b *testing.B, kind string, phase time.Duration) linkCutRun {
 		b.Fatalf("%s: no advert seen before the cut", kind)
 	}
 	r.phase = cutAt.Sub(last)
-	for _, x := range res {
-		if !x.Lost && x.Sent.After(cutAt) {
-			r.fromCut = x.Sent.Sub(cutAt)
-			r.fromAdvert = x.Sent.Sub(last)
-			break
-		}
+	if x, ok := answeredAfterLoss(res, cutAt); ok {
+		r.fromCut = x.Sent.Sub(cutAt)
+		r.fromAdvert = x.Sent.Sub(last)
 	}
 	r.late50, r.late99, r.lateMax, _ = gapStats(ats, cutAt)
 	if first, ok := w.backupFirst(cutAt); ok {
@@ -540,10 +537,7 @@ func BenchmarkVRRPLinkCut(b *testing.B) {
 	for b.Loop() {
 		run++
 		phase := time.Duration(rand.Int64N(int64(vrrpInterval)))
-		order := slices.Clone(vrrpDaemons)
-		if run%2 == 0 {
-			slices.Reverse(order)
-		}
+		order := runOrder(run, vrrpDaemons)
 		got := map[string]linkCutRun{}
 		for _, d := range order {
 			got[d] = oneLinkCut(b, d, phase)
@@ -623,10 +617,7 @@ func BenchmarkVRRPPlannedStop(b *testing.B) {
 	run := 0
 	for b.Loop() {
 		run++
-		order := slices.Clone(vrrpDaemons)
-		if run%2 == 0 {
-			slices.Reverse(order)
-		}
+		order := runOrder(run, vrrpDaemons)
 		line := fmt.Sprintf("run %d:", run)
 		for _, d := range order {
 			st, took := onePlannedStop(b, d)
@@ -662,10 +653,7 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 	run := 0
 	for b.Loop() {
 		run++
-		order := slices.Clone(vrrpDaemons)
-		if run%2 == 0 {
-			slices.Reverse(order)
-		}
+		order := runOrder(run, vrrpDaemons)
 		line := fmt.Sprintf("run %d:", run)
 		for _, d := range order {
 			p := startVRRPPair(b, d)
