@@ -139,7 +139,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		if err := d.host.Prioritize(); err != nil {
-			d.log.Info("carp: the event loop runs at normal priority", "err", err)
+			d.log.Info("carp: the event loop's priority could not be raised (in full)", "err", err)
 		}
 	}
 	timer := d.clock.NewTimer(time.Hour)

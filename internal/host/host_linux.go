@@ -173,11 +173,12 @@ func (virtualMACs) Remove(name string) error { return vmac.Remove(name) }
 const LoopNice = -10
 
 // prioritize gives the calling thread (the event loop's, locked to it)
-// LoopNice. It needs CAP_SYS_NICE (root has it; the packaged unit grants
-// it); without, the loop runs at the process's priority.
+// LoopNice, and carpd's autogroup too when carpd leads its session
+// (raiseAutogroup). It needs CAP_SYS_NICE (root has it; the packaged unit
+// grants it); without, the loop runs at the process's priority.
 func prioritize() error {
 	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), LoopNice); err != nil {
 		return fmt.Errorf("setting the loop thread's nice value to %d: %w (carpd needs CAP_SYS_NICE for it)", LoopNice, err)
 	}
-	return nil
+	return raiseAutogroup()
 }
