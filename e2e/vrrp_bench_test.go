@@ -693,20 +693,67 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 	}
 }
 
-// BenchmarkVRRPSteady: carpd's pair at 10 ms for CARPD_VRRP_STEADY (20 s;
+// BenchmarkVRRPSteady: each daemon's pair (CARPD_VRRP_STEADY_DAEMONS,
+// "carpd,keepalived") at 10 ms for CARPD_VRRP_STEADY (20 s;
 // scripts/vrrp-bench.sh: 10 minutes) while CARPD_VRRP_BURN (1) busy-loop
 // processes run in another namespace (the client's), so the other core is
-// busy. Figures: transitions on both carpd (target 0), the client's lost
-// probes (every 10 ms), the master's advert lateness at the client. One
-// continuous period per benchmark run, whatever -benchtime says.
+// busy. Figures per daemon: transitions on both hosts (target 0; carpd's
+// from its counters, keepalived's from its "Entering ... STATE" lines),
+// the client's lost probes (every 10 ms), the master's advert lateness at
+// the client and the gaps longer than the backup's master-down interval.
+// One continuous period per daemon per benchmark run, whatever -benchtime
+// says.
 func BenchmarkVRRPSteady(b *testing.B) {
 	requireRoot(b)
 	dur := envDuration(b, "CARPD_VRRP_STEADY", 20*time.Second)
 	burn := envInt(b, "CARPD_VRRP_BURN", 1)
-	p := startVRRPPair(b, "carpd")
+	daemons := strings.Split(os.Getenv("CARPD_VRRP_STEADY_DAEMONS"), ",")
+	if daemons[0] == "" {
+		daemons = vrrpDaemons
+	}
+	figs := map[string]steadyFigures{}
+	for _, d := range daemons {
+		figs[d] = oneSteady(b, d, dur, burn)
+	}
+	for b.Loop() {
+		// The measurement above is one period per daemon; b.Loop makes
+		// the testing package call this function once.
+	}
+	b.ReportMetric(0, "ns/op")
+	for _, d := range daemons {
+		f := figs[d]
+		b.ReportMetric(float64(f.transitions), d+"-transitions")
+		b.ReportMetric(float64(f.lost), d+"-lost-10ms-probes")
+		b.ReportMetric(float64(f.overBound), d+"-advert-gaps-over-bound")
+		b.ReportMetric(f.p99, d+"-advert-late-p99-ms")
+		b.ReportMetric(f.worst, d+"-advert-late-worst-ms")
+	}
+	b.ReportMetric(dur.Seconds(), "steady-s")
+}
+
+// steadyFigures are one daemon's figures of BenchmarkVRRPSteady.
+type steadyFigures struct {
+	transitions, lost, overBound int
+	p99, worst                   float64
+}
+
+// transitions counts the state changes of h's daemon so far: carpd's
+// counter, or keepalived's "Entering ... STATE" lines.
+func (p *vrrpPair) transitions(h *lab.Host) int {
+	if p.kind == "keepalived" {
+		return len(kaStates(p.procs[h].Output()))
+	}
+	return int(p.c.counts(h).transitions)
+}
+
+// oneSteady runs kind's pair for dur with burn busy loops beside it.
+// carpd's transitions are the benchmark's errors (its target is 0); a
+// peer's are only reported.
+func oneSteady(b *testing.B, kind string, dur time.Duration, burn int) steadyFigures {
+	p := startVRRPPair(b, kind)
 	defer p.close(b)
 	c := p.c
-	before := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
+	before := map[*lab.Host]int{c.master: p.transitions(c.master), c.backup: p.transitions(c.backup)}
 	var burners []*lab.Proc
 	for i := range burn {
 		bp, err := c.client.Start(fmt.Sprintf("burner%d", i), "sh", "-c", "while :; do :; done")
@@ -731,7 +778,7 @@ func BenchmarkVRRPSteady(b *testing.B) {
 		time.Sleep(time.Second)
 		if h := c.holders(); len(h) != 1 || h[0] != "master" {
 			notSole++
-			b.Logf("%v: holders %v", time.Since(start).Round(time.Second), h)
+			b.Logf("%s %v: holders %v", kind, time.Since(start).Round(time.Second), h)
 		}
 	}
 	end := time.Now()
@@ -742,7 +789,7 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	}
 	pr.stop()
 	w.stop()
-	after := map[*lab.Host]hostCounts{c.master: c.counts(c.master), c.backup: c.counts(c.backup)}
+	after := map[*lab.Host]int{c.master: p.transitions(c.master), c.backup: p.transitions(c.backup)}
 	st := probe.Summarize(pr.results())
 	ats := w.arrivals()
 	p50, p99, worst, n := gapStats(ats, end)
@@ -750,21 +797,21 @@ func BenchmarkVRRPSteady(b *testing.B) {
 	// wire (kernel receive times at the client) for longer than the
 	// backup's master-down interval, or not; and the client's long runs
 	// of lost probes.
-	overBound := 0
+	f := steadyFigures{lost: st.Lost, p99: p99, worst: worst}
 	for i := 1; i < len(ats); i++ {
 		if g := ats[i].Sub(ats[i-1]); g > 3*vrrpInterval {
 			if g > vrrpBound {
-				overBound++
+				f.overBound++
 			}
-			vrrpLog(b, fmt.Sprintf("the master's adverts: a gap of %.2f ms at the client, %s to %s",
-				ms(g), ats[i-1].Format("15:04:05.000"), ats[i].Format("15:04:05.000")))
+			vrrpLog(b, fmt.Sprintf("%s: the master's adverts: a gap of %.2f ms at the client, %s to %s",
+				kind, ms(g), ats[i-1].Format("15:04:05.000"), ats[i].Format("15:04:05.000")))
 		}
 	}
 	for _, r := range lossRuns(pr.results(), 100*time.Millisecond) {
-		vrrpLog(b, r)
+		vrrpLog(b, kind+": "+r)
 	}
 	if os.Getenv("CARPD_VRRP_SHOW_OUTPUT") != "" {
-		vrrpLog(b, fmt.Sprintf("the master's carpd (started %s):\n%s", start.Format("15:04:05.000"), p.procs[c.master].Output()))
+		vrrpLog(b, fmt.Sprintf("the master's %s (started %s):\n%s", kind, start.Format("15:04:05.000"), p.procs[c.master].Output()))
 	}
 	if wire != nil {
 		wire.stop(b)
@@ -774,46 +821,35 @@ func BenchmarkVRRPSteady(b *testing.B) {
 		}
 		var sent []time.Time
 		for _, line := range strings.Split(string(out), "\n") {
-			f := strings.Fields(line)
-			if len(f) == 0 {
+			fs := strings.Fields(line)
+			if len(fs) == 0 {
 				continue
 			}
-			sec, err := strconv.ParseFloat(f[0], 64)
+			sec, err := strconv.ParseFloat(fs[0], 64)
 			if err != nil {
 				continue
 			}
 			sent = append(sent, time.Unix(0, int64(sec*1e9)))
 		}
 		log, _ := os.ReadFile(wire.log)
-		vrrpLog(b, fmt.Sprintf("captured on the master's eth0: %d adverts; tcpdump: %s", len(sent), strings.Join(strings.Fields(string(log)), " ")))
+		vrrpLog(b, fmt.Sprintf("%s: captured on the master's eth0: %d adverts; tcpdump: %s", kind, len(sent), strings.Join(strings.Fields(string(log)), " ")))
 		for i := 1; i < len(sent); i++ {
 			if g := sent[i].Sub(sent[i-1]); g > 3*vrrpInterval {
-				vrrpLog(b, fmt.Sprintf("the master's adverts: a gap of %.2f ms on its eth0, %s to %s",
-					ms(g), sent[i-1].Format("15:04:05.000"), sent[i].Format("15:04:05.000")))
+				vrrpLog(b, fmt.Sprintf("%s: the master's adverts: a gap of %.2f ms on its eth0, %s to %s",
+					kind, ms(g), sent[i-1].Format("15:04:05.000"), sent[i].Format("15:04:05.000")))
 			}
 		}
 	}
-	total := 0
 	for _, h := range []*lab.Host{c.master, c.backup} {
-		d := after[h].transitions - before[h].transitions
-		total += int(d)
-		if d != 0 {
+		d := after[h] - before[h]
+		f.transitions += d
+		if d != 0 && kind == "carpd" {
 			b.Errorf("%s: %d transitions in %v of steady state", h.Name, d, dur)
 		}
 	}
-	vrrpLog(b, fmt.Sprintf("%v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps, late p50 %.2f p99 %.2f max %.2f ms",
-		dur, burn, total, notSole, st.Sent, st.Lost, n, p50, p99, worst))
-	for b.Loop() {
-		// The measurement above is one period; b.Loop makes the
-		// testing package call this function once.
-	}
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(total), "carpd-transitions")
-	b.ReportMetric(float64(st.Lost), "carpd-lost-10ms-probes")
-	b.ReportMetric(float64(overBound), "carpd-advert-gaps-over-bound")
-	b.ReportMetric(p99, "carpd-advert-late-p99-ms")
-	b.ReportMetric(worst, "carpd-advert-late-worst-ms")
-	b.ReportMetric(dur.Seconds(), "steady-s")
+	vrrpLog(b, fmt.Sprintf("%s, %v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps (%d over the bound), late p50 %.2f p99 %.2f max %.2f ms",
+		kind, dur, burn, f.transitions, notSole, st.Sent, st.Lost, n, f.overBound, p50, p99, worst))
+	return f
 }
 
 // procCPUWithChildren returns the CPU time (user + system) of the process
