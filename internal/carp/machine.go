@@ -491,7 +491,14 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
 			out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
-			m.adTimer = now.Add(m.AdvertInterval())
+			// From the deadline, not from now: the loop's lateness
+			// (a millisecond with 255 vhids due at once) must not
+			// add up into a longer interval. An advert more than an
+			// interval late is not followed by a burst.
+			m.adTimer = m.adTimer.Add(m.AdvertInterval())
+			if !m.adTimer.After(now) {
+				m.adTimer = now.Add(m.AdvertInterval())
+			}
 		}
 		if !m.annTimer.IsZero() && !now.Before(m.annTimer) {
 			out = append(out, Announce{})

@@ -25,7 +25,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	       preempt-delay=DURATION ifdown=N senderr=N
 //	reconfigure ...     the same keys: Machine.Reconfigure (a reload)
 //	link up|down
-//	advance DURATION    move the clock, ticking at every deadline on the way
+//	advance DURATION [late=D]  move the clock, ticking at every deadline on the
+//	                    way (late: each tick D after its deadline)
 //	recv [v4|v6] advbase=N advskew=N [vhid=N ttl=N pass=P counter=N demote=N src=A self]
 //	force master|backup
 //	demote N
@@ -219,14 +220,22 @@ func (s *scenario) run(cmd string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		// late=D: each tick comes D after its deadline, as from a
+		// loop running behind.
+		var late time.Duration
+		if v, ok := args["late"]; ok {
+			if late, err = time.ParseDuration(v); err != nil {
+				return "", err
+			}
+		}
 		end := s.now.Add(d)
 		var out strings.Builder
 		for {
 			next := s.m.NextDeadline()
-			if next.IsZero() || next.After(end) {
+			if next.IsZero() || next.Add(late).After(end) {
 				break
 			}
-			s.now = next
+			s.now = next.Add(late)
 			out.WriteString(s.step(Tick{}))
 		}
 		s.now = end
