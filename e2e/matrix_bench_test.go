@@ -968,8 +968,13 @@ func mxMachine() (cpu string, cores int, kernel string) {
 func mxVersions() map[string]string {
 	v := map[string]string{}
 	rev := "unknown"
-	if out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output(); err == nil {
+	if out, err := exec.Command("git", "-C", "..", "describe", "--always").Output(); err == nil {
 		rev = strings.TrimSpace(string(out))
+		// Dirty: changes outside bench/, which the report itself
+		// rewrites while it runs.
+		if st, err := exec.Command("git", "-C", "..", "status", "--porcelain", "--", ".", ":!bench").Output(); err == nil && len(st) > 0 {
+			rev += "-dirty"
+		}
 	}
 	v["carpd"] = "git " + rev
 	for _, pkg := range []string{"ucarp", "keepalived"} {
