@@ -30,7 +30,7 @@ echo "== fuzz (short)"
 # tests); the 10-minute runs are `scripts/fuzz.sh` on its own.
 scripts/fuzz.sh 10s
 echo "== VRRP benchmarks (short form: 1 run each, 20 s steady state without the CPU burner)"
-# The full runs are `scripts/vrrp-bench.sh` on its own (about 30 minutes);
+# The full runs are `scripts/vrrp-bench.sh` on its own (about 45 minutes);
 # this checks that they still work end to end against keepalived.
 CARPD_VRRP_BURN=0 scripts/vrrp-bench.sh --quick
 echo "== packaging (man pages, Debian package, systemd unit)"

@@ -9,14 +9,17 @@
 #                             same for both daemons): the client's outage
 #   BenchmarkVRRPPlannedStop  SIGTERM to the master: the client's lost probes
 #   BenchmarkVRRPIdleCPU      the master's CPU with one vrid at 10 ms
-#   BenchmarkVRRPSteady       carpd at 10 ms for 10 minutes with a CPU burner
-#                             busy in another namespace: transitions (0)
+#   BenchmarkVRRPSteady       each daemon's pair at 10 ms for 10 minutes with a
+#                             CPU burner busy in another namespace:
+#                             transitions (carpd's target: 0)
+#   BenchmarkVRRPWakeups      the master's context switches per advert, per
+#                             thread, and its CPU (schedstat)
 #
 # Each prints median/min/max over the runs, every run's figures in the log,
 # and a summary at the end. Needs root and keepalived (scripts/setup.sh).
 #
-#   sudo scripts/vrrp-bench.sh            10 runs each, 10 minutes steady (~30 min)
-#   sudo scripts/vrrp-bench.sh --quick    1 run each, 20 s steady (~1 min; for CI)
+#   sudo scripts/vrrp-bench.sh            10 runs each, 10 minutes steady each (~45 min)
+#   sudo scripts/vrrp-bench.sh --quick    1 run each, 20 s steady (~2 min; for CI)
 #
 # RUNS, CARPD_VRRP_STEADY, CARPD_VRRP_CPU_WINDOW and CARPD_VRRP_BURN
 # override the settings; BENCH selects the benchmarks (a -bench regexp).
