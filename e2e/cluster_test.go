@@ -137,8 +137,11 @@ func (c *cluster) rcPath(h *lab.Host) string { return filepath.Join(c.dir, h.Nam
 // ownFiles returns the flags that give the carpd of configuration cfg its
 // own control socket and state file, beside cfg.
 func ownFiles(cfg string) []string {
-	return []string{"--control", cfg + ".sock", "--state-file", cfg + ".state"}
+	return []string{"--control", ownSock(cfg), "--state-file", cfg + ".state"}
 }
+
+// ownSock is the control socket ownFiles gives the carpd of cfg.
+func ownSock(cfg string) string { return cfg + ".sock" }
 
 // ctlPath is the control socket of h's carpd.
 func (c *cluster) ctlPath(h *lab.Host) string { return filepath.Join(c.dir, h.Name+".sock") }

@@ -318,24 +318,13 @@ func TestLoopThreadPriority(t *testing.T) {
 	if took, ok := waitSole(t, c.master, 15*time.Second, c.master); !ok {
 		t.Fatalf("the master does not hold the VIP after %v", took)
 	}
-	nices := map[int]int{}
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p.PID()))
+	nices := map[int64]int{}
+	threads, err := snapThreads(p.PID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range tasks {
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", p.PID(), task.Name()))
-		if err != nil {
-			continue // the thread ended
-		}
-		s := string(data)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		// f[0] is field 3 (state); nice is field 19.
-		n, err := strconv.Atoi(f[16])
-		if err != nil {
-			t.Fatalf("%s: nice %q: %v", task.Name(), f[16], err)
-		}
-		nices[n]++
+	for _, th := range threads {
+		nices[th.nice]++
 	}
 	if nices[-10] != 1 || len(nices) != 2 || nices[0] == 0 {
 		t.Errorf("carpd's threads by nice value: %v, want one at -10 and the others at 0", nices)

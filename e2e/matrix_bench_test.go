@@ -32,7 +32,6 @@ package e2e
 // every daemon.
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -901,9 +900,8 @@ func mxIdle255(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 				out := procs[h][0].Output()
 				t.Logf("%s's first daemon, transitions %d, output's end:\n%s", h.Name, len(transitions(out)), strings.Join(tail(out, 30), "\n"))
 				if d.kind == "carpd" {
-					cfg := filepath.Join(dir, h.Name+".toml")
-					st, err := execIn(context.Background(), h.NS, carpctlBin, "--control", cfg+".sock", "stats").CombinedOutput()
-					t.Logf("%s: carpctl stats (err %v):\n%s", h.Name, err, st)
+					out, errOut, code := runCarpctl(t, nil, "--control", ownSock(filepath.Join(dir, h.Name+".toml")), "stats")
+					t.Logf("%s: carpctl stats (exit %d):\n%s%s", h.Name, code, out, errOut)
 				}
 			}
 		}

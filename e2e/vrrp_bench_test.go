@@ -187,8 +187,9 @@ func (p *vrrpPair) close(b *testing.B) {
 }
 
 // advertWatch records when the master's adverts (CARP, VRRPv2 or VRRPv3,
-// from the master's own address; the backup's apart) reach the client: kernel receive timestamps of a raw
-// protocol-112 socket in the client's namespace.
+// from the master's own address; the backup's apart) reach the client:
+// kernel receive timestamps of a raw protocol-112 socket in the client's
+// namespace.
 type advertWatch struct {
 	conn *net.IPConn
 	done chan struct{}

@@ -102,6 +102,20 @@ func snapThreads(pid int) (map[int]threadSnap, error) {
 	return out, nil
 }
 
+// snapProcs reads the counters of every thread of each of pids, by PID.
+func snapProcs(b *testing.B, pids []int) map[int]map[int]threadSnap {
+	b.Helper()
+	out := map[int]map[int]threadSnap{}
+	for _, pid := range pids {
+		s, err := snapThreads(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[pid] = s
+	}
+	return out
+}
+
 func BenchmarkVRRPWakeups(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
@@ -120,24 +134,10 @@ func BenchmarkVRRPWakeups(b *testing.B) {
 			p := startVRRPPair(b, d)
 			pids := p.masterPIDs(b)
 			w := watchAdverts(b, p.c.client)
-			before := map[int]map[int]threadSnap{}
-			for _, pid := range pids {
-				s, err := snapThreads(pid)
-				if err != nil {
-					b.Fatal(err)
-				}
-				before[pid] = s
-			}
+			before := snapProcs(b, pids)
 			t0 := time.Now()
 			time.Sleep(window)
-			after := map[int]map[int]threadSnap{}
-			for _, pid := range pids {
-				s, err := snapThreads(pid)
-				if err != nil {
-					b.Fatal(err)
-				}
-				after[pid] = s
-			}
+			after := snapProcs(b, pids)
 			el := time.Since(t0)
 			adv := 0
 			for _, at := range w.arrivals() {

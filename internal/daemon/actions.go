@@ -95,9 +95,7 @@ func (d *Daemon) hold(v *vhost, hold bool) {
 // while handling an input, then sends the announcements asked for
 // meanwhile: an address is on the interface before it is announced.
 func (d *Daemon) flushHolds() {
-	for _, ifc := range d.toSync {
-		d.syncNow(ifc)
-	}
+	d.syncHolds()
 	clear(d.toSync)
 	d.toSync = d.toSync[:0]
 	for _, v := range d.toAnnounce {
@@ -122,9 +120,7 @@ type pendingSend struct {
 // changed at once (255 vrids taking over at 10 ms must not cost 255
 // address dumps before their adverts). The results are queued as inputs.
 func (d *Daemon) flushSends(now time.Time) {
-	for _, ifc := range d.toSync {
-		d.syncNow(ifc)
-	}
+	d.syncHolds()
 	sends := d.toSend
 	d.toSend = d.spareSend[:0]
 	for _, s := range sends {
@@ -138,11 +134,14 @@ func (d *Daemon) flushSends(now time.Time) {
 	d.spareSend = sends[:0]
 }
 
-// syncNow syncs ifc's addresses now if a hold changed on it.
-func (d *Daemon) syncNow(ifc *iface) {
-	if ifc.toSync {
-		ifc.toSync = false
-		d.syncAddresses(ifc)
+// syncHolds syncs the addresses of the interfaces on which a hold changed
+// since their last sync, once each.
+func (d *Daemon) syncHolds() {
+	for _, ifc := range d.toSync {
+		if ifc.toSync {
+			ifc.toSync = false
+			d.syncAddresses(ifc)
+		}
 	}
 }
 

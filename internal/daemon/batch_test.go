@@ -76,23 +76,20 @@ func TestBatchedStepDown(t *testing.T) {
 }
 
 // TestBatchedBeforeTick: at a due deadline the adverts already queued are
-// handled first, in the same batch as the tick: a master-down timer that
-// an advert in the queue resets does not fire, and the batch costs one
-// sync.
+// handled first, in the same batch as the tick (handleDue, as the loop
+// does): a master-down timer that an advert in the queue resets does not
+// fire, and the batch, which changes nothing, costs no address sync.
 func TestBatchedBeforeTick(t *testing.T) {
 	s, n := batchNode(t)
 	queueHigher(t, n)
 	first := <-n.d.adverts
 	n.d.handleBatch(s.now, first) // all BACKUP now
-	// 30 ms later, every master-down timer (3 x 10 ms + skew) is close;
-	// the better master's adverts are queued, then the loop's deadline
-	// passes.
-	s.now = s.now.Add(30 * time.Millisecond)
+	// The better master's adverts are queued, then the loop's deadline
+	// (the master-down timers) passes before it takes them.
 	queueHigher(t, n)
 	s.now = n.d.nextDeadline().Add(10 * time.Millisecond)
 	sets := n.sets
-	n.d.takeQueued()
-	n.d.handle(s.now, tickIn{})
+	n.d.handleDue(s.now)
 	for _, v := range n.d.vhosts {
 		if v.vm.State() != carp.Backup {
 			t.Fatalf("vrid %d is %v, want BACKUP: its timer fired before the advert queued", v.cfg.VHID, v.vm.State())

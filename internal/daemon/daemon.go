@@ -14,9 +14,10 @@
 // never reach the loop, and a due timer is handled before any other queued
 // input, so that sending never waits behind receiving; only the adverts
 // already queued go first, so that a backup a little behind does not take
-// over from a master whose advert is waiting. The addresses of the vhids
-// that changed state are synced once per input, before the adverts that
-// input caused go out (make before break), and announced after.
+// over from a master whose advert is waiting. The inputs already queued
+// are handled as one batch (handleBatch, handleDue): the addresses of the
+// vhids that changed state are synced once per batch, before the adverts
+// it caused go out (make before break), and announced after.
 package daemon
 
 import (

@@ -162,8 +162,7 @@ func (d *Daemon) loop(ctx context.Context) error {
 			// master whose advert is waiting in the queue. They are
 			// checked already and cost about a microsecond each; the
 			// queue holds at most advertQueue.
-			d.takeQueued()
-			d.handle(d.clock.Now(), tickIn{})
+			d.handleDue(d.clock.Now())
 			continue
 		}
 		if d.watchdog > 0 && (next.IsZero() || d.nextPet.Before(next)) {
@@ -225,6 +224,13 @@ func (d *Daemon) takeQueued() {
 	for n := len(d.changes); n > 0; n-- {
 		d.queue = append(d.queue, <-d.changes)
 	}
+}
+
+// handleDue handles a due deadline: the adverts and changes already queued
+// first, then the timers, in one batch.
+func (d *Daemon) handleDue(now time.Time) {
+	d.takeQueued()
+	d.handle(now, tickIn{})
 }
 
 // handleBatch handles in and, in the same batch, the adverts and changes
