@@ -1,6 +1,7 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -26,15 +27,25 @@ var (
 	autogroupSelf    = "/proc/self/autogroup"
 )
 
+// errNoAutogroup: the process is in no autogroup of its own but in the
+// kernel's default group (the root task group), as the sessions of init
+// and of processes it started without a session of their own are; the
+// kernel shows an empty /proc/self/autogroup then, and refuses to renice
+// the root group.
+var errNoAutogroup = errors.New("in the kernel's default scheduling group, no autogroup")
+
 // raiseAutogroup gives carpd's autogroup the nice value LoopNice when
-// carpd leads its session and the kernel has autogroups; otherwise it does
-// nothing. It needs CAP_SYS_NICE.
+// carpd leads its session, the kernel has autogroups and carpd is in one;
+// otherwise it does nothing. It needs CAP_SYS_NICE.
 func raiseAutogroup() error {
 	if sid, err := unix.Getsid(0); err != nil || sid != unix.Getpid() {
 		return nil
 	}
 	on, err := os.ReadFile(autogroupEnabled)
 	if err != nil || strings.TrimSpace(string(on)) != "1" {
+		return nil
+	}
+	if _, err := autogroupNice(); errors.Is(err, errNoAutogroup) {
 		return nil
 	}
 	if err := os.WriteFile(autogroupSelf, []byte(strconv.Itoa(LoopNice)), 0); err != nil {
@@ -44,13 +55,16 @@ func raiseAutogroup() error {
 }
 
 // autogroupNice reads the nice value of carpd's autogroup
-// ("/autogroup-123 nice -10").
+// ("/autogroup-123 nice -10"); errNoAutogroup when the file is empty.
 func autogroupNice() (int, error) {
 	data, err := os.ReadFile(autogroupSelf)
 	if err != nil {
 		return 0, err
 	}
 	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("%s: %w", autogroupSelf, errNoAutogroup)
+	}
 	if len(f) != 3 || f[1] != "nice" {
 		return 0, fmt.Errorf("%s: unexpected %q", autogroupSelf, data)
 	}
