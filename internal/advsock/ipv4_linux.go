@@ -15,6 +15,7 @@ import (
 type IPv4Conn struct {
 	raw *ipv4.RawConn
 	tos int
+	snd *sender // sends, apart from the poller (see sender)
 
 	r reader
 }
@@ -44,7 +45,12 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 		raw.Close()
 		return nil, err
 	}
-	c := &IPv4Conn{raw: raw, tos: tos, r: reader{b: b}}
+	snd, err := newSender4()
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	c := &IPv4Conn{raw: raw, tos: tos, snd: snd, r: reader{b: b}}
 	steps := []struct {
 		what string
 		do   func() error
@@ -57,6 +63,7 @@ func ListenIPv4(tos int) (*IPv4Conn, error) {
 	for _, s := range steps {
 		if err := s.do(); err != nil {
 			raw.Close()
+			snd.close()
 			return nil, fmt.Errorf("%s: %w", s.what, err)
 		}
 	}
@@ -98,18 +105,12 @@ func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 	if err != nil {
 		return err
 	}
-	var cm *ipv4.ControlMessage
-	if ifindex != 0 {
-		cm = &ipv4.ControlMessage{IfIndex: ifindex}
-	}
-	if err := c.raw.WriteTo(h, payload, cm); err != nil {
-		return err
-	}
-	return nil
+	return c.snd.send4(h, ifindex, dst, payload)
 }
 
 // Close closes the socket; a blocked ReadBatch or ReadPacket returns.
 func (c *IPv4Conn) Close() error {
+	_ = c.snd.close()
 	if err := c.raw.Close(); err != nil {
 		return err
 	}

@@ -17,8 +17,9 @@ import (
 // the kernel builds it on send from the socket options and the per-packet
 // control message, and reports its fields on receive in a control message.
 type IPv6Conn struct {
-	pc *ipv6.PacketConn
-	tc int
+	pc  *ipv6.PacketConn
+	tc  int
+	snd *sender // sends, apart from the poller (see sender)
 
 	r reader
 }
@@ -64,7 +65,12 @@ func ListenIPv6(trafficClass int) (*IPv6Conn, error) {
 		pc.Close()
 		return nil, err
 	}
-	return &IPv6Conn{pc: pc, tc: trafficClass, r: reader{b: b}}, nil
+	snd, err := newSender6(trafficClass)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	return &IPv6Conn{pc: pc, tc: trafficClass, snd: snd, r: reader{b: b}}, nil
 }
 
 // Join makes the socket receive advertisements sent to ff02::12 on the
@@ -102,18 +108,15 @@ func (c *IPv6Conn) ReadPacket() (Packet, error) {
 // the choice of interface to the routing table, which for the link-scoped
 // ff02::12 means any interface. Zones on src and dst are ignored.
 func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
-	cm, err := advertControl(c.tc, ifindex, src, dst)
-	if err != nil {
+	if _, err := advertControl(c.tc, ifindex, src, dst); err != nil {
 		return err
 	}
-	if _, err := c.pc.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return err
-	}
-	return nil
+	return c.snd.send6(ifindex, src, dst, payload)
 }
 
 // Close closes the socket; a blocked ReadBatch or ReadPacket returns.
 func (c *IPv6Conn) Close() error {
+	_ = c.snd.close()
 	if err := c.pc.Close(); err != nil {
 		return err
 	}

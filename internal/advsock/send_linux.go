@@ -1,0 +1,192 @@
+package advsock
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"github.com/carpd/carpd/internal/carp"
+	"golang.org/x/net/bpf"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// sender is a send-only raw socket that the Go runtime's network poller
+// never sees. The receiving socket is registered with the poller for
+// reading and writing (edge-triggered), and the kernel signals "writable"
+// on it each time a sent datagram's buffer is freed: each advert sent
+// through it wakes the poller's thread for nothing, a hundred times a
+// second at a 10 ms interval. A socket of the sender's own, written with
+// plain sendmsg(2) calls (MSG_DONTWAIT: a full send buffer is an error,
+// never a wait), sends the same datagrams without that wakeup.
+//
+// IPv4: an IPPROTO_RAW socket (IP_HDRINCL implied; it receives nothing),
+// the header built here as ipv4.Header would be. IPv6: a protocol-112 raw
+// socket with the same options as IPv6Conn's and a filter that drops
+// everything it would receive.
+type sender struct {
+	fd int
+	v6 bool
+
+	mu     sync.Mutex // buf, oob; Close against sends
+	closed bool
+	buf    []byte
+	oob    []byte
+}
+
+// dropAll is a socket filter that accepts nothing.
+var dropAll = []bpf.Instruction{bpf.RetConstant{Val: 0}}
+
+// newSender4 opens the IPv4 sender.
+func newSender4() (*sender, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return nil, fmt.Errorf("open the IPv4 send socket: %w", err)
+	}
+	s := &sender{fd: fd}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("turn multicast loopback off on the IPv4 send socket: %w", err)
+	}
+	return s, nil
+}
+
+// newSender6 opens the IPv6 sender with traffic class tc.
+func newSender6(tc int) (*sender, error) {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, carp.Protocol)
+	if err != nil {
+		return nil, fmt.Errorf("open the IPv6 send socket: %w", err)
+	}
+	s := &sender{fd: fd, v6: true}
+	raw, err := bpf.Assemble(dropAll)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, r := range raw {
+		filter[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
+	}
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"drop what it receives", func() error {
+			return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
+				&unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]})
+		}},
+		{"turn multicast loopback off", func() error {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0)
+		}},
+		{"set multicast hop limit", func() error {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_HOPS, carp.TTL)
+		}},
+		{"set unicast hop limit", func() error {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_UNICAST_HOPS, carp.TTL)
+		}},
+		{"set traffic class", func() error {
+			return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, tc)
+		}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("IPv6 send socket: %s: %w", st.what, err)
+		}
+	}
+	return s, nil
+}
+
+// send4 sends h and payload (the header as advertHeader builds it) out of
+// ifindex (0: the routing table's choice).
+func (s *sender) send4(h *ipv4.Header, ifindex int, dst netip.Addr, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("send socket: %w", unix.EBADF)
+	}
+	// The header as ipv4.Header.Marshal writes it on Linux; the kernel
+	// fills in the checksum and, when zero, the identification.
+	b := append(s.buf[:0], make([]byte, ipv4.HeaderLen)...)
+	b[0] = byte(ipv4.Version<<4 | ipv4.HeaderLen>>2)
+	b[1] = byte(h.TOS)
+	binary.BigEndian.PutUint16(b[2:4], uint16(h.TotalLen))
+	binary.BigEndian.PutUint16(b[6:8], uint16(h.Flags)<<13|uint16(h.FragOff))
+	b[8] = byte(h.TTL)
+	b[9] = byte(h.Protocol)
+	copy(b[12:16], h.Src.To4())
+	copy(b[16:20], h.Dst.To4())
+	b = append(b, payload...)
+	s.buf = b
+	var oob []byte
+	if ifindex != 0 {
+		oob = s.cmsg(unix.IPPROTO_IP, unix.IP_PKTINFO, unix.SizeofInet4Pktinfo)
+		pi := (*unix.Inet4Pktinfo)(cmsgData(oob))
+		*pi = unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
+	}
+	return s.sendmsg(b, oob, &unix.SockaddrInet4{Addr: dst.As4()})
+}
+
+// send6 sends payload from src (the zero Addr: the kernel's choice) to dst
+// out of ifindex.
+func (s *sender) send6(ifindex int, src, dst netip.Addr, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("send socket: %w", unix.EBADF)
+	}
+	oob := s.cmsg(unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, unix.SizeofInet6Pktinfo)
+	pi := (*unix.Inet6Pktinfo)(cmsgData(oob))
+	*pi = unix.Inet6Pktinfo{Ifindex: uint32(ifindex)}
+	if src.IsValid() {
+		pi.Addr = src.WithZone("").As16()
+	}
+	return s.sendmsg(payload, oob, &unix.SockaddrInet6{Addr: dst.WithZone("").As16()})
+}
+
+// cmsg makes s.oob one control message of level and typ with room for
+// n bytes of data, zeroed.
+func (s *sender) cmsg(level, typ int32, n int) []byte {
+	size := unix.CmsgSpace(n)
+	if cap(s.oob) < size {
+		s.oob = make([]byte, size)
+	}
+	oob := s.oob[:size]
+	clear(oob)
+	h := (*unix.Cmsghdr)(cmsgPtr(oob))
+	h.Level, h.Type = level, typ
+	h.SetLen(unix.CmsgLen(n))
+	return oob
+}
+
+func (s *sender) sendmsg(p, oob []byte, to unix.Sockaddr) error {
+	for {
+		_, err := unix.SendmsgN(s.fd, p, oob, to, unix.MSG_DONTWAIT)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sendmsg: %w", err)
+		}
+		return nil
+	}
+}
+
+// close closes the socket; later sends fail.
+func (s *sender) close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return unix.Close(s.fd)
+}
+
+// cmsgPtr is the control message header at the start of b.
+func cmsgPtr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+
+// cmsgData is the data of the control message at the start of b.
+func cmsgData(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[unix.CmsgLen(0)]) }
