@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,14 @@ func main() {
 		err := hooks.ExecWithoutCapabilities(os.Args[2:])
 		fmt.Fprintf(os.Stderr, "carpd: hook: %v\n", err)
 		os.Exit(126)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One processor, as keepalived's one thread: the timer's fire, the
+		// readers' adverts and the loop hand over on it without waking a
+		// second thread (with two, each handover woke one, several times
+		// per advert), so that an idle daemon wakes once per advert (see
+		// host.Clock). The environment's GOMAXPROCS still decides.
+		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -219,7 +228,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	h.Hooks = runner
 	d, err = daemon.New(cfg, &h.Host, daemon.Options{
 		Log: log, Level: level, StateFile: cfg.StateFile, UnmanagedAddresses: !cfg.ManageAddresses,
-		Notify: notify, Watchdog: watchdog,
+		Notify: notify, Watchdog: watchdog, Clock: host.Clock{},
 	})
 	if err != nil {
 		printErrors(stderr, err)

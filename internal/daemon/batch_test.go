@@ -99,3 +99,26 @@ func TestBatchedBeforeTick(t *testing.T) {
 		t.Errorf("%d address syncs, want none (nothing changed)", got)
 	}
 }
+
+// TestYieldKicks: a reader between two batches wakes the loop once its
+// deadline is past (with one processor the timer's fire would wait for a
+// reader that never blocks), and not before.
+func TestYieldKicks(t *testing.T) {
+	_, n := batchNode(t)
+	d := n.d
+	now := d.clock.Now().Sub(d.epoch)
+	d.due.Store(int64(now + time.Millisecond))
+	d.yield(true)
+	select {
+	case <-d.kick:
+		t.Fatal("the loop was woken before its deadline")
+	default:
+	}
+	d.due.Store(int64(now))
+	d.yield(false)
+	select {
+	case <-d.kick:
+	default:
+		t.Fatal("the loop was not woken at its deadline")
+	}
+}

@@ -17,6 +17,7 @@ type Timer interface {
 	C() <-chan time.Time
 	// Reset makes the timer fire after d, and only then.
 	Reset(d time.Duration)
+	// Stop stops the timer for good (the host's may free what it holds).
 	Stop()
 }
 

@@ -223,9 +223,11 @@ type Daemon struct {
 	checkResults chan input
 	cmds         chan commandIn
 	abortCh      chan struct{}
+	kick         chan struct{} // from a busy reader: the deadline is past (see read)
 	fatal        chan error    // a reader or the monitor can go on no more
 	stopped      chan struct{} // closed when Run returns
 	ran          atomic.Bool
+	due          atomic.Int64 // the loop's next deadline, nanoseconds after epoch
 }
 
 // advertQueue is how many checked adverts may wait for the loop. They
@@ -250,6 +252,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		changes: make(chan input, 64),
 		cmds:    make(chan commandIn),
 		abortCh: make(chan struct{}, 1),
+		kick:    make(chan struct{}, 1),
 		fatal:   make(chan error, 1),
 		stopped: make(chan struct{}),
 	}

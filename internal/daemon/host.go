@@ -143,10 +143,10 @@ type Host struct {
 	VirtualMACs VirtualMACs
 	// Hooks may be nil: no scripts.
 	Hooks Hooks
-	// Prioritize, when not nil, is called by the event loop on its own
-	// OS thread (locked to it for the daemon's life) so that the host
-	// can raise that thread's scheduling priority: the loop sends the
-	// adverts, and a busy machine (or a flood that keeps the readers
-	// busy) must not make them late. Its error is logged, not fatal.
+	// Prioritize, when not nil, is called once as the event loop starts
+	// so that the host can raise carpd's scheduling priority: the loop
+	// sends the adverts, and a busy machine (or a flood that keeps the
+	// readers busy) must not make them late. Its error is logged, not
+	// fatal.
 	Prioritize func() error
 }

@@ -134,12 +134,8 @@ func (d *Daemon) closeConns() {
 // bow-out is over or the daemon can run no more.
 func (d *Daemon) loop(ctx context.Context) error {
 	if d.host.Prioritize != nil {
-		// The loop keeps this thread, whose priority the host raises;
-		// the readers and the rest run on the others.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		if err := d.host.Prioritize(); err != nil {
-			d.log.Info("carp: the event loop's priority could not be raised (in full)", "err", err)
+			d.log.Info("carp: carpd's scheduling priority could not be raised (in full)", "err", err)
 		}
 	}
 	timer := d.clock.NewTimer(time.Hour)
@@ -172,10 +168,13 @@ func (d *Daemon) loop(ctx context.Context) error {
 		if !next.IsZero() {
 			wait = next.Sub(now)
 		}
+		d.due.Store(int64(now.Add(wait).Sub(d.epoch)))
 		timer.Reset(wait)
 		var in input
 		select {
 		case <-timer.C():
+			continue
+		case <-d.kick:
 			continue
 		case <-done:
 			done = nil
@@ -271,6 +270,27 @@ func (d *Daemon) read(ctx context.Context, fam carp.Family, conn Conn) {
 				d.stats.queueFull.Add(1)
 			}
 		}
+		d.yield(n == len(ps))
+	}
+}
+
+// yield lets the loop run between two batches. carpd runs on one
+// processor (GOMAXPROCS=1), and the loop's timer fires through the
+// runtime's network poller, which the scheduler polls only when nothing
+// else can run: a reader that never has to wait for its socket (a flood
+// of forged adverts, dropped here, never queued) would keep the loop from
+// its deadline until the runtime preempted it, 10 ms or more later. So a
+// reader wakes the loop itself when the deadline is past, and gives up
+// the processor after a full batch (more may be waiting).
+func (d *Daemon) yield(full bool) {
+	if d.clock.Now().Sub(d.epoch) >= time.Duration(d.due.Load()) {
+		select {
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
+	if full {
+		runtime.Gosched()
 	}
 }
 
@@ -363,6 +383,7 @@ func (d *Daemon) resubscribe(ctx context.Context) (<-chan error, error) {
 		t := d.clock.NewTimer(pause)
 		select {
 		case <-t.C():
+			t.Stop()
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,10 +19,18 @@ const ExecCommand = "__hook-exec"
 // from a carpd that runs as an unprivileged user with them (systemd's
 // AmbientCapabilities). Go cannot clear them between fork and exec, so
 // carpd runs itself with ExecCommand to do it. It returns only on error.
+//
+// The command also starts at nice 0 again: carpd's threads run at a raised
+// priority (host.LoopNice), which a new process takes from the thread that
+// started it, and a hook or a check must not compete with carpd's adverts
+// at that priority (keepalived resets its scripts' priority likewise).
 func ExecWithoutCapabilities(argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("no command")
 	}
+	// The nice value is the thread's: the one that calls exec(2) keeps it.
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0) // lowering one's priority needs no privilege
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clearing the ambient capabilities: %w", err)
 	}

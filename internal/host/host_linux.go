@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/carpd/carpd/internal/advsock"
@@ -166,19 +168,48 @@ func (virtualMACs) Ensure(parent string, vhid uint8) (daemon.Link, error) {
 
 func (virtualMACs) Remove(name string) error { return vmac.Remove(name) }
 
-// LoopNice is the nice value of the event loop's thread: the adverts leave
-// on time while the machine is busy (other processes at the default 0 get
-// a tenth of the CPU time it gets when both want it). The readers and
-// everything else stay at the process's own.
+// LoopNice is the nice value of carpd's threads: the adverts leave on
+// time while the machine is busy (other processes at the default 0 get a
+// tenth of the CPU time carpd gets when both want it). Hooks and checks
+// start at 0 again (hooks.ExecWithoutCapabilities).
 const LoopNice = -10
 
-// prioritize gives the calling thread (the event loop's, locked to it)
-// LoopNice, and carpd's autogroup too when carpd leads its session
-// (raiseAutogroup). It needs CAP_SYS_NICE (root has it; the packaged unit
-// grants it); without, the loop runs at the process's priority.
+// prioritize gives every thread of carpd LoopNice, and carpd's autogroup
+// too when carpd leads its session (raiseAutogroup). It needs
+// CAP_SYS_NICE (root has it; the packaged unit grants it); without, carpd
+// runs at the priority it was started with.
+//
+// On Linux a nice value is a thread's, and a new thread takes its
+// creator's: with every thread at LoopNice, the threads the runtime starts
+// later have it too. The loop is not bound to a thread of its own (with
+// one processor it runs on whichever thread woke, see Clock), so all of
+// them get it; prioritize goes over the threads until no new one appears.
 func prioritize() error {
-	if err := unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), LoopNice); err != nil {
-		return fmt.Errorf("setting the loop thread's nice value to %d: %w (carpd needs CAP_SYS_NICE for it)", LoopNice, err)
+	done := map[int]bool{}
+	for range 10 {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("listing carpd's threads: %w", err)
+		}
+		fresh := 0
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || done[tid] {
+				continue
+			}
+			fresh++
+			err = unix.Setpriority(unix.PRIO_PROCESS, tid, LoopNice)
+			if errors.Is(err, unix.ESRCH) {
+				continue // gone meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("setting the nice value of carpd's threads to %d: %w (carpd needs CAP_SYS_NICE for it)", LoopNice, err)
+			}
+			done[tid] = true
+		}
+		if fresh == 0 {
+			break
+		}
 	}
 	return raiseAutogroup()
 }

@@ -1,0 +1,152 @@
+package host
+
+import (
+	"os"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/carpd/carpd/internal/daemon"
+	"golang.org/x/sys/unix"
+)
+
+// Clock is the daemon's clock on Linux: the system's time, and timers on
+// timerfds that the runtime's network poller waits for.
+//
+// Why not Go's timers: an idle daemon wakes once per advert, a hundred
+// times a second at a 10 ms VRRP interval, and with Go's timers each wake
+// costs the runtime's monitor thread (sysmon) a wakeup as well: asleep, it
+// sleeps until the next runtime timer, and entering a system call the
+// usual way wakes it too. A timerfd is not a runtime timer: the thread
+// that waits in the poller wakes alone, reads the timerfd and re-arms it
+// with raw system calls, and hands the fire to the loop on the same
+// processor (carpd runs with GOMAXPROCS=1). With the adverts sent by raw
+// system calls too (advsock's sender), an idle master's loop wakes once
+// per advert, as keepalived's does.
+//
+// Where a timerfd cannot be had, NewTimer falls back to Go's timers.
+type Clock struct{}
+
+// Now is the system's time, with its monotonic reading.
+func (Clock) Now() time.Time { return time.Now() }
+
+// NewTimer returns a timer that fires once, after d.
+func (Clock) NewTimer(d time.Duration) daemon.Timer {
+	t, err := newFDTimer()
+	if err != nil {
+		return goTimer{time.NewTimer(d)}
+	}
+	t.Reset(d)
+	return t
+}
+
+type goTimer struct{ t *time.Timer }
+
+func (t goTimer) C() <-chan time.Time { return t.t.C }
+func (t goTimer) Reset(d time.Duration) {
+	t.t.Reset(d) // Go 1.23's timers: Reset discards a stale fire.
+}
+func (t goTimer) Stop() { t.t.Stop() }
+
+// fdTimer is a timer on a timerfd. Its goroutine waits in the poller for
+// the timerfd to become readable, reads it and delivers the fire on c.
+// A fire read before a Reset is not delivered after it: Reset and the
+// read that takes an expiration hold mu, and each arming has its own
+// generation.
+type fdTimer struct {
+	f  *os.File
+	rc syscall.RawConn
+	c  chan time.Time
+
+	mu      sync.Mutex
+	gen     uint64 // the arming's
+	stopped bool
+}
+
+func newFDTimer() (*fdTimer, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "timerfd")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	t := &fdTimer{f: f, rc: rc, c: make(chan time.Time, 1)}
+	go t.wait()
+	return t, nil
+}
+
+func (t *fdTimer) C() <-chan time.Time { return t.c }
+
+// Reset makes the timer fire after d, and only then: a fire still
+// waiting in c is taken out, and one read before is dropped.
+func (t *fdTimer) Reset(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.gen++
+	select {
+	case <-t.c:
+	default:
+	}
+	// A zero it_value disarms: the shortest wait is a nanosecond.
+	t.arm(max(d, time.Nanosecond))
+}
+
+// Stop stops the timer for good: its timerfd is closed and its goroutine
+// ends. A Reset after Stop does nothing.
+func (t *fdTimer) Stop() {
+	t.mu.Lock()
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.stopped = true
+	t.gen++
+	t.mu.Unlock()
+	_ = t.f.Close() // wakes wait, which ends
+}
+
+// arm sets the timerfd to expire once after d (0: disarmed), with a raw
+// system call (see Clock); mu held.
+func (t *fdTimer) arm(d time.Duration) {
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	_ = t.rc.Control(func(fd uintptr) {
+		_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&its)), 0, 0, 0)
+	})
+}
+
+// wait delivers the timerfd's fires until Stop.
+func (t *fdTimer) wait() {
+	var buf [8]byte
+	for {
+		var gen uint64
+		err := t.rc.Read(func(fd uintptr) bool {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+			if e == unix.EAGAIN {
+				return false // not yet: wait in the poller
+			}
+			gen = t.gen // an error (ECANCELED) fires too: the loop reads the clock
+			return true
+		})
+		if err != nil {
+			return // closed by Stop
+		}
+		t.mu.Lock()
+		if gen == t.gen && !t.stopped {
+			select {
+			case t.c <- time.Now():
+			default:
+			}
+		}
+		t.mu.Unlock()
+	}
+}

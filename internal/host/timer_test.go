@@ -1,0 +1,84 @@
+package host
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestFDTimer: the timerfd timer fires once after its duration, a Reset
+// drops a fire not yet taken and moves the next, and Stop ends its
+// goroutine.
+func TestFDTimer(t *testing.T) {
+	tm, err := newFDTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	tm.Reset(20 * time.Millisecond)
+	select {
+	case <-tm.C():
+		if took := time.Since(start); took < 20*time.Millisecond {
+			t.Errorf("fired after %v, want 20 ms or more", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no fire in 5 s")
+	}
+	select {
+	case <-tm.C():
+		t.Fatal("fired twice")
+	case <-time.After(50 * time.Millisecond):
+	}
+
+	// A fire that is due but not taken is dropped by Reset.
+	tm.Reset(time.Millisecond)
+	time.Sleep(30 * time.Millisecond)
+	start = time.Now()
+	tm.Reset(100 * time.Millisecond)
+	select {
+	case <-tm.C():
+		if took := time.Since(start); took < 100*time.Millisecond {
+			t.Errorf("a stale fire after %v: Reset did not drop it", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no fire in 5 s after the Reset")
+	}
+
+	// Zero fires at once.
+	tm.Reset(0)
+	select {
+	case <-tm.C():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reset(0) did not fire")
+	}
+
+	before := runtime.NumGoroutine()
+	tm.Stop()
+	tm.Reset(time.Millisecond) // does nothing
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() >= before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n >= before {
+		t.Errorf("%d goroutines after Stop, %d before: the timer's goroutine did not end", n, before)
+	}
+	select {
+	case <-tm.C():
+		t.Error("fired after Stop")
+	case <-time.After(30 * time.Millisecond):
+	}
+}
+
+// TestClockTimer: the host's clock gives timerfd timers.
+func TestClockTimer(t *testing.T) {
+	tm := Clock{}.NewTimer(time.Millisecond)
+	defer tm.Stop()
+	if _, ok := tm.(*fdTimer); !ok {
+		t.Errorf("NewTimer gave a %T, want the timerfd timer", tm)
+	}
+	select {
+	case <-tm.C():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no fire in 5 s")
+	}
+}
