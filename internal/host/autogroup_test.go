@@ -50,13 +50,7 @@ func prioritizeIn(t *testing.T, setsid bool, env ...string) string {
 // no autogroup (the kernel's default group, where the CI machine runs its
 // jobs) reads errNoAutogroup, and prioritize does not touch it.
 func TestPrioritizeAutogroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_SYS_NICE)")
-	}
-	on, err := os.ReadFile(autogroupEnabled)
-	if err != nil || strings.TrimSpace(string(on)) != "1" {
-		t.Skipf("the kernel has no autogroups here (%s: %q, %v)", autogroupEnabled, on, err)
-	}
+	needAutogroups(t)
 	before, beforeErr := autogroupNice()
 	if beforeErr != nil && !errors.Is(beforeErr, errNoAutogroup) {
 		t.Fatal(beforeErr)
@@ -81,13 +75,7 @@ func TestPrioritizeAutogroup(t *testing.T) {
 // (an empty file, as the kernel shows for its default group), prioritize
 // neither fails nor writes a nice value there.
 func TestPrioritizeNoAutogroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_SYS_NICE)")
-	}
-	on, err := os.ReadFile(autogroupEnabled)
-	if err != nil || strings.TrimSpace(string(on)) != "1" {
-		t.Skipf("the kernel has no autogroups here (%s: %q, %v)", autogroupEnabled, on, err)
-	}
+	needAutogroups(t)
 	empty := filepath.Join(t.TempDir(), "autogroup")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -98,5 +86,18 @@ func TestPrioritizeNoAutogroup(t *testing.T) {
 	}
 	if data, err := os.ReadFile(empty); err != nil || len(data) != 0 {
 		t.Errorf("the empty autogroup file now holds %q (%v): prioritize wrote to it", data, err)
+	}
+}
+
+// needAutogroups skips the test unless it runs as root on a kernel with
+// autogroups.
+func needAutogroups(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_SYS_NICE)")
+	}
+	on, err := os.ReadFile(autogroupEnabled)
+	if err != nil || strings.TrimSpace(string(on)) != "1" {
+		t.Skipf("the kernel has no autogroups here (%s: %q, %v)", autogroupEnabled, on, err)
 	}
 }

@@ -16,14 +16,7 @@ func TestFDTimer(t *testing.T) {
 	}
 	start := time.Now()
 	tm.Reset(20 * time.Millisecond)
-	select {
-	case <-tm.C():
-		if took := time.Since(start); took < 20*time.Millisecond {
-			t.Errorf("fired after %v, want 20 ms or more", took)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no fire in 5 s")
-	}
+	waitFire(t, tm, start, 20*time.Millisecond, "the first fire")
 	select {
 	case <-tm.C():
 		t.Fatal("fired twice")
@@ -35,14 +28,7 @@ func TestFDTimer(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	start = time.Now()
 	tm.Reset(100 * time.Millisecond)
-	select {
-	case <-tm.C():
-		if took := time.Since(start); took < 100*time.Millisecond {
-			t.Errorf("a stale fire after %v: Reset did not drop it", took)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no fire in 5 s after the Reset")
-	}
+	waitFire(t, tm, start, 100*time.Millisecond, "after a Reset that should have dropped a stale fire")
 
 	// Zero fires at once.
 	tm.Reset(0)
@@ -80,5 +66,19 @@ func TestClockTimer(t *testing.T) {
 	case <-tm.C():
 	case <-time.After(5 * time.Second):
 		t.Fatal("no fire in 5 s")
+	}
+}
+
+// waitFire waits for tm's fire, which must come no sooner than least
+// after start.
+func waitFire(t *testing.T, tm *fdTimer, start time.Time, least time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-tm.C():
+		if took := time.Since(start); took < least {
+			t.Errorf("%s: fired after %v, want %v or more", what, took, least)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no fire in 5 s", what)
 	}
 }
