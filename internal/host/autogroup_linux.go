@@ -14,7 +14,7 @@ import (
 // kernels) put the processes of each session in a scheduling group of
 // their own, and share the CPU between the groups first: a thread's nice
 // value ranks it only among the threads of its own session. systemd starts
-// every service in a session of its own, so the loop thread's nice -10
+// every service in a session of its own, so carpd's threads' nice -10
 // would not count against a busy process of another service: carpd as a
 // whole would get no more than that service when both want the CPU. When
 // carpd leads its session (a service, or started by setsid), it gives its
