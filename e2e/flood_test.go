@@ -325,17 +325,8 @@ func TestThreadPriority(t *testing.T) {
 	if took, ok := waitSole(t, c.master, 15*time.Second, c.master); !ok {
 		t.Fatalf("the master does not hold the VIP after %v", took)
 	}
-	var got []byte
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var err error
-		if got, err = os.ReadFile(out); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if s := strings.TrimSpace(string(got)); s != "0" {
-		t.Errorf("the up hook ran at nice %q, want 0", s)
+	if got := waitFileLines(t, out, 1, 10*time.Second); got[0] != "0" {
+		t.Errorf("the up hook ran at nice %q, want 0", got[0])
 	}
 	threads, err := snapThreads(p.PID())
 	if err != nil {

@@ -1,7 +1,6 @@
 package advsock
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -107,18 +106,13 @@ func (s *sender) send4(h *ipv4.Header, ifindex int, dst netip.Addr, payload []by
 	if s.closed {
 		return fmt.Errorf("send socket: %w", unix.EBADF)
 	}
-	// The header as ipv4.Header.Marshal writes it on Linux; the kernel
-	// fills in the checksum and, when zero, the identification.
-	b := append(s.buf[:0], make([]byte, ipv4.HeaderLen)...)
-	b[0] = byte(ipv4.Version<<4 | ipv4.HeaderLen>>2)
-	b[1] = byte(h.TOS)
-	binary.BigEndian.PutUint16(b[2:4], uint16(h.TotalLen))
-	binary.BigEndian.PutUint16(b[6:8], uint16(h.Flags)<<13|uint16(h.FragOff))
-	b[8] = byte(h.TTL)
-	b[9] = byte(h.Protocol)
-	copy(b[12:16], h.Src.To4())
-	copy(b[16:20], h.Dst.To4())
-	b = append(b, payload...)
+	// advertHeader leaves the identification and the checksum zero: the
+	// kernel fills them in.
+	hb, err := h.Marshal()
+	if err != nil {
+		return err
+	}
+	b := append(append(s.buf[:0], hb...), payload...)
 	s.buf = b
 	var oob []byte
 	if ifindex != 0 {

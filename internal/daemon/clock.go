@@ -21,11 +21,14 @@ type Timer interface {
 	Stop()
 }
 
-type realClock struct{}
+// SystemClock is the system's time with Go's timers: the daemon's clock
+// when Options gives none, and the host's where it has no timer of its
+// own.
+type SystemClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+func (SystemClock) Now() time.Time { return time.Now() }
 
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+func (SystemClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 
 type realTimer struct{ t *time.Timer }
 

@@ -260,7 +260,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if d.clock == nil {
-		d.clock = realClock{}
+		d.clock = SystemClock{}
 	}
 	d.epoch = d.clock.Now()
 	d.counter = o.Counter

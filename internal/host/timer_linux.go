@@ -26,28 +26,17 @@ import (
 // per advert, as keepalived's does.
 //
 // Where a timerfd cannot be had, NewTimer falls back to Go's timers.
-type Clock struct{}
-
-// Now is the system's time, with its monotonic reading.
-func (Clock) Now() time.Time { return time.Now() }
+type Clock struct{ daemon.SystemClock }
 
 // NewTimer returns a timer that fires once, after d.
-func (Clock) NewTimer(d time.Duration) daemon.Timer {
+func (c Clock) NewTimer(d time.Duration) daemon.Timer {
 	t, err := newFDTimer()
 	if err != nil {
-		return goTimer{time.NewTimer(d)}
+		return c.SystemClock.NewTimer(d)
 	}
 	t.Reset(d)
 	return t
 }
-
-type goTimer struct{ t *time.Timer }
-
-func (t goTimer) C() <-chan time.Time { return t.t.C }
-func (t goTimer) Reset(d time.Duration) {
-	t.t.Reset(d) // Go 1.23's timers: Reset discards a stale fire.
-}
-func (t goTimer) Stop() { t.t.Stop() }
 
 // fdTimer is a timer on a timerfd. Its goroutine waits in the poller for
 // the timerfd to become readable, reads it and delivers the fire on c.
