@@ -35,10 +35,11 @@ type Host struct {
 // TOS, and gives the virtual addresses the lifetime the daemon renews
 // (daemon.AddressLifetime). It needs CAP_NET_RAW and CAP_NET_ADMIN.
 func Open(cfg *config.Config) (*Host, error) {
+	addrs := vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)})
 	h := &Host{Host: daemon.Host{
-		Addresses:   addresses{vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)})},
+		Addresses:   addresses{addrs},
 		Links:       Links{},
-		Monitor:     monitor{},
+		Monitor:     monitor{echo: addrs.EchoPort()},
 		VirtualMACs: virtualMACs{},
 		Prioritize:  prioritize,
 	}}
@@ -141,11 +142,13 @@ func link(l netmon.Link) daemon.Link {
 	return daemon.Link{Index: l.Index, Name: l.Name, MAC: l.MAC, Up: l.Up}
 }
 
-type monitor struct{}
+// monitor is the daemon's Monitor. The notifications of the address
+// manager's renewals (from the netlink port echo) are left out.
+type monitor struct{ echo uint32 }
 
 // Subscribe subscribes through netmon and converts its updates.
-func (monitor) Subscribe(ctx context.Context, report func(daemon.Change)) (<-chan error, error) {
-	return netmon.Subscribe(ctx, func(u netmon.Update) {
+func (m monitor) Subscribe(ctx context.Context, report func(daemon.Change)) (<-chan error, error) {
+	return netmon.SubscribeIgnoring(ctx, m.echo, func(u netmon.Update) {
 		report(daemon.Change{
 			IsLink:  u.IsLink,
 			Link:    link(u.Link),

@@ -111,12 +111,21 @@ func (t *fdTimer) arm(d time.Duration) {
 	})
 }
 
-// wait delivers the timerfd's fires until Stop.
+// wait delivers the timerfd's fires until Stop. After a fire it waits in
+// the poller before it reads again: the timerfd read empty cannot be
+// readable before its next expiration, and each expiration is an edge
+// for the poller (nor does a Reset make it readable), so the read that
+// would find nothing is spared.
 func (t *fdTimer) wait() {
 	var buf [8]byte
+	fired := false
 	for {
 		var gen uint64
 		err := t.rc.Read(func(fd uintptr) bool {
+			if fired {
+				fired = false
+				return false // wait in the poller first
+			}
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
@@ -129,6 +138,7 @@ func (t *fdTimer) wait() {
 		if err != nil {
 			return // closed by Stop
 		}
+		fired = true
 		t.mu.Lock()
 		if gen == t.gen && !t.stopped {
 			select {

@@ -95,6 +95,16 @@ func Subscribe(ctx context.Context, report func(Update)) (ended <-chan error, er
 	return subscribe(ctx, netlinkSubscriber{}, report)
 }
 
+// SubscribeIgnoring is Subscribe, but the kernel leaves out the address
+// notifications (RTM_NEWADDR) of the requests made on the netlink port
+// echo: the address manager's renewals of the lifetimes of the addresses
+// carpd holds (vip.Manager.EchoPort), which change nothing carpd must
+// hear of (Subscribe would not report them either) but would wake it at
+// every advert.
+func SubscribeIgnoring(ctx context.Context, echo uint32, report func(Update)) (ended <-chan error, err error) {
+	return subscribe(ctx, netlinkSubscriber{ignore: echo}, report)
+}
+
 // subscriber opens the two kernel subscriptions; a fake one stands in for
 // it in tests.
 type subscriber interface {
@@ -102,7 +112,9 @@ type subscriber interface {
 	addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error
 }
 
-type netlinkSubscriber struct{}
+type netlinkSubscriber struct {
+	ignore uint32 // the netlink port whose address notifications are left out
+}
 
 func (netlinkSubscriber) links(ch chan netlink.LinkUpdate, done chan struct{}, onError func(error)) error {
 	o := netlink.LinkSubscribeOptions{ErrorCallback: onError, ReceiveBufferSize: ReceiveBuffer, ReceiveBufferForceSize: true}
@@ -115,13 +127,8 @@ func (netlinkSubscriber) links(ch chan netlink.LinkUpdate, done chan struct{}, o
 	return netlink.LinkSubscribeWithOptions(ch, done, o)
 }
 
-func (netlinkSubscriber) addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error {
-	o := netlink.AddrSubscribeOptions{ErrorCallback: onError, ReceiveBufferSize: ReceiveBuffer, ReceiveBufferForceSize: true}
-	if err := netlink.AddrSubscribeWithOptions(ch, done, o); err == nil {
-		return nil
-	}
-	o.ReceiveBufferForceSize = false
-	return netlink.AddrSubscribeWithOptions(ch, done, o)
+func (s netlinkSubscriber) addrs(ch chan netlink.AddrUpdate, done chan struct{}, onError func(error)) error {
+	return subscribeAddrs(ch, done, onError, s.ignore)
 }
 
 // lastError keeps the last error a subscription reported: the cause of its

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/lab/labtest"
+	"github.com/carpd/carpd/internal/vip"
 )
 
 // TestSubscribe subscribes inside a lab host and checks that an address
@@ -254,4 +255,80 @@ func TestSubscribeRenewals(t *testing.T) {
 
 func netipToIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// TestSubscribeIgnoresEchoes: carpd's own address subscription reports
+// what vishvananda/netlink's would (an add and a removal, with their
+// prefix and link), and with the address manager's netlink port to
+// ignore, the kernel leaves out the notifications of its renewals
+// (RTM_NEWADDR from that port) but not those of its other requests nor a
+// removal. Orders are per socket: once the removal is read, the renewal's
+// notification would have been read before it.
+func TestSubscribeIgnoresEchoes(t *testing.T) {
+	l := labtest.New(t, "netmonecho")
+	h, err := l.AddHost("a", netip.MustParsePrefix("192.0.2.1/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vipPfx := netip.MustParsePrefix("192.0.2.50/32")
+	all, filtered := make(chan netlink.AddrUpdate, 64), make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	defer close(done)
+	var m *vip.Manager
+	var eth0 Link
+	fail := func(err error) { t.Errorf("subscription error: %v", err) }
+	if err := h.Do(func() (err error) {
+		m = vip.New(nil, vip.AddOptions{ValidLifetime: time.Minute})
+		if m.EchoPort() == 0 {
+			return errors.New("the address manager has no renewal socket")
+		}
+		if err := subscribeAddrs(all, done, fail, 0); err != nil {
+			return err
+		}
+		if err := subscribeAddrs(filtered, done, fail, m.EchoPort()); err != nil {
+			return err
+		}
+		eth0, err = LinkByName("eth0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pfx := []netip.Prefix{vipPfx}
+	if _, err := m.Set("eth0", pfx, pfx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := m.Refresh("eth0", pfx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.DelAddr(vipPfx); err != nil {
+		t.Fatal(err)
+	}
+	read := func(ch chan netlink.AddrUpdate) []string {
+		t.Helper()
+		var got []string
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case u := <-ch:
+				c, ok := addrChange(u)
+				if !ok || c.Prefix != vipPfx || c.LinkIndex != eth0.Index {
+					continue // the link-local address of eth0, say
+				}
+				if c.Removed {
+					return append(got, "del")
+				}
+				got = append(got, "add")
+			case <-deadline:
+				t.Fatalf("no removal read; got %v", got)
+			}
+		}
+	}
+	if got, want := read(all), []string{"add", "add", "add", "add", "del"}; !slices.Equal(got, want) {
+		t.Errorf("without a port to ignore: %v, want %v (the add, three renewals, the removal)", got, want)
+	}
+	if got, want := read(filtered), []string{"add", "del"}; !slices.Equal(got, want) {
+		t.Errorf("ignoring the manager's port: %v, want %v", got, want)
+	}
 }

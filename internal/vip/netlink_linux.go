@@ -19,20 +19,41 @@ import (
 // A nil handle is replaced by one persistent handle of the current
 // namespace when it can be made (else the zero Handle, which opens a socket
 // per request): a master renews its addresses at every advert, and with
-// many vhids a socket per request costs more than the request.
+// many vhids a socket per request costs more than the request. A nil
+// handle also gives the Manager its own socket in the current namespace
+// for the renewals (Refresh), which do not wait for the kernel's answer
+// (see refresher); with a handle of the caller's, or without that socket,
+// a renewal waits for its acknowledgement.
 func New(h *netlink.Handle, opts AddOptions) *Manager {
+	o := &netlinkOS{h: h, index: map[string]int{}}
 	if h == nil {
 		var err error
-		if h, err = netlink.NewHandle(); err != nil {
-			h = &netlink.Handle{}
+		if o.h, err = netlink.NewHandle(); err != nil {
+			o.h = &netlink.Handle{}
+		}
+		if x, err := newRefresher(); err == nil {
+			o.async = x
 		}
 	}
-	return &Manager{os: &netlinkOS{h: h, index: map[string]int{}}, opts: opts}
+	return &Manager{os: o, opts: opts}
+}
+
+// EchoPort returns the netlink port ID that marks the kernel's
+// notifications of the Manager's renewals (their nlmsg_pid), or 0 when
+// its renewals go through the netlink handle. A monitor can leave those
+// notifications out: a renewal changes nothing but the lifetimes of an
+// address the daemon holds, or puts back one it holds.
+func (m *Manager) EchoPort() uint32 {
+	if o, ok := m.os.(*netlinkOS); ok && o.async != nil {
+		return o.async.port
+	}
+	return 0
 }
 
 // netlinkOS is the real addrOS, through rtnetlink.
 type netlinkOS struct {
-	h *netlink.Handle
+	h     *netlink.Handle
+	async *refresher // nil: renewals through h
 
 	mu    sync.Mutex
 	index map[string]int // interface indexes by name, for replace
@@ -91,17 +112,50 @@ func (o *netlinkOS) add(ifname string, r addReq) error {
 
 // replace is called at every advert: it looks the interface up by name
 // only once, and again if the cached index fails (the interface was
-// recreated).
+// recreated). With the refresher, a renewal on the cached index is sent
+// without waiting; when an earlier one failed, the interfaces it was for
+// are looked up by name again, and the failure is returned (once).
 func (o *netlinkOS) replace(ifname string, r addReq) error {
 	o.mu.Lock()
 	idx, ok := o.index[ifname]
 	o.mu.Unlock()
+	if ok && o.async != nil {
+		failed := o.async.failures()
+		var errs []error
+		stale := false
+		for _, f := range failed {
+			o.mu.Lock()
+			if f.ifname == "" {
+				clear(o.index)
+			} else {
+				delete(o.index, f.ifname)
+			}
+			o.mu.Unlock()
+			stale = stale || f.ifname == "" || f.ifname == ifname
+			errs = append(errs, f.err)
+		}
+		if !stale {
+			if err := o.async.send(ifname, idx, r); err == nil {
+				return errors.Join(errs...)
+			}
+		}
+		// Not sent, or perhaps on a stale index: this one waits for
+		// its answer, by name.
+		if err := o.replaceByName(ifname, r); err != nil {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	}
 	if ok {
 		err := o.h.AddrReplace(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: ifname}}, netlinkAddr(r))
 		if err == nil {
 			return nil
 		}
 	}
+	return o.replaceByName(ifname, r)
+}
+
+func (o *netlinkOS) replaceByName(ifname string, r addReq) error {
 	l, err := o.link(ifname)
 	if err != nil {
 		return err

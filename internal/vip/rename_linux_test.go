@@ -1,7 +1,10 @@
 package vip
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,5 +49,79 @@ func TestRefreshFollowsName(t *testing.T) {
 	}
 	if !holds("eth0") || holds("eth9") {
 		t.Errorf("the new eth0 holds the VIP: %v, the renamed eth9: %v; want only eth0", holds("eth0"), holds("eth9"))
+	}
+}
+
+// TestRefreshWithoutAck: a Manager made without a handle renews lifetimes
+// on a socket of its own without waiting for the kernel's answers
+// (refresher). A renewal takes effect (the new lifetime, IPv4's broadcast
+// address as AddrReplace gives it, an address removed underneath put
+// back), and one the kernel refuses (the interface deleted and made again
+// under the same name: the cached index is stale) is reported by the next
+// renewal, which is then made by name, on the new interface.
+func TestRefreshWithoutAck(t *testing.T) {
+	requireRoot(t)
+	ns := newNS(t, "vipnoack")
+	ns.ip(t, "link", "add", "eth0", "type", "veth", "peer", "name", "p0")
+	ns.ip(t, "link", "set", "eth0", "up")
+	vips := []netip.Prefix{netip.MustParsePrefix("192.0.2.50/24"), netip.MustParsePrefix("2001:db8::50/64")}
+	var m *Manager
+	if err := ns.do(func() error {
+		m = New(nil, AddOptions{ValidLifetime: 30 * time.Second})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if m.EchoPort() == 0 {
+		t.Fatal("a Manager without a handle has no renewal socket (EchoPort 0)")
+	}
+	if _, err := m.Set("eth0", vips, vips); err != nil {
+		t.Fatal(err)
+	}
+	m.SetOptions(AddOptions{ValidLifetime: 300 * time.Second})
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Fatal(err)
+	}
+	got := kernelAddrs(t, ns.nl, "eth0")
+	for _, p := range vips {
+		a, ok := got[p]
+		if !ok || a.ValidLft < 240 || a.ValidLft > 300 {
+			t.Errorf("%v after the renewal: present %v, valid_lft %d; want about 300", p, ok, a.ValidLft)
+		}
+	}
+	if brd := got[vips[0]].Broadcast; brd.String() != "192.0.2.255" {
+		t.Errorf("broadcast of %v = %v, want 192.0.2.255 (as AddrReplace sets it)", vips[0], brd)
+	}
+
+	ns.ip(t, "addr", "del", vips[0].String(), "dev", "eth0")
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kernelAddrs(t, ns.nl, "eth0")[vips[0]]; !ok {
+		t.Errorf("%v removed underneath is not put back by Refresh", vips[0])
+	}
+
+	ns.ip(t, "link", "del", "eth0")
+	ns.ip(t, "link", "add", "eth0", "type", "veth", "peer", "name", "p1")
+	ns.ip(t, "link", "set", "eth0", "up")
+	// The first renewal goes to the stale index; the kernel's refusal is
+	// read before the next one (the second address's), which so goes by
+	// name.
+	err := m.Refresh("eth0", vips)
+	if err == nil || !strings.Contains(err.Error(), "an earlier ip addr replace 192.0.2.50/24 dev eth0") ||
+		!errors.Is(err, syscall.ENODEV) {
+		t.Errorf("Refresh on the stale index: %v; want the failure (ENODEV) of its first renewal reported", err)
+	}
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Errorf("Refresh once the index is right again: %v", err)
+	}
+	got = kernelAddrs(t, ns.nl, "eth0")
+	for _, p := range vips {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%v not on the new eth0 after the renewal by name", p)
+		}
+	}
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Errorf("Refresh again: %v", err)
 	}
 }

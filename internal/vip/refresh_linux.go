@@ -1,0 +1,214 @@
+package vip
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
+)
+
+// refresher renews address lifetimes without waiting for the kernel's
+// answer. A master renews its addresses at every advert; through the
+// netlink handle each renewal is a request with an acknowledgement to wait
+// for (sendto, getsockname, recvfrom), made the usual way, which wakes the
+// Go runtime's monitor thread from its sleep (see host.Clock). The
+// refresher sends the same request (as `ip addr replace`) without
+// NLM_F_ACK on a socket of its own, by raw system calls: the kernel acts
+// on it within the send, and answers only when it fails. Those answers
+// wait in the socket and are read, without blocking, before the next
+// request: a failure is so reported one renewal late.
+//
+// Its socket's port ID marks the kernel's notifications of the renewals
+// it causes (nlmsg_pid), so that a monitor can leave them out (EchoPort).
+type refresher struct {
+	f    *os.File // owns fd
+	fd   int
+	port uint32
+
+	mu   sync.Mutex
+	seq  uint32
+	msgs map[refreshKey][]byte // serialized requests, by what they ask
+	sent [256]sentReq          // the last requests, by seq % len, for the failures' report
+	buf  []byte
+}
+
+type refreshKey struct {
+	index int
+	r     addReq
+}
+
+type sentReq struct {
+	seq    uint32
+	ifname string
+	r      addReq
+}
+
+// refreshFailure is a renewal the kernel refused.
+type refreshFailure struct {
+	ifname string // "" when the request is no longer known
+	err    error
+}
+
+// newRefresher opens the refresher's socket in the current network
+// namespace.
+func newRefresher() (*refresher, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "netlink-refresh")
+	fail := func(what string, err error) (*refresher, error) {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	// Failures come back with the request's header only.
+	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_CAP_ACK, 1); err != nil {
+		return fail("NETLINK_CAP_ACK", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fail("connect", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	nsa, ok := sa.(*unix.SockaddrNetlink)
+	if !ok {
+		return fail("getsockname", fmt.Errorf("not a netlink address: %T", sa))
+	}
+	return &refresher{f: f, fd: fd, port: nsa.Pid, msgs: map[refreshKey][]byte{}, buf: make([]byte, 8192)}, nil
+}
+
+// failures returns the failures of the renewals sent so far that have not
+// been returned yet.
+func (x *refresher) failures() []refreshFailure {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	defer runtime.KeepAlive(x.f)
+	return x.drain()
+}
+
+// send asks the kernel to renew r on the interface of index idx. It
+// returns an error only when the request could not be sent: the kernel's
+// refusal is for failures, later.
+func (x *refresher) send(ifname string, idx int, r addReq) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	defer runtime.KeepAlive(x.f)
+	k := refreshKey{idx, r}
+	b, ok := x.msgs[k]
+	if !ok {
+		if len(x.msgs) >= 4096 {
+			clear(x.msgs) // interfaces and addresses come and go
+		}
+		b = replaceRequest(idx, r)
+		x.msgs[k] = b
+	}
+	x.seq++
+	if x.seq == 0 {
+		x.seq++
+	}
+	(*unix.NlMsghdr)(unsafe.Pointer(&b[0])).Seq = x.seq
+	x.sent[x.seq%uint32(len(x.sent))] = sentReq{seq: x.seq, ifname: ifname, r: r}
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(x.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// drain reads the kernel's answers waiting in the socket: the failures of
+// earlier requests. mu held; the answers of the requests already sent are
+// in the socket, since the kernel acts on a request within its send.
+func (x *refresher) drain() []refreshFailure {
+	var failed []refreshFailure
+	for {
+		var from unix.RawSockaddrNetlink
+		fromLen := uint32(unsafe.Sizeof(from))
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(x.fd), uintptr(unsafe.Pointer(&x.buf[0])), uintptr(len(x.buf)),
+			unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&from)), uintptr(unsafe.Pointer(&fromLen)))
+		switch {
+		case e == unix.EAGAIN:
+			return failed
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			// ENOBUFS: answers were lost (more failures than the buffer holds).
+			return append(failed, refreshFailure{err: fmt.Errorf("reading the answers to earlier renewals: %w", e)})
+		}
+		if from.Pid != 0 {
+			continue // not from the kernel
+		}
+		msgs, err := syscall.ParseNetlinkMessage(x.buf[:n])
+		if err != nil {
+			failed = append(failed, refreshFailure{err: fmt.Errorf("an answer to an earlier renewal: %w", err)})
+			continue
+		}
+		for _, m := range msgs {
+			if m.Header.Type != unix.NLMSG_ERROR || len(m.Data) < 4 {
+				continue
+			}
+			code := int32(binary.NativeEndian.Uint32(m.Data[:4]))
+			if code == 0 {
+				continue
+			}
+			errno := syscall.Errno(-code)
+			s := x.sent[m.Header.Seq%uint32(len(x.sent))]
+			if s.seq != m.Header.Seq || s.seq == 0 {
+				failed = append(failed, refreshFailure{err: fmt.Errorf("an earlier renewal of an address's lifetime: %w", errno)})
+				continue
+			}
+			failed = append(failed, refreshFailure{ifname: s.ifname, err: fmt.Errorf("an earlier %s: %w",
+				replaceCommand(s.ifname, s.r), errno)})
+		}
+	}
+}
+
+// replaceCommand is r's renewal as an ip(8) command.
+func replaceCommand(ifname string, r addReq) string {
+	c := r.command(ifname)
+	return "ip addr replace" + c[len("ip addr add"):]
+}
+
+// replaceRequest is the RTM_NEWADDR request that renews r on the interface
+// of index idx, as the netlink handle's AddrReplace builds it (see
+// netlinkAddr), but for NLM_F_ACK.
+func replaceRequest(idx int, r addReq) []byte {
+	a := netlinkAddr(r)
+	family := nl.GetIPFamily(a.IP)
+	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	msg := nl.NewIfAddrmsg(family)
+	msg.Index = uint32(idx)
+	ones, bits := a.Mask.Size()
+	msg.Prefixlen = uint8(ones)
+	msg.Flags = uint8(a.Flags) // IFA_F_NODAD: below 0x100
+	req.AddData(msg)
+	ip := a.IP.To4()
+	if family != nl.FAMILY_V4 {
+		ip = a.IP.To16()
+	}
+	req.AddData(nl.NewRtAttr(unix.IFA_LOCAL, ip))
+	req.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, ip))
+	if family == nl.FAMILY_V4 && ones < 31 {
+		brd := make(net.IP, bits/8)
+		for i := range ip {
+			brd[i] = ip[i] | ^a.Mask[i]
+		}
+		req.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, brd))
+	}
+	if a.ValidLft > 0 || a.PreferedLft > 0 {
+		ci := nl.IfaCacheInfo{IfaCacheinfo: unix.IfaCacheinfo{Valid: uint32(a.ValidLft), Prefered: uint32(a.PreferedLft)}}
+		req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, ci.Serialize()))
+	}
+	return req.Serialize()
+}
