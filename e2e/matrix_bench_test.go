@@ -189,9 +189,9 @@ func mxEstimate(s mxSettings, scenario string, d mxDaemon) float64 {
 		return 7
 	case "idle1":
 		if slow {
-			return 8 + s.idleWindow.Seconds()
+			return 4 + (mxIdleSettle + s.idleWindow).Seconds()
 		}
-		return 4 + s.idleWindow.Seconds()
+		return (mxIdleSettle + s.idleWindow).Seconds()
 	case "idle255":
 		if slow {
 			return 20 + 2*s.scaleWindow.Seconds()
@@ -719,7 +719,11 @@ func mxFailback(t *testing.T, d mxDaemon, u float64) *mxFigures {
 func mxIdle1(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 	p := mxStartPair(t, d)
 	c := p.c
-	time.Sleep(2 * time.Second)
+	// Idle is the steady state: past the new master's announcements
+	// (carpd repeats them 1, 2 and 3 s after the takeover; keepalived
+	// 5 s after, vrrp_garp_master_delay), which would otherwise fall in
+	// the window of one daemon and not another's.
+	time.Sleep(mxIdleSettle)
 	pids := map[*lab.Host][]int{}
 	for _, h := range []*lab.Host{c.master, c.backup} {
 		pids[h] = mxDaemonPIDs(t, d.kind, filepath.Join(c.dir, h.Name), p.procs[h])
@@ -731,6 +735,10 @@ func mxIdle1(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 	}
 	return f
 }
+
+// mxIdleSettle is how long the idle1 cell waits after the master holds
+// the VIP before it measures.
+const mxIdleSettle = 6 * time.Second
 
 // mxMeasureCPU adds the CPU of the master's and the backup's processes
 // over the window and their RSS at its end.
@@ -1058,12 +1066,17 @@ func TestBenchmarkMatrix(t *testing.T) {
 			t.Errorf("writing the report: %v", err)
 		}
 	}
-	cell, done := 0, 0.0
-	for _, sc := range s.scenarios {
-		for _, d := range s.daemons {
-			cell++
-			var runs []string
-			for run := 1; run <= s.runsOf(sc); run++ {
+	// The runs of a scenario are interleaved: run 1 of every daemon, then
+	// run 2 of every daemon, the order rotated each run, so that a drift
+	// of the machine (other work on the host, the idle figures are a few
+	// milliseconds of CPU a second) falls on every daemon alike.
+	done := 0.0
+	for si, sc := range s.scenarios {
+		for run := 1; run <= s.runsOf(sc); run++ {
+			for k := range s.daemons {
+				di := (k + run - 1) % len(s.daemons)
+				d := s.daemons[di]
+				cell := si*len(s.daemons) + di + 1
 				u := draws[sc][run-1]
 				var f *mxFigures
 				t0 := time.Now()
@@ -1084,36 +1097,35 @@ func TestBenchmarkMatrix(t *testing.T) {
 					}
 				})
 				done += mxEstimate(s, sc, d)
-				if f == nil {
-					runs = append(runs, fmt.Sprintf("run %d failed", run))
-					continue
-				}
-				note := f.note
-				if !ok {
-					note = strings.TrimSpace(note + " (the run reported an error)")
-				}
-				keys := slices.Sorted(maps.Keys(f.vals))
-				var parts []string
-				for _, k := range keys {
-					scn, m := mxMetricScenario(sc, k)
-					rows = append(rows, benchreport.Row{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
-					ge := ""
-					if f.censored[k] {
-						ge = ">="
+				line := fmt.Sprintf("run %d failed", run)
+				if f != nil {
+					note := f.note
+					if !ok {
+						note = strings.TrimSpace(note + " (the run reported an error)")
 					}
-					parts = append(parts, fmt.Sprintf("%s %s%.3g", k, ge, f.vals[k]))
-				}
-				for cond, v := range f.pool {
-					if pools[d.id] == nil {
-						pools[d.id] = map[string][]float64{}
+					keys := slices.Sorted(maps.Keys(f.vals))
+					var parts []string
+					for _, k := range keys {
+						scn, m := mxMetricScenario(sc, k)
+						rows = append(rows, benchreport.Row{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
+						ge := ""
+						if f.censored[k] {
+							ge = ">="
+						}
+						parts = append(parts, fmt.Sprintf("%s %s%.3g", k, ge, f.vals[k]))
 					}
-					pools[d.id][cond] = append(pools[d.id][cond], v...)
+					for cond, v := range f.pool {
+						if pools[d.id] == nil {
+							pools[d.id] = map[string][]float64{}
+						}
+						pools[d.id][cond] = append(pools[d.id][cond], v...)
+					}
+					line = fmt.Sprintf("run %d (%v): %s", run, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
 				}
-				runs = append(runs, fmt.Sprintf("run %d (%v): %s", run, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", ")))
+				left := time.Duration((total - done) * float64(time.Second))
+				fmt.Printf("[%2d/%d] %-8s %-19s %s | elapsed %v, ~%v left\n", cell, cells, sc, d.id,
+					line, time.Since(began).Round(time.Second), left.Round(time.Second))
 			}
-			left := time.Duration((total - done) * float64(time.Second))
-			fmt.Printf("[%2d/%d] %-8s %-19s %s | elapsed %v, ~%v left\n", cell, cells, sc, d.id,
-				strings.Join(runs, "; "), time.Since(began).Round(time.Second), left.Round(time.Second))
 			write()
 		}
 	}
@@ -1130,9 +1142,9 @@ func mxSettingsText(s mxSettings) []string {
 		"Port cut: the master's switch-side veth is set down with one netlink request. Bound distance: the time from the master's last advert (arrival at the client) to the first answered probe, minus the backup's master-down interval (CARP: 3 x 1 s + 200/256 s = 3781.25 ms; VRRPv2: 3 x 1 s + 201/256 s = 3785.16 ms; VRRPv3 at 10 ms: 3 x 10 ms + 201/256 x 10 ms = 37.85 ms). Positive: slower than the bound.",
 		"SIGKILL: the master's daemon and its process group are SIGKILLed, the link stays up. 'Keeps the VIP': from the kill to the address's removal on the dead host (netlink notification); '≥' when it still held it at the end of the window (bound + 4 s).",
 		"Planned stop: SIGTERM to the master's daemon (ucarp runs its down script, -z). Failback: the backup runs alone until it holds the VIP, then the master's daemon starts with preemption (carpd --preempt, ucarp -P; VRRP preempts by default) and takes the VIP back.",
-		fmt.Sprintf("Idle CPU: the summed run time of the daemon's threads (/proc/PID/task/*/schedstat) over %v, keepalived's parent and VRRP child together, in percent of one core; RSS: VmRSS at the end (ucarp with 255 vhids: 255 processes on each host, summed, shared pages counted in every process); PSS (/proc/PID/smaps_rollup) divides each shared page among the processes that map it, so its sum counts it once.", s.idleWindow),
+		fmt.Sprintf("Idle CPU: the summed run time of the daemon's threads (/proc/PID/task/*/schedstat) over %v (1 vhid: from %v after the master holds the VIP, past the takeover's announcements), keepalived's parent and VRRP child together, in percent of one core; RSS: VmRSS at the end (ucarp with 255 vhids: 255 processes on each host, summed, shared pages counted in every process); PSS (/proc/PID/smaps_rollup) divides each shared page among the processes that map it, so its sum counts it once.", s.idleWindow, mxIdleSettle),
 		fmt.Sprintf("255 vhids: one VIP each (198.51.100.1-200, 203.0.113.1-55) on eth0, the master's figures over %v; then the advert lateness again over %v with a busy loop (sh) in the client's namespace, keeping the other core busy. Lateness: the master's adverts captured on its own eth0 (tcpdump -Q out), each gap between a vhid's consecutive adverts minus its interval (CARP advbase 1 advskew 100: 1390.625 ms; 1 s; 10 ms).", s.scaleWindow, s.scaleWindow),
-		fmt.Sprintf("Runs per cell: %d for the failover scenarios, %d for the idle ones (1 vhid, 255 vhids and the lateness); the daemons of a scenario run one after the other, run by run, on the same machine, which other work may share.", s.runs, s.idleRuns),
+		fmt.Sprintf("Runs per cell: %d for the failover scenarios, %d for the idle ones (1 vhid, 255 vhids and the lateness); the runs of a scenario are interleaved (run 1 of every daemon, then run 2, the order rotated each run), so that a drift of the machine, which other work may share, falls on every daemon alike.", s.runs, s.idleRuns),
 	}
 }
 

@@ -5,7 +5,9 @@
 # master's switch port cut, the daemon SIGKILLed, a planned stop, a
 # failback; idle CPU and RSS with 1 and 255 vhids; the advert send lateness
 # with 255 vhids, idle and with the other core busy. It installs the peers
-# (scripts/setup.sh), prints a progress line per cell, and writes the report:
+# (scripts/setup.sh), prints a progress line per run of each cell (the runs
+# of a scenario interleaved: run 1 of every daemon, then run 2 ...), and
+# writes the report:
 # BENCHMARKS.md, results.csv (every run's figures), jitter.csv, meta.json,
 # PNG charts and micro.txt (the Go micro-benchmarks' output, also tabled in
 # BENCHMARKS.md), in bench/ (full) or a temporary directory (--quick).
