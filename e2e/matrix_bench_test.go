@@ -1070,60 +1070,53 @@ func TestBenchmarkMatrix(t *testing.T) {
 	// run 2 of every daemon, the order rotated each run, so that a drift
 	// of the machine (other work on the host, the idle figures are a few
 	// milliseconds of CPU a second) falls on every daemon alike.
+	// record adds a run's figures to the report and returns its progress
+	// line.
+	record := func(sc string, d mxDaemon, run int, f *mxFigures, ok bool, took time.Duration) string {
+		if f == nil {
+			return fmt.Sprintf("run %d failed", run)
+		}
+		note := f.note
+		if !ok {
+			note = strings.TrimSpace(note + " (the run reported an error)")
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(f.vals)) {
+			scn, m := mxMetricScenario(sc, k)
+			rows = append(rows, benchreport.Row{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
+			ge := ""
+			if f.censored[k] {
+				ge = ">="
+			}
+			parts = append(parts, fmt.Sprintf("%s %s%.3g", k, ge, f.vals[k]))
+		}
+		for cond, v := range f.pool {
+			if pools[d.id] == nil {
+				pools[d.id] = map[string][]float64{}
+			}
+			pools[d.id][cond] = append(pools[d.id][cond], v...)
+		}
+		return fmt.Sprintf("run %d (%v): %s", run, took.Round(100*time.Millisecond), strings.Join(parts, ", "))
+	}
+	// The runs of a scenario are interleaved: run 1 of every daemon, then
+	// run 2 of every daemon, the order rotated each run, so that a drift
+	// of the machine (other work on the host, the idle figures are a few
+	// milliseconds of CPU a second) falls on every daemon alike.
 	done := 0.0
 	for si, sc := range s.scenarios {
 		for run := 1; run <= s.runsOf(sc); run++ {
 			for k := range s.daemons {
 				di := (k + run - 1) % len(s.daemons)
 				d := s.daemons[di]
-				cell := si*len(s.daemons) + di + 1
-				u := draws[sc][run-1]
 				var f *mxFigures
 				t0 := time.Now()
 				ok := t.Run(fmt.Sprintf("%s/%s/run%d", sc, d.id, run), func(t *testing.T) {
-					switch sc {
-					case "portcut":
-						f = mxPortCut(t, d, u)
-					case "sigkill":
-						f = mxSIGKILL(t, d, u)
-					case "sigterm":
-						f = mxSIGTERM(t, d, u)
-					case "failback":
-						f = mxFailback(t, d, u)
-					case "idle1":
-						f = mxIdle1(t, d, s.idleWindow)
-					case "idle255":
-						f = mxIdle255(t, d, s.scaleWindow)
-					}
+					f = mxRun(t, s, sc, d, draws[sc][run-1])
 				})
+				line := record(sc, d, run, f, ok, time.Since(t0))
 				done += mxEstimate(s, sc, d)
-				line := fmt.Sprintf("run %d failed", run)
-				if f != nil {
-					note := f.note
-					if !ok {
-						note = strings.TrimSpace(note + " (the run reported an error)")
-					}
-					keys := slices.Sorted(maps.Keys(f.vals))
-					var parts []string
-					for _, k := range keys {
-						scn, m := mxMetricScenario(sc, k)
-						rows = append(rows, benchreport.Row{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
-						ge := ""
-						if f.censored[k] {
-							ge = ">="
-						}
-						parts = append(parts, fmt.Sprintf("%s %s%.3g", k, ge, f.vals[k]))
-					}
-					for cond, v := range f.pool {
-						if pools[d.id] == nil {
-							pools[d.id] = map[string][]float64{}
-						}
-						pools[d.id][cond] = append(pools[d.id][cond], v...)
-					}
-					line = fmt.Sprintf("run %d (%v): %s", run, time.Since(t0).Round(100*time.Millisecond), strings.Join(parts, ", "))
-				}
 				left := time.Duration((total - done) * float64(time.Second))
-				fmt.Printf("[%2d/%d] %-8s %-19s %s | elapsed %v, ~%v left\n", cell, cells, sc, d.id,
+				fmt.Printf("[%2d/%d] %-8s %-19s %s | elapsed %v, ~%v left\n", si*len(s.daemons)+di+1, cells, sc, d.id,
 					line, time.Since(began).Round(time.Second), left.Round(time.Second))
 			}
 			write()
@@ -1131,6 +1124,26 @@ func TestBenchmarkMatrix(t *testing.T) {
 	}
 	write()
 	fmt.Printf("benchmark matrix done in %v: %s\n", time.Since(began).Round(time.Second), filepath.Join(s.out, "BENCHMARKS.md"))
+}
+
+// mxRun runs one run of scenario sc for d; u is the run's phase draw.
+func mxRun(t *testing.T, s mxSettings, sc string, d mxDaemon, u float64) *mxFigures {
+	switch sc {
+	case "portcut":
+		return mxPortCut(t, d, u)
+	case "sigkill":
+		return mxSIGKILL(t, d, u)
+	case "sigterm":
+		return mxSIGTERM(t, d, u)
+	case "failback":
+		return mxFailback(t, d, u)
+	case "idle1":
+		return mxIdle1(t, d, s.idleWindow)
+	case "idle255":
+		return mxIdle255(t, d, s.scaleWindow)
+	}
+	t.Fatalf("unknown scenario %q", sc)
+	return nil
 }
 
 // mxSettingsText describes the settings, for the report.

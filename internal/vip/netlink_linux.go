@@ -120,31 +120,13 @@ func (o *netlinkOS) replace(ifname string, r addReq) error {
 	idx, ok := o.index[ifname]
 	o.mu.Unlock()
 	if ok && o.async != nil {
-		failed := o.async.failures()
-		var errs []error
-		stale := false
-		for _, f := range failed {
-			o.mu.Lock()
-			if f.ifname == "" {
-				clear(o.index)
-			} else {
-				delete(o.index, f.ifname)
-			}
-			o.mu.Unlock()
-			stale = stale || f.ifname == "" || f.ifname == ifname
-			errs = append(errs, f.err)
-		}
-		if !stale {
-			if err := o.async.send(ifname, idx, r); err == nil {
-				return errors.Join(errs...)
-			}
+		errs, stale := o.forgetFailed(ifname)
+		if !stale && o.async.send(ifname, idx, r) == nil {
+			return errors.Join(errs...)
 		}
 		// Not sent, or perhaps on a stale index: this one waits for
 		// its answer, by name.
-		if err := o.replaceByName(ifname, r); err != nil {
-			errs = append(errs, err)
-		}
-		return errors.Join(errs...)
+		return errors.Join(append(errs, o.replaceByName(ifname, r))...)
 	}
 	if ok {
 		err := o.h.AddrReplace(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: idx, Name: ifname}}, netlinkAddr(r))
@@ -153,6 +135,29 @@ func (o *netlinkOS) replace(ifname string, r addReq) error {
 		}
 	}
 	return o.replaceByName(ifname, r)
+}
+
+// forgetFailed takes the refresher's failures: the interfaces they were
+// for are looked up by name again (every interface, for a failure whose
+// request is no longer known). It returns the failures and whether
+// ifname's cached index may be stale.
+func (o *netlinkOS) forgetFailed(ifname string) (errs []error, stale bool) {
+	failed := o.async.failures()
+	if len(failed) == 0 {
+		return nil, false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, f := range failed {
+		if f.ifname == "" {
+			clear(o.index)
+		} else {
+			delete(o.index, f.ifname)
+		}
+		stale = stale || f.ifname == "" || f.ifname == ifname
+		errs = append(errs, f.err)
+	}
+	return errs, stale
 }
 
 func (o *netlinkOS) replaceByName(ifname string, r addReq) error {
