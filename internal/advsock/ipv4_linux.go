@@ -101,11 +101,7 @@ func (c *IPv4Conn) ReadPacket() (Packet, error) {
 // packet, so one socket serves every interface); ifindex 0 leaves the
 // choice to the routing table.
 func (c *IPv4Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
-	h, err := advertHeader(c.tos, src, dst, len(payload))
-	if err != nil {
-		return err
-	}
-	return c.snd.send4(h, ifindex, dst, payload)
+	return c.snd.send4(c.tos, ifindex, src, dst, payload)
 }
 
 // Close closes the socket; a blocked ReadBatch or ReadPacket returns.

@@ -108,7 +108,7 @@ func (c *IPv6Conn) ReadPacket() (Packet, error) {
 // the choice of interface to the routing table, which for the link-scoped
 // ff02::12 means any interface. Zones on src and dst are ignored.
 func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte) error {
-	if _, err := advertControl(c.tc, ifindex, src, dst); err != nil {
+	if err := checkAdvert6(c.tc, ifindex, src, dst); err != nil {
 		return err
 	}
 	return c.snd.send6(ifindex, src, dst, payload)

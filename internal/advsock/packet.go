@@ -76,22 +76,31 @@ func addr6FromIP(ip net.IP) (netip.Addr, bool) {
 	return a, true
 }
 
+// checkAdvert6 says whether an IPv6 advert can go from src to dst out of
+// ifindex with traffic class tc (advertControl's checks).
+func checkAdvert6(tc, ifindex int, src, dst netip.Addr) error {
+	if src.IsValid() && (!src.Is6() || src.Is4In6()) {
+		return fmt.Errorf("source %v is not an IPv6 address", src)
+	}
+	if !dst.Is6() || dst.Is4In6() {
+		return fmt.Errorf("destination %v is not an IPv6 address", dst)
+	}
+	if tc < 0 || tc > 0xff {
+		return fmt.Errorf("traffic class %d out of range 0..255", tc)
+	}
+	if ifindex < 0 {
+		return fmt.Errorf("bad interface index %d", ifindex)
+	}
+	return nil
+}
+
 // advertControl returns the control message that goes with an IPv6 advert
 // from src to dst out of interface ifindex: hop limit 255, traffic class
 // tc, and IPV6_PKTINFO with the source and the interface. An invalid src
 // is left out, letting the kernel choose the source.
 func advertControl(tc, ifindex int, src, dst netip.Addr) (*ipv6.ControlMessage, error) {
-	if src.IsValid() && (!src.Is6() || src.Is4In6()) {
-		return nil, fmt.Errorf("source %v is not an IPv6 address", src)
-	}
-	if !dst.Is6() || dst.Is4In6() {
-		return nil, fmt.Errorf("destination %v is not an IPv6 address", dst)
-	}
-	if tc < 0 || tc > 0xff {
-		return nil, fmt.Errorf("traffic class %d out of range 0..255", tc)
-	}
-	if ifindex < 0 {
-		return nil, fmt.Errorf("bad interface index %d", ifindex)
+	if err := checkAdvert6(tc, ifindex, src, dst); err != nil {
+		return nil, err
 	}
 	cm := &ipv6.ControlMessage{TrafficClass: tc, HopLimit: carp.TTL, IfIndex: ifindex}
 	if src.IsValid() {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/carpd/carpd/internal/carp"
 	"golang.org/x/net/bpf"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,10 +28,28 @@ type sender struct {
 	fd int
 	v6 bool
 
-	mu     sync.Mutex // buf, oob; Close against sends
+	mu     sync.Mutex // all below; Close against sends
 	closed bool
 	buf    []byte
 	oob    []byte
+	// hdr is the last IPv4 header built (advertHeader, marshalled), for
+	// hdrOf: the adverts of a vhid all have the same.
+	hdr   []byte
+	hdrOf header4
+	// The system call's arguments: here, not on the stack, where a
+	// pointer handed to the kernel would make them escape, one
+	// allocation per advert.
+	msg unix.Msghdr
+	iov unix.Iovec
+	sa4 unix.RawSockaddrInet4
+	sa6 unix.RawSockaddrInet6
+}
+
+// header4 is what an IPv4 advert's header is made of.
+type header4 struct {
+	tos      int
+	src, dst netip.Addr
+	n        int // payload length
 }
 
 // dropAll is a socket filter that accepts nothing.
@@ -98,9 +115,9 @@ func newSender6(tc int) (*sender, error) {
 	return s, nil
 }
 
-// send4 sends h and payload (the header as advertHeader builds it) out of
-// ifindex (0: the routing table's choice).
-func (s *sender) send4(h *ipv4.Header, ifindex int, dst netip.Addr, payload []byte) error {
+// send4 sends payload in one IPv4 datagram from src to dst out of ifindex
+// (0: the routing table's choice), its header as advertHeader builds it.
+func (s *sender) send4(tos, ifindex int, src, dst netip.Addr, payload []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -108,11 +125,18 @@ func (s *sender) send4(h *ipv4.Header, ifindex int, dst netip.Addr, payload []by
 	}
 	// advertHeader leaves the identification and the checksum zero: the
 	// kernel fills them in.
-	hb, err := h.Marshal()
-	if err != nil {
-		return err
+	if of := (header4{tos, src, dst, len(payload)}); s.hdr == nil || of != s.hdrOf {
+		h, err := advertHeader(tos, src, dst, len(payload))
+		if err != nil {
+			return err
+		}
+		hb, err := h.Marshal()
+		if err != nil {
+			return err
+		}
+		s.hdr, s.hdrOf = hb, of
 	}
-	b := append(append(s.buf[:0], hb...), payload...)
+	b := append(append(s.buf[:0], s.hdr...), payload...)
 	s.buf = b
 	var oob []byte
 	if ifindex != 0 {
@@ -120,7 +144,8 @@ func (s *sender) send4(h *ipv4.Header, ifindex int, dst netip.Addr, payload []by
 		pi := (*unix.Inet4Pktinfo)(cmsgData(oob))
 		*pi = unix.Inet4Pktinfo{Ifindex: int32(ifindex)}
 	}
-	return s.sendmsg(b, oob, &unix.SockaddrInet4{Addr: dst.As4()})
+	s.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	return s.sendmsg(b, oob, unsafe.Pointer(&s.sa4), unix.SizeofSockaddrInet4)
 }
 
 // send6 sends payload from src (the zero Addr: the kernel's choice) to dst
@@ -137,7 +162,8 @@ func (s *sender) send6(ifindex int, src, dst netip.Addr, payload []byte) error {
 	if src.IsValid() {
 		pi.Addr = src.WithZone("").As16()
 	}
-	return s.sendmsg(payload, oob, &unix.SockaddrInet6{Addr: dst.WithZone("").As16()})
+	s.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.WithZone("").As16()}
+	return s.sendmsg(payload, oob, unsafe.Pointer(&s.sa6), unix.SizeofSockaddrInet6)
 }
 
 // cmsg makes s.oob one control message of level and typ with room for
@@ -160,32 +186,20 @@ func (s *sender) cmsg(level, typ int32, n int) []byte {
 // blocks (MSG_DONTWAIT) and spares a wakeup: entering a system call the
 // usual way wakes the runtime's monitor thread (sysmon) when it sleeps, as
 // it does on an idle daemon between two adverts, once per advert.
-func (s *sender) sendmsg(p, oob []byte, to unix.Sockaddr) error {
-	var msg unix.Msghdr
-	var sa4 unix.RawSockaddrInet4
-	var sa6 unix.RawSockaddrInet6
-	switch to := to.(type) {
-	case *unix.SockaddrInet4:
-		sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: to.Addr}
-		msg.Name, msg.Namelen = (*byte)(unsafe.Pointer(&sa4)), unix.SizeofSockaddrInet4
-	case *unix.SockaddrInet6:
-		sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: to.Addr, Scope_id: to.ZoneId}
-		msg.Name, msg.Namelen = (*byte)(unsafe.Pointer(&sa6)), unix.SizeofSockaddrInet6
-	default:
-		return fmt.Errorf("sendmsg: address %T", to)
-	}
-	var iov unix.Iovec
+func (s *sender) sendmsg(p, oob []byte, name unsafe.Pointer, namelen uint32) error {
+	s.msg = unix.Msghdr{Name: (*byte)(name), Namelen: namelen}
+	s.iov = unix.Iovec{}
 	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
+		s.iov.Base = &p[0]
+		s.iov.SetLen(len(p))
 	}
-	msg.Iov, msg.Iovlen = &iov, 1
+	s.msg.Iov, s.msg.Iovlen = &s.iov, 1
 	if len(oob) > 0 {
-		msg.Control = &oob[0]
-		msg.SetControllen(len(oob))
+		s.msg.Control = &oob[0]
+		s.msg.SetControllen(len(oob))
 	}
 	for {
-		_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+		_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.msg)), unix.MSG_DONTWAIT)
 		if e == unix.EINTR {
 			continue
 		}

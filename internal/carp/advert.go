@@ -90,16 +90,23 @@ var (
 
 // Marshal encodes a as the 36-byte advertisement, checksum included.
 func (a Advert) Marshal() []byte {
-	b := make([]byte, AdvertLen)
-	b[0] = Version<<4 | TypeAdvertisement
-	b[1] = a.VHID
-	b[2] = a.AdvSkew
-	b[3] = AuthLen
-	b[4] = a.Demote
-	b[5] = a.AdvBase
-	binary.BigEndian.PutUint64(b[8:16], a.Counter)
-	copy(b[16:], a.Digest[:])
-	binary.BigEndian.PutUint16(b[6:8], Checksum(b))
+	return a.AppendMarshal(make([]byte, 0, AdvertLen))
+}
+
+// AppendMarshal appends the advertisement to b (see Marshal).
+func (a Advert) AppendMarshal(b []byte) []byte {
+	n := len(b)
+	b = append(b, make([]byte, AdvertLen)...)
+	p := b[n:]
+	p[0] = Version<<4 | TypeAdvertisement
+	p[1] = a.VHID
+	p[2] = a.AdvSkew
+	p[3] = AuthLen
+	p[4] = a.Demote
+	p[5] = a.AdvBase
+	binary.BigEndian.PutUint64(p[8:16], a.Counter)
+	copy(p[16:], a.Digest[:])
+	binary.BigEndian.PutUint16(p[6:8], Checksum(p))
 	return b
 }
 

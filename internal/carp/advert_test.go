@@ -1,6 +1,7 @@
 package carp
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"net/netip"
@@ -114,6 +115,27 @@ func TestAdvertRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestAppendMarshal: AppendMarshal leaves what b holds, appends what
+// Marshal returns (the checksum over the advert alone), and reuses b's
+// room: a buffer kept by the caller allocates nothing.
+func TestAppendMarshal(t *testing.T) {
+	a := Advert{VHID: 7, AdvSkew: 100, AdvBase: 1, Counter: 42}
+	a.Digest[0] = 0xaa
+	prefix := []byte{1, 2, 3}
+	// Room with stale bytes: they must not leak into the advert.
+	buf := append(append(make([]byte, 0, 64), prefix...), bytes.Repeat([]byte{0xff}, 40)...)[:len(prefix)]
+	got := a.AppendMarshal(buf)
+	if !bytes.Equal(got[:3], prefix) || !bytes.Equal(got[3:], a.Marshal()) {
+		t.Fatalf("AppendMarshal = % x, want % x then % x", got, prefix, a.Marshal())
+	}
+	if _, err := ParseAdvert(got[3:]); err != nil {
+		t.Errorf("the appended advert does not parse: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { buf = a.AppendMarshal(buf[:0]) }); n != 0 {
+		t.Errorf("AppendMarshal into a buffer with room: %v allocs, want 0", n)
 	}
 }
 

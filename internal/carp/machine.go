@@ -295,7 +295,12 @@ func (m *Machine) NextDeadline() time.Time {
 // Step feeds one event to the machine at time now and returns what the
 // caller must do, in order.
 func (m *Machine) Step(now time.Time, ev Event) []Action {
-	var out []Action
+	return m.AppendStep(nil, now, ev)
+}
+
+// AppendStep is Step that appends the actions to out: a caller that reuses
+// its slice allocates nothing for them.
+func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case LinkUp:
 		m.linkUp = true
@@ -344,7 +349,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.state == Master && !m.leaving {
 			// Make before break: bow out, but keep answering for the
 			// addresses until the new master is heard (or LeaveTimeout).
-			out = append(out, m.advert(BowOutAdvBase, BowOutAdvSkew)...)
+			out = m.appendAdvert(out, BowOutAdvBase, BowOutAdvSkew)
 			m.stopTimers()
 			m.leaving = true
 			m.leaveTimer = now.Add(m.LeaveTimeout())
@@ -360,7 +365,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		m.released = ev.On
 		if ev.On && m.state == Master && !m.leaving {
 			// As a shutdown's bow-out, but to BACKUP.
-			out = append(out, m.advert(BowOutAdvBase, BowOutAdvSkew)...)
+			out = m.appendAdvert(out, BowOutAdvBase, BowOutAdvSkew)
 			m.stopTimers()
 			m.leaving, m.releasing = true, true
 			m.leaveTimer = now.Add(m.LeaveTimeout())
@@ -458,7 +463,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 	// The addresses first: a master that bowed out releases its own when
 	// it hears this advert (make before break).
 	out = append(out, HoldAddresses{Hold: true})
-	out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+	out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 	out = append(out, Announce{})
 	m.adTimer = now.Add(m.AdvertInterval())
 	m.annRepeat = AnnounceRepeats
@@ -466,12 +471,12 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 	return out
 }
 
-// advert makes one advert per family the vhid has, with the next counter.
-func (m *Machine) advert(advbase, advskew uint8) []Action {
+// appendAdvert appends one advert per family the vhid has, with the next
+// counter.
+func (m *Machine) appendAdvert(out []Action, advbase, advskew uint8) []Action {
 	m.counter++
 	a := Advert{VHID: m.cfg.VHID, AdvSkew: advskew, AdvBase: advbase, Counter: m.counter}
 	a.Digest = m.filter.auth.Digest(m.counter)
-	var out []Action
 	for f := range numFamilies {
 		if m.families[f] {
 			out = append(out, SendAdvert{Family: f, Advert: a})
@@ -490,7 +495,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	switch m.state {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
-			out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+			out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 			// From the deadline, not from now: the loop's lateness
 			// (a millisecond with 255 vhids due at once) must not
 			// add up into a longer interval. An advert more than an
@@ -648,7 +653,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 				// master may speak first, so it would never hear us
 				// and never re-announce; this worse advert makes it do
 				// so. Peers that are not carpd ignore a worse advert.
-				out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+				out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 			}
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
 		} else {
@@ -697,7 +702,7 @@ func (m *Machine) setDemotion(now time.Time, d int, out []Action) []Action {
 	old := m.AdvSkew()
 	m.demotion = d
 	if m.state == Master && !m.leaving && m.AdvSkew() != old {
-		out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+		out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 		m.adTimer = now.Add(m.AdvertInterval())
 	}
 	return out
@@ -743,7 +748,7 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	switch m.state {
 	case Master:
 		if advertChanged {
-			out = append(out, m.advert(m.cfg.AdvBase, m.AdvSkew())...)
+			out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 			m.adTimer = now.Add(m.AdvertInterval())
 		}
 	case Backup:

@@ -21,7 +21,13 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 		}
 		return
 	}
-	d.runActions(now, v, v.m.Step(now, ev), ev)
+	// The actions go in the daemon's reused slice (taken while they run,
+	// should carrying one out step a machine again).
+	acts := v.m.AppendStep(d.carpActs, now, ev)
+	d.carpActs = nil
+	d.runActions(now, v, acts, ev)
+	clear(acts)
+	d.carpActs = acts[:0]
 }
 
 // runActions carries out the actions of v's machine (ev is the event that
@@ -69,7 +75,15 @@ func (d *Daemon) sent(now time.Time, v *vhost, f carp.Family, err error) {
 		v.refresh = true
 		d.toRefresh = append(d.toRefresh, v)
 	}
-	d.enqueue(sendResultIn{v: v, failed: err != nil})
+	if err == nil {
+		// Made once: an interface holding a sendResultIn allocates.
+		if v.sentOK == nil {
+			v.sentOK = sendResultIn{v: v}
+		}
+		d.enqueue(v.sentOK)
+	} else {
+		d.enqueue(sendResultIn{v: v, failed: true})
+	}
 }
 
 // hold makes v's addresses held or not: its interface is synced once the
@@ -106,11 +120,12 @@ func (d *Daemon) flushHolds() {
 }
 
 // pendingSend is an advert a machine asked for while handling an input:
-// CARP's, or a VRRP instance's (vrrp set).
+// CARP's, or a VRRP instance's (isVRRP).
 type pendingSend struct {
-	v    *vhost
-	carp carp.SendAdvert
-	vrrp *vrrp.SendAdvert
+	v      *vhost
+	isVRRP bool
+	carp   carp.SendAdvert
+	vrrp   vrrp.SendAdvert
 }
 
 // flushSends sends the adverts the machines asked for: first the
@@ -124,8 +139,8 @@ func (d *Daemon) flushSends(now time.Time) {
 	sends := d.toSend
 	d.toSend = d.spareSend[:0]
 	for _, s := range sends {
-		if s.vrrp != nil {
-			d.sent(now, s.v, s.v.fam, d.sendVRRP(s.v, *s.vrrp))
+		if s.isVRRP {
+			d.sent(now, s.v, s.v.fam, d.sendVRRP(s.v, s.vrrp))
 		} else {
 			d.sent(now, s.v, s.carp.Family, d.sendAdvert(s.v, s.carp))
 		}
@@ -164,7 +179,8 @@ func (d *Daemon) sendAdvert(v *vhost, a carp.SendAdvert) error {
 	src, err := d.source(ifc, dst)
 	if err == nil {
 		conn := d.host.Conns[a.Family]
-		err = conn.WriteAdvert(ifc.link.Index, src, dst, a.Advert.Marshal())
+		v.sendBuf = a.Advert.AppendMarshal(v.sendBuf[:0])
+		err = conn.WriteAdvert(ifc.link.Index, src, dst, v.sendBuf)
 	}
 	if err != nil {
 		v.log.Warn("carp: sending advert failed", "family", a.Family.String(), "dst", dst, "err", err)

@@ -118,8 +118,10 @@ type vhost struct {
 	stats                   vhostStats
 	// refreshed is when the addresses' lifetime was last renewed.
 	refreshed time.Time
-	// sendBuf holds a VRRP instance's last advert, reused.
+	// sendBuf holds the vhid's last advert, reused.
 	sendBuf []byte
+	// sentOK is the input that says an advert of v went out, made once.
+	sentOK input
 	// ownerDemoted says that a VRRP address owner's demotion was logged.
 	ownerDemoted bool
 	// vmac is the virtual MAC interface that holds the addresses in
@@ -212,6 +214,9 @@ type Daemon struct {
 	// once the holds are synced (flushSends); spareSend is a spent
 	// toSend, reused.
 	toSend, spareSend []pendingSend
+	// carpActs and vrrpActs are the machines' actions, reused (step).
+	carpActs []carp.Action
+	vrrpActs []vrrp.Action
 	// lastResyncLog and resyncsUnlogged limit the monitor's warnings.
 	lastResyncLog   time.Time
 	resyncsUnlogged int

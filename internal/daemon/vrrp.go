@@ -117,7 +117,7 @@ func (d *Daemon) receivedVRRP(now time.Time, ifc *iface, in advertIn) {
 		a := in.vr.Advert
 		v.stats.setHeard(in.vr.Src, api.Heard{Time: now, Priority: int(a.Priority), Interval: int(a.Interval)})
 	}
-	d.runVRRPActions(now, v, v.vm.Step(now, in.vr), &in.vr)
+	d.stepVRRPWith(now, v, in.vr, &in.vr)
 }
 
 // vrrpEvent is a CARP event in internal/vrrp's words; nil for one a VRRP
@@ -147,10 +147,21 @@ func vrrpEvent(ev carp.Event) vrrp.Event {
 // stepVRRP feeds one event to a VRRP instance and carries out its actions.
 func (d *Daemon) stepVRRP(now time.Time, v *vhost, ev vrrp.Event) {
 	d.syncPrimary(now, v)
-	d.runVRRPActions(now, v, v.vm.Step(now, ev), nil)
+	d.stepVRRPWith(now, v, ev, nil)
 	if _, ok := ev.(vrrp.SetDemotion); ok {
 		d.noteOwner(v)
 	}
+}
+
+// stepVRRPWith feeds ev to v's instance and carries out its actions, in
+// the daemon's reused slice (taken while they run, as step's); r is the
+// advert ev is, if it is one.
+func (d *Daemon) stepVRRPWith(now time.Time, v *vhost, ev vrrp.Event, r *vrrp.Received) {
+	acts := v.vm.AppendStep(d.vrrpActs, now, ev)
+	d.vrrpActs = nil
+	d.runVRRPActions(now, v, acts, r)
+	clear(acts)
+	d.vrrpActs = acts[:0]
 }
 
 // noteOwner logs when the address owner (vrrpprio 255) is demoted below
@@ -206,7 +217,7 @@ func (d *Daemon) runVRRPActions(now time.Time, v *vhost, acts []vrrp.Action, r *
 		case vrrp.Transition:
 			d.transition(now, v, carp.Transition(a))
 		case vrrp.SendAdvert:
-			d.toSend = append(d.toSend, pendingSend{v: v, vrrp: &a})
+			d.toSend = append(d.toSend, pendingSend{v: v, isVRRP: true, vrrp: a})
 		case vrrp.Demote:
 			d.enqueue(demoteIn{v: v, delta: a.Delta, source: a.Source, reason: a.Reason})
 		case vrrp.HoldAddresses:

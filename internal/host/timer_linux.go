@@ -51,6 +51,16 @@ type fdTimer struct {
 	mu      sync.Mutex
 	gen     uint64 // the arming's
 	stopped bool
+	its     unix.ItimerSpec // what arm sets; mu held
+
+	// The functions given to the RawConn, made once (a closure made at
+	// each call would be allocated at each call), and the state of read,
+	// which only wait's goroutine touches.
+	readFn   func(fd uintptr) bool
+	armCtl   func(fd uintptr)
+	fired    bool
+	firedGen uint64
+	buf      [8]byte
 }
 
 func newFDTimer() (*fdTimer, error) {
@@ -65,6 +75,8 @@ func newFDTimer() (*fdTimer, error) {
 		return nil, err
 	}
 	t := &fdTimer{f: f, rc: rc, c: make(chan time.Time, 1)}
+	t.readFn = t.read
+	t.armCtl = t.setTime
 	go t.wait()
 	return t, nil
 }
@@ -105,10 +117,13 @@ func (t *fdTimer) Stop() {
 // arm sets the timerfd to expire once after d (0: disarmed), with a raw
 // system call (see Clock); mu held.
 func (t *fdTimer) arm(d time.Duration) {
-	its := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	_ = t.rc.Control(func(fd uintptr) {
-		_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&its)), 0, 0, 0)
-	})
+	t.its = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+	_ = t.rc.Control(t.armCtl)
+}
+
+// setTime sets the timerfd to t.its; mu held.
+func (t *fdTimer) setTime(fd uintptr) {
+	_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.its)), 0, 0, 0)
 }
 
 // wait delivers the timerfd's fires until Stop. After a fire it waits in
@@ -117,30 +132,13 @@ func (t *fdTimer) arm(d time.Duration) {
 // for the poller (nor does a Reset make it readable), so the read that
 // would find nothing is spared.
 func (t *fdTimer) wait() {
-	var buf [8]byte
-	fired := false
 	for {
-		var gen uint64
-		err := t.rc.Read(func(fd uintptr) bool {
-			if fired {
-				fired = false
-				return false // wait in the poller first
-			}
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			if e == unix.EAGAIN {
-				return false // not yet: wait in the poller
-			}
-			gen = t.gen // an error (ECANCELED) fires too: the loop reads the clock
-			return true
-		})
-		if err != nil {
+		if err := t.rc.Read(t.readFn); err != nil {
 			return // closed by Stop
 		}
-		fired = true
+		t.fired = true
 		t.mu.Lock()
-		if gen == t.gen && !t.stopped {
+		if t.firedGen == t.gen && !t.stopped {
 			select {
 			case t.c <- time.Now():
 			default:
@@ -148,4 +146,21 @@ func (t *fdTimer) wait() {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// read reads the timerfd for wait: true once it read an expiration (its
+// arming's generation in firedGen), false to wait in the poller.
+func (t *fdTimer) read(fd uintptr) bool {
+	if t.fired {
+		t.fired = false
+		return false // wait in the poller first
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
+	if e == unix.EAGAIN {
+		return false // not yet: wait in the poller
+	}
+	t.firedGen = t.gen // an error (ECANCELED) fires too: the loop reads the clock
+	return true
 }

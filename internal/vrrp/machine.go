@@ -238,7 +238,12 @@ func (m *Machine) Left() bool { return m.state == Init && !m.leaving }
 // Step feeds one event to the machine at time now and returns what the
 // caller must do, in order.
 func (m *Machine) Step(now time.Time, ev Event) []Action {
-	var out []Action
+	return m.AppendStep(nil, now, ev)
+}
+
+// AppendStep is Step that appends the actions to out: a caller that reuses
+// its slice allocates nothing for them.
+func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
 	switch ev := ev.(type) {
 	case LinkUp:
 		m.linkUp = true
