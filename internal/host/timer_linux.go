@@ -19,8 +19,8 @@ import (
 // costs the runtime's monitor thread (sysmon) a wakeup as well: asleep, it
 // sleeps until the next runtime timer, and entering a system call the
 // usual way wakes it too. A timerfd is not a runtime timer: the thread
-// that waits in the poller wakes alone, reads the timerfd and re-arms it
-// with raw system calls, and hands the fire to the loop on the same
+// that waits in the poller wakes alone, re-arms the timerfd with a raw
+// system call (it need not read it: see fdTimer), and hands the fire to the loop on the same
 // processor (carpd runs with GOMAXPROCS=1). With the adverts sent by raw
 // system calls too (advsock's sender), an idle master's loop wakes once
 // per advert, as keepalived's does.
@@ -39,10 +39,14 @@ func (c Clock) NewTimer(d time.Duration) daemon.Timer {
 }
 
 // fdTimer is a timer on a timerfd. Its goroutine waits in the poller for
-// the timerfd to become readable, reads it and delivers the fire on c.
-// A fire read before a Reset is not delivered after it: Reset and the
-// read that takes an expiration hold mu, and each arming has its own
-// generation.
+// the timerfd to become readable and delivers the fire on c when the
+// arming's deadline has passed. It does not read the timerfd: each
+// arming (timerfd_settime) sets its expiration count back to zero, and the
+// poller is edge-triggered, so each expiration wakes the goroutine once
+// (a read per fire spared). A wake for an earlier arming finds the
+// deadline ahead and waits again; a fire taken before a Reset is not
+// delivered after it: Reset and the check hold mu, and each arming has
+// its own generation.
 type fdTimer struct {
 	f  *os.File
 	rc syscall.RawConn
@@ -52,15 +56,19 @@ type fdTimer struct {
 	gen     uint64 // the arming's
 	stopped bool
 	its     unix.ItimerSpec // what arm sets; mu held
+	// due is the arming's deadline, as the time since base (the
+	// monotonic clock, which the timerfd's CLOCK_MONOTONIC is); 0:
+	// disarmed.
+	base time.Time
+	due  time.Duration
 
 	// The functions given to the RawConn, made once (a closure made at
-	// each call would be allocated at each call), and the state of read,
+	// each call would be allocated at each call), and the state of check,
 	// which only wait's goroutine touches.
-	readFn   func(fd uintptr) bool
+	checkFn  func(fd uintptr) bool
 	armCtl   func(fd uintptr)
 	fired    bool
 	firedGen uint64
-	buf      [8]byte
 }
 
 func newFDTimer() (*fdTimer, error) {
@@ -74,8 +82,8 @@ func newFDTimer() (*fdTimer, error) {
 		f.Close()
 		return nil, err
 	}
-	t := &fdTimer{f: f, rc: rc, c: make(chan time.Time, 1)}
-	t.readFn = t.read
+	t := &fdTimer{f: f, rc: rc, c: make(chan time.Time, 1), base: time.Now()}
+	t.checkFn = t.check
 	t.armCtl = t.setTime
 	go t.wait()
 	return t, nil
@@ -117,6 +125,12 @@ func (t *fdTimer) Stop() {
 // arm sets the timerfd to expire once after d (0: disarmed), with a raw
 // system call (see Clock); mu held.
 func (t *fdTimer) arm(d time.Duration) {
+	t.due = 0
+	if d > 0 {
+		// Read before the kernel reads its clock: the timerfd expires
+		// at or after due.
+		t.due = time.Since(t.base) + d
+	}
 	t.its = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
 	_ = t.rc.Control(t.armCtl)
 }
@@ -127,13 +141,11 @@ func (t *fdTimer) setTime(fd uintptr) {
 }
 
 // wait delivers the timerfd's fires until Stop. After a fire it waits in
-// the poller before it reads again: the timerfd read empty cannot be
-// readable before its next expiration, and each expiration is an edge
-// for the poller (nor does a Reset make it readable), so the read that
-// would find nothing is spared.
+// the poller before it checks again: the next fire is the next
+// expiration's edge.
 func (t *fdTimer) wait() {
 	for {
-		if err := t.rc.Read(t.readFn); err != nil {
+		if err := t.rc.Read(t.checkFn); err != nil {
 			return // closed by Stop
 		}
 		t.fired = true
@@ -148,19 +160,20 @@ func (t *fdTimer) wait() {
 	}
 }
 
-// read reads the timerfd for wait: true once it read an expiration (its
-// arming's generation in firedGen), false to wait in the poller.
-func (t *fdTimer) read(fd uintptr) bool {
+// check is wait's check, at its start and after each wake of the poller:
+// true when the arming's deadline has passed (its generation in
+// firedGen), false to wait in the poller.
+func (t *fdTimer) check(uintptr) bool {
 	if t.fired {
 		t.fired = false
 		return false // wait in the poller first
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
-	if e == unix.EAGAIN {
-		return false // not yet: wait in the poller
+	if t.due == 0 || time.Since(t.base) < t.due {
+		return false // disarmed, or a wake for an earlier arming
 	}
-	t.firedGen = t.gen // an error (ECANCELED) fires too: the loop reads the clock
+	t.due = 0 // one fire per arming
+	t.firedGen = t.gen
 	return true
 }
