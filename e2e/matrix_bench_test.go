@@ -408,6 +408,43 @@ func mxCPU(pids []int) (time.Duration, error) {
 	return sum, nil
 }
 
+// mxCheckNice fails the run when a peer's process (any but carpd, which
+// renices itself to -10 as in production) does not run at nice 0: the
+// daemons inherit the test's nice value (scripts/bench.sh once ran it
+// under nice, and keepalived and ucarp ran at 10).
+func mxCheckNice(t *testing.T, pids []int) {
+	t.Helper()
+	for _, pid := range pids {
+		comm, nice, err := mxNice(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if comm != "carpd" && nice != 0 {
+			t.Errorf("%s (pid %d) runs at nice %d, want 0: run the benchmark at nice 0", comm, pid, nice)
+		}
+	}
+}
+
+// mxNice returns a process's name and nice value (/proc/PID/stat).
+func mxNice(pid int) (string, int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, err
+	}
+	s := string(data)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
+	}
+	// After the name: field 3 (state) onwards; nice is field 19.
+	f := strings.Fields(s[end+1:])
+	if len(f) < 17 {
+		return "", 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
+	}
+	nice, err := strconv.Atoi(f[16])
+	return s[open+1 : end], nice, err
+}
+
 // mxRSS returns the summed VmRSS of the processes, in MB.
 func mxRSS(pids []int) (float64, error) { return mxMem(pids, vmRSS) }
 
@@ -743,6 +780,7 @@ const mxIdleSettle = 6 * time.Second
 // mxMeasureCPU adds the CPU of the master's and the backup's processes
 // over the window and their RSS at its end.
 func mxMeasureCPU(t *testing.T, f *mxFigures, master, backup []int, window time.Duration) {
+	mxCheckNice(t, append(slices.Clone(master), backup...))
 	m0, err1 := mxCPU(master)
 	b0, err2 := mxCPU(backup)
 	t0 := time.Now()
@@ -1149,7 +1187,7 @@ func mxRun(t *testing.T, s mxSettings, sc string, d mxDaemon, u float64) *mxFigu
 // mxSettingsText describes the settings, for the report.
 func mxSettingsText(s mxSettings) []string {
 	return []string{
-		"Topology: three network namespaces (master 192.0.2.21, backup 192.0.2.22, client 192.0.2.100) on one Linux bridge in a fourth, the VIP 192.0.2.50; a fresh lab for every run of every daemon. Daemons run at their default log level.",
+		"Topology: three network namespaces (master 192.0.2.21, backup 192.0.2.22, client 192.0.2.100) on one Linux bridge in a fourth, the VIP 192.0.2.50; a fresh lab for every run of every daemon. Daemons run at their default log level, and start at nice 0 (carpd renices itself to -10, as in production; keepalived and ucarp stay at 0, checked at each idle measurement).",
 		"The client probes the VIP with ICMP echo (internal/probe) every 10 ms for the 1 s daemons and every 1 ms for the 10 ms ones. Outage: from the last answered probe before the losses to the first answered after (send times).",
 		fmt.Sprintf("Unplanned failures (port cut, SIGKILL) happen at a random phase: each run draws u uniform in [0, 1) (seed %d), and every daemon's master is hit u x its advert interval after one of its adverts reached the client. The same draws for every daemon.", s.seed),
 		"Port cut: the master's switch-side veth is set down with one netlink request. Bound distance: the time from the master's last advert (arrival at the client) to the first answered probe, minus the backup's master-down interval (CARP: 3 x 1 s + 200/256 s = 3781.25 ms; VRRPv2: 3 x 1 s + 201/256 s = 3785.16 ms; VRRPv3 at 10 ms: 3 x 10 ms + 201/256 x 10 ms = 37.85 ms). Positive: slower than the bound.",
