@@ -83,7 +83,14 @@ func New(prefix string) (*Lab, error) {
 		hosts:  make(map[string]*Host),
 	}
 	l.Switch = l.nsName("sw")
+	// The namespaces of this prefix's labs whose process was killed
+	// before their Close (see OwnerDir); best effort.
+	_ = sweep(prefix)
+	if err := l.mark(); err != nil {
+		return nil, fmt.Errorf("lab: owner marker: %w", err)
+	}
 	if err := l.addNS(l.Switch); err != nil {
+		_ = os.Remove(l.markerPath())
 		return nil, err
 	}
 	// The switch takes no part in IPv6: no link-local addresses, no router
@@ -265,6 +272,9 @@ func (l *Lab) Close() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("lab: delete namespace %s: %w", namespaces[i], err))
 		}
+	}
+	if len(errs) == 0 {
+		_ = os.Remove(l.markerPath())
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -281,5 +282,53 @@ func TestBadNames(t *testing.T) {
 	addHost(t, l, "twin")
 	if _, err := l.AddHost("twin"); err == nil {
 		t.Error("AddHost of a duplicate name succeeded")
+	}
+}
+
+// TestSweepDeadLabs: a lab whose process died before its Close (its
+// marker names a process that is gone) loses its namespaces at the next
+// New of the same prefix; a lab whose process lives keeps them.
+func TestSweepDeadLabs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces")
+	}
+	dead, err := lab.New("labsweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	addHost(t, dead, "host")
+	live, err := lab.New("labsweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// dead's process "died": its marker names PID 0x7fffffff.
+	marker := filepath.Join(lab.OwnerDir, "labsweep-"+dead.ID)
+	if err := os.WriteFile(marker, []byte("2147483647 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, err := lab.New("labsweep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	list := netnsList(t)
+	if strings.Contains(list, dead.ID) {
+		t.Errorf("the dead lab's namespaces are left after New:\n%s", list)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dead lab's marker: %v, want it removed", err)
+	}
+	for _, n := range live.Namespaces() {
+		if !strings.Contains(list, n) {
+			t.Errorf("the live lab's namespace %s was deleted", n)
+		}
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(lab.OwnerDir, "labsweep-"+other.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("marker after Close: %v, want it removed", err)
 	}
 }
