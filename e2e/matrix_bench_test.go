@@ -408,41 +408,23 @@ func mxCPU(pids []int) (time.Duration, error) {
 	return sum, nil
 }
 
-// mxCheckNice fails the run when a peer's process (any but carpd, which
+// mxCheckNice fails the run when a peer's thread (any but carpd's, which
 // renices itself to -10 as in production) does not run at nice 0: the
 // daemons inherit the test's nice value (scripts/bench.sh once ran it
 // under nice, and keepalived and ucarp ran at 10).
 func mxCheckNice(t *testing.T, pids []int) {
 	t.Helper()
 	for _, pid := range pids {
-		comm, nice, err := mxNice(pid)
+		threads, err := snapThreads(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if comm != "carpd" && nice != 0 {
-			t.Errorf("%s (pid %d) runs at nice %d, want 0: run the benchmark at nice 0", comm, pid, nice)
+		for tid, th := range threads {
+			if th.comm != "carpd" && th.nice != 0 {
+				t.Errorf("%s (pid %d, thread %d) runs at nice %d, want 0: run the benchmark at nice 0", th.comm, pid, tid, th.nice)
+			}
 		}
 	}
-}
-
-// mxNice returns a process's name and nice value (/proc/PID/stat).
-func mxNice(pid int) (string, int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, err
-	}
-	s := string(data)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open {
-		return "", 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
-	}
-	// After the name: field 3 (state) onwards; nice is field 19.
-	f := strings.Fields(s[end+1:])
-	if len(f) < 17 {
-		return "", 0, fmt.Errorf("/proc/%d/stat: %q", pid, s)
-	}
-	nice, err := strconv.Atoi(f[16])
-	return s[open+1 : end], nice, err
 }
 
 // mxRSS returns the summed VmRSS of the processes, in MB.

@@ -67,10 +67,10 @@ func TestFDTimerAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { tm.Reset(time.Hour) }); n != 0 {
 		t.Errorf("Reset: %v allocs, want 0", n)
 	}
-	// Fires: the timer's goroutine reads, the test takes; the allocations
-	// of the whole process over 50 of them.
-	// Each one fires (the timerfd is not read: each arming's expiration
-	// is a new edge for the poller).
+	// Fires: the timer's goroutine delivers, the test takes; the
+	// allocations of the whole process over 50 of them. Each one must fire
+	// (the timerfd is not read: each arming's expiration is a new edge for
+	// the poller).
 	giveUp := time.After(30 * time.Second) // made once: the count is the timer's
 	fire := func() {
 		tm.Reset(time.Millisecond)
