@@ -14,6 +14,9 @@ package e2e
 //	CARPD_IDLE_CPU_WINDOW  how long each measurement lasts (30s)
 //	CARPD_IDLE_CPU_WRAP    a command prefix for carpd, for experiments
 //	                       ("env GOGC=off"); none by default
+//	CARPD_IDLE_CPU_BASE    another carpd binary (an earlier commit's, say),
+//	                       measured as "carpd-base" in the same runs, in
+//	                       turn with the others: an A/B of two builds
 //
 // CPU time is the sum of the threads' run time in /proc/PID/task/*/schedstat
 // (nanoseconds; /proc/PID/stat counts 10 ms ticks, too coarse for the few
@@ -98,6 +101,13 @@ func BenchmarkIdleCPU(b *testing.B) {
 		b.Logf("keepalived is not installed: carpd alone (%v)", err)
 		kinds = kinds[:1]
 	}
+	base := os.Getenv("CARPD_IDLE_CPU_BASE")
+	if base != "" {
+		if _, err := os.Stat(base); err != nil {
+			b.Fatalf("CARPD_IDLE_CPU_BASE: %v", err)
+		}
+		kinds = append(kinds, "carpd-base")
+	}
 	window := envDuration(b, "CARPD_IDLE_CPU_WINDOW", 30*time.Second)
 	wrap := strings.Fields(os.Getenv("CARPD_IDLE_CPU_WRAP"))
 	unit := "ms-per-" + window.String()
@@ -119,6 +129,10 @@ func BenchmarkIdleCPU(b *testing.B) {
 				switch k {
 				case "carpd":
 					procs[h] = c.startWrapped(h, wrap, "--rc-conf", c.rcPath(h))
+				case "carpd-base":
+					// The wrap runs the other binary in place of the
+					// built one, which it is given first.
+					procs[h] = c.startWrapped(h, append(slices.Clone(wrap), "sh", "-c", `shift; exec "$0" "$@"`, base), "--rc-conf", c.rcPath(h))
 				case "keepalived":
 					conf := filepath.Join(c.dir, h.Name+".keepalived.conf")
 					if err := os.WriteFile(conf, []byte(keepalivedConf(h == c.master, 2, "1")), 0o644); err != nil {

@@ -2,11 +2,13 @@ package vip
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -22,21 +24,32 @@ import (
 // refresher sends the same request (as `ip addr replace`) without
 // NLM_F_ACK on a socket of its own, by raw system calls: the kernel acts
 // on it within the send, and answers only when it fails. Those answers
-// wait in the socket and are read, without blocking, before the next
-// request: a failure is so reported one renewal late.
+// are read by a goroutine that waits for them in the runtime's network
+// poller (watch), and handed over at the next renewal: a failure is so
+// reported one renewal late, and a renewal that the kernel accepts costs
+// one system call (the send), not a read of the socket as well.
 //
 // Its socket's port ID marks the kernel's notifications of the renewals
 // it causes (nlmsg_pid), so that a monitor can leave them out (EchoPort).
 type refresher struct {
 	f    *os.File // owns fd
+	rc   syscall.RawConn
 	fd   int
 	port uint32
 
-	mu   sync.Mutex
-	seq  uint32
-	msgs map[refreshKey][]byte // serialized requests, by what they ask
-	sent [256]sentReq          // the last requests, by seq % len, for the failures' report
-	buf  []byte
+	// watching: watch reads the answers as they come; false where the
+	// socket cannot be polled (failures then reads it itself).
+	watching atomic.Bool
+	// nFailed is len(failed), read without mu: no answer waiting, no lock.
+	nFailed atomic.Int32
+
+	mu     sync.Mutex
+	seq    uint32
+	msgs   map[refreshKey][]byte // serialized requests, by what they ask
+	sent   [256]sentReq          // the last requests, by seq % len, for the failures' report
+	buf    []byte
+	failed []refreshFailure // read from the socket, not handed over yet
+	reads  int              // drains of the socket, for the tests
 }
 
 type refreshKey struct {
@@ -86,16 +99,49 @@ func newRefresher() (*refresher, error) {
 	if !ok {
 		return fail("getsockname", fmt.Errorf("not a netlink address: %T", sa))
 	}
-	return &refresher{f: f, fd: fd, port: nsa.Pid, msgs: map[refreshKey][]byte{}, buf: make([]byte, 8192)}, nil
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fail("socket", err)
+	}
+	x := &refresher{f: f, rc: rc, fd: fd, port: nsa.Pid, msgs: map[refreshKey][]byte{}, buf: make([]byte, 8192)}
+	x.watching.Store(true)
+	go x.watch()
+	return x, nil
+}
+
+// watch reads the kernel's answers as they come, until the socket is
+// closed. The runtime's poller is edge-triggered: each wake reads the
+// socket until it is empty, then waits again. Where the socket cannot be
+// polled, it stops, and failures reads the socket at each renewal.
+func (x *refresher) watch() {
+	err := x.rc.Read(func(uintptr) bool {
+		x.mu.Lock()
+		x.drain()
+		x.mu.Unlock()
+		return false // wait for the next answer
+	})
+	if !errors.Is(err, os.ErrClosed) {
+		x.watching.Store(false)
+	}
 }
 
 // failures returns the failures of the renewals sent so far that have not
-// been returned yet.
+// been returned yet. With watch reading the answers, and none waiting, it
+// makes no system call and takes no lock.
 func (x *refresher) failures() []refreshFailure {
+	if x.watching.Load() && x.nFailed.Load() == 0 {
+		return nil
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	defer runtime.KeepAlive(x.f)
-	return x.drain()
+	if !x.watching.Load() {
+		x.drain()
+	}
+	failed := x.failed
+	x.failed = nil
+	x.nFailed.Store(0)
+	return failed
 }
 
 // send asks the kernel to renew r on the interface of index idx. It
@@ -127,11 +173,25 @@ func (x *refresher) send(ifname string, idx int, r addReq) error {
 	return nil
 }
 
-// drain reads the kernel's answers waiting in the socket: the failures of
-// earlier requests. mu held; the answers of the requests already sent are
-// in the socket, since the kernel acts on a request within its send.
-func (x *refresher) drain() []refreshFailure {
-	var failed []refreshFailure
+// drain reads the kernel's answers waiting in the socket, the failures of
+// earlier requests, into failed. mu held; the answers of the requests
+// already sent are in the socket, since the kernel acts on a request
+// within its send.
+func (x *refresher) drain() {
+	x.reads++
+	x.failed = x.drainInto(x.failed)
+	if n := len(x.failed); n > maxFailed {
+		// Kept apart: a failure with no interface makes every
+		// interface be looked up by name again.
+		x.failed = append(x.failed[:maxFailed-1], refreshFailure{err: fmt.Errorf("%d more renewals refused", n-maxFailed+1)})
+	}
+	x.nFailed.Store(int32(len(x.failed)))
+}
+
+// maxFailed is the most failures kept between two renewals.
+const maxFailed = 256
+
+func (x *refresher) drainInto(failed []refreshFailure) []refreshFailure {
 	for {
 		var from unix.RawSockaddrNetlink
 		fromLen := uint32(unsafe.Sizeof(from))
@@ -142,8 +202,13 @@ func (x *refresher) drain() []refreshFailure {
 			return failed
 		case e == unix.EINTR:
 			continue
+		case e == unix.ENOBUFS:
+			// Answers were lost (more failures than the buffer holds);
+			// those after the loss are read still: the poller wakes
+			// once per arrival, not for what is left.
+			failed = append(failed, refreshFailure{err: fmt.Errorf("reading the answers to earlier renewals: %w", e)})
+			continue
 		case e != 0:
-			// ENOBUFS: answers were lost (more failures than the buffer holds).
 			return append(failed, refreshFailure{err: fmt.Errorf("reading the answers to earlier renewals: %w", e)})
 		}
 		if from.Pid != 0 {
