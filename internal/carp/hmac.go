@@ -48,11 +48,15 @@ type Authenticator struct {
 // scratch is one SHA-1 hash and its output buffer, reused across adverts.
 type scratch struct {
 	h   hash.Hash
+	u   encoding.BinaryUnmarshaler // h, asserted once
 	sum [sha1.Size]byte
 	ctr [8]byte
 }
 
-var scratches = sync.Pool{New: func() any { return &scratch{h: sha1.New()} }}
+var scratches = sync.Pool{New: func() any {
+	h := sha1.New()
+	return &scratch{h: h, u: h.(encoding.BinaryUnmarshaler)}
+}}
 
 // NewAuthenticator makes the authenticator of vhid with the given
 // passphrase and address set (any order, duplicates allowed).
@@ -112,17 +116,17 @@ func hmacPrefix(vhid uint8, addrs []netip.Addr, linkLocal bool) []byte {
 
 // digest computes the HMAC from the inner state given into s.sum.
 func (a *Authenticator) digest(s *scratch, inner []byte, counter uint64) {
-	restore(s.h, inner)
+	restore(s.u, inner)
 	binary.BigEndian.PutUint64(s.ctr[:], counter)
 	s.h.Write(s.ctr[:])
 	s.h.Sum(s.sum[:0])
-	restore(s.h, a.outer)
+	restore(s.u, a.outer)
 	s.h.Write(s.sum[:])
 	s.h.Sum(s.sum[:0])
 }
 
-func restore(h hash.Hash, state []byte) {
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+func restore(u encoding.BinaryUnmarshaler, state []byte) {
+	if err := u.UnmarshalBinary(state); err != nil {
 		panic("carp: crypto/sha1 cannot restore its state: " + err.Error())
 	}
 }

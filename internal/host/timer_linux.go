@@ -39,36 +39,34 @@ func (c Clock) NewTimer(d time.Duration) daemon.Timer {
 }
 
 // fdTimer is a timer on a timerfd. Its goroutine waits in the poller for
-// the timerfd to become readable and delivers the fire on c when the
-// arming's deadline has passed. It does not read the timerfd: each
-// arming (timerfd_settime) sets its expiration count back to zero, and the
+// the timerfd to become readable, and the poller's callback (check)
+// delivers the fire on c when the arming's deadline has passed: the
+// goroutine never leaves the RawConn's Read, which calls check at its
+// start and after each wake. It does not read the timerfd: each arming
+// (timerfd_settime) sets its expiration count back to zero, and the
 // poller is edge-triggered, so each expiration wakes the goroutine once
 // (a read per fire spared). A wake for an earlier arming finds the
-// deadline ahead and waits again; a fire taken before a Reset is not
-// delivered after it: Reset and the check hold mu, and each arming has
-// its own generation.
+// deadline ahead and waits again; a fire is never delivered after a
+// Reset that came after its deadline passed: Reset and check hold mu,
+// and check delivers under it.
 type fdTimer struct {
 	f  *os.File
 	rc syscall.RawConn
 	c  chan time.Time
 
 	mu      sync.Mutex
-	gen     uint64 // the arming's
 	stopped bool
 	its     unix.ItimerSpec // what arm sets; mu held
 	// due is the arming's deadline, as the time since base (the
 	// monotonic clock, which the timerfd's CLOCK_MONOTONIC is); 0:
-	// disarmed.
+	// disarmed or fired.
 	base time.Time
 	due  time.Duration
 
 	// The functions given to the RawConn, made once (a closure made at
-	// each call would be allocated at each call), and the state of check,
-	// which only wait's goroutine touches.
-	checkFn  func(fd uintptr) bool
-	armCtl   func(fd uintptr)
-	fired    bool
-	firedGen uint64
+	// each call would be allocated at each call).
+	checkFn func(fd uintptr) bool
+	armCtl  func(fd uintptr)
 }
 
 func newFDTimer() (*fdTimer, error) {
@@ -92,14 +90,13 @@ func newFDTimer() (*fdTimer, error) {
 func (t *fdTimer) C() <-chan time.Time { return t.c }
 
 // Reset makes the timer fire after d, and only then: a fire still
-// waiting in c is taken out, and one read before is dropped.
+// waiting in c is taken out.
 func (t *fdTimer) Reset(d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopped {
 		return
 	}
-	t.gen++
 	select {
 	case <-t.c:
 	default:
@@ -117,7 +114,6 @@ func (t *fdTimer) Stop() {
 		return
 	}
 	t.stopped = true
-	t.gen++
 	t.mu.Unlock()
 	_ = t.f.Close() // wakes wait, which ends
 }
@@ -140,40 +136,27 @@ func (t *fdTimer) setTime(fd uintptr) {
 	_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.its)), 0, 0, 0)
 }
 
-// wait delivers the timerfd's fires until Stop. After a fire it waits in
-// the poller before it checks again: the next fire is the next
-// expiration's edge.
+// wait delivers the timerfd's fires until Stop, from check: Read returns
+// only when the timerfd is closed.
 func (t *fdTimer) wait() {
-	for {
-		if err := t.rc.Read(t.checkFn); err != nil {
-			return // closed by Stop
-		}
-		t.fired = true
-		t.mu.Lock()
-		if t.firedGen == t.gen && !t.stopped {
+	_ = t.rc.Read(t.checkFn)
+}
+
+// check is Read's callback, at its start and after each wake of the
+// poller: when the arming's deadline has passed, it delivers the fire
+// (once per arming). It always answers false: wait in the poller for the
+// next expiration's edge.
+func (t *fdTimer) check(uintptr) bool {
+	t.mu.Lock()
+	if t.due != 0 && !t.stopped {
+		if now := time.Now(); now.Sub(t.base) >= t.due {
+			t.due = 0
 			select {
-			case t.c <- time.Now():
+			case t.c <- now:
 			default:
 			}
 		}
-		t.mu.Unlock()
 	}
-}
-
-// check is wait's check, at its start and after each wake of the poller:
-// true when the arming's deadline has passed (its generation in
-// firedGen), false to wait in the poller.
-func (t *fdTimer) check(uintptr) bool {
-	if t.fired {
-		t.fired = false
-		return false // wait in the poller first
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.due == 0 || time.Since(t.base) < t.due {
-		return false // disarmed, or a wake for an earlier arming
-	}
-	t.due = 0 // one fire per arming
-	t.firedGen = t.gen
-	return true
+	t.mu.Unlock()
+	return false
 }
