@@ -25,6 +25,10 @@ package e2e
 //	                          (scripts/bench.sh runs the micro-benchmarks)
 //	CARPD_BENCH_MICRO_COMMAND the command that wrote it
 //	CARPD_BENCH_SEED          the seed of the phase draws (random by default)
+//	CARPD_BENCH_BASE          another carpd binary (an earlier commit's, say):
+//	                          each carpd daemon chosen gets a twin, "base-" and
+//	                          its ID, that runs it, in the same runs (an A/B of
+//	                          two builds; not for a published report)
 //
 // The phase of the unplanned failures: each run draws one number u,
 // uniform in [0, 1), and every daemon's master is hit u x its advert
@@ -79,6 +83,17 @@ var mxDaemons = []mxDaemon{
 	{"keepalived-v2-1s", "keepalived VRRPv2, advert_int 1, priority 155 / 55", "keepalived", 2, time.Second, mxV2Bound, 10 * time.Millisecond},
 	{"carpd-vrrp3-10ms", "carpd VRRPv3, vrrpinterval 1 (10 ms), vrrpprio 155 / 55", "carpd", 3, 10 * time.Millisecond, mxV3Bound, time.Millisecond},
 	{"keepalived-v3-10ms", "keepalived VRRPv3, advert_int 0.01, priority 155 / 55", "keepalived", 3, 10 * time.Millisecond, mxV3Bound, time.Millisecond},
+}
+
+// mxBaseBin is CARPD_BENCH_BASE's binary, which the "base-" daemons run.
+var mxBaseBin string
+
+// carpd is the carpd binary d runs.
+func (d mxDaemon) carpd() string {
+	if strings.HasPrefix(d.id, "base-") {
+		return mxBaseBin
+	}
+	return carpdBin
 }
 
 // mxScenarios are the scenarios in the order they run.
@@ -146,6 +161,18 @@ func mxLoadSettings(t *testing.T) mxSettings {
 				t.Fatalf("CARPD_BENCH_DAEMONS: unknown daemon %q", id)
 			}
 			s.daemons = append(s.daemons, mxDaemons[i])
+		}
+	}
+	if base := os.Getenv("CARPD_BENCH_BASE"); base != "" {
+		if _, err := os.Stat(base); err != nil {
+			t.Fatalf("CARPD_BENCH_BASE: %v", err)
+		}
+		mxBaseBin = base
+		for _, d := range s.daemons {
+			if d.kind == "carpd" {
+				d.id, d.title = "base-"+d.id, d.title+" (CARPD_BENCH_BASE)"
+				s.daemons = append(s.daemons, d)
+			}
 		}
 	}
 	s.seed = rand.Uint64()
@@ -316,7 +343,13 @@ func (p *mxPair) start(h *lab.Host) *lab.Proc {
 	var pr *lab.Proc
 	switch p.d.kind {
 	case "carpd":
-		pr = c.startWrapped(h, nil, "--rc-conf", c.rcPath(h))
+		var wrap []string
+		if bin := p.d.carpd(); bin != carpdBin {
+			// Run the other binary in place of the built one, which
+			// the wrap is given first.
+			wrap = []string{"sh", "-c", `shift; exec "$0" "$@"`, bin}
+		}
+		pr = c.startWrapped(h, wrap, "--rc-conf", c.rcPath(h))
 	case "keepalived":
 		pr = mxStartKeepalived(p.t, h, c.dir, filepath.Join(c.dir, h.Name+".keepalived.conf"))
 	case "ucarp":
@@ -412,7 +445,7 @@ func mxCPU(pids []int) (time.Duration, error) {
 // renices itself to -10 as in production) does not run at nice 0: the
 // daemons inherit the test's nice value (scripts/bench.sh once ran it
 // under nice, and keepalived and ucarp ran at 10).
-func mxCheckNice(t *testing.T, pids []int) {
+func mxCheckNice(t *testing.T, kind string, pids []int) {
 	t.Helper()
 	for _, pid := range pids {
 		threads, err := snapThreads(pid)
@@ -420,7 +453,7 @@ func mxCheckNice(t *testing.T, pids []int) {
 			t.Fatal(err)
 		}
 		for tid, th := range threads {
-			if th.comm != "carpd" && th.nice != 0 {
+			if kind != "carpd" && th.nice != 0 {
 				t.Errorf("%s (pid %d, thread %d) runs at nice %d, want 0: run the benchmark at nice 0", th.comm, pid, tid, th.nice)
 			}
 		}
@@ -748,7 +781,7 @@ func mxIdle1(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 		pids[h] = mxDaemonPIDs(t, d.kind, filepath.Join(c.dir, h.Name), p.procs[h])
 	}
 	f := newFigures()
-	mxMeasureCPU(t, f, pids[c.master], pids[c.backup], window)
+	mxMeasureCPU(t, f, d.kind, pids[c.master], pids[c.backup], window)
 	if h := c.holders(); len(h) != 1 || h[0] != "master" {
 		t.Errorf("holders %v after the window", h)
 	}
@@ -761,8 +794,8 @@ const mxIdleSettle = 6 * time.Second
 
 // mxMeasureCPU adds the CPU of the master's and the backup's processes
 // over the window and their RSS at its end.
-func mxMeasureCPU(t *testing.T, f *mxFigures, master, backup []int, window time.Duration) {
-	mxCheckNice(t, append(slices.Clone(master), backup...))
+func mxMeasureCPU(t *testing.T, f *mxFigures, kind string, master, backup []int, window time.Duration) {
+	mxCheckNice(t, kind, append(slices.Clone(master), backup...))
 	m0, err1 := mxCPU(master)
 	b0, err2 := mxCPU(backup)
 	t0 := time.Now()
@@ -834,7 +867,7 @@ func mxIdle255(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 				vs = append(vs, v)
 			}
 			cfg := writeTOML(t, dir, h.Name+".toml", false, vs)
-			pr, err := h.Start("carpd", append([]string{carpdBin, "--config", cfg}, ownFiles(cfg)...)...)
+			pr, err := h.Start("carpd", append([]string{d.carpd(), "--config", cfg}, ownFiles(cfg)...)...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -891,7 +924,7 @@ func mxIdle255(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 	start := time.Now()
 	idleCap := startPcap(t, c.master.NS, lab.Iface, dir, fmt.Sprintf("ip proto 112 and src host %v", masterAddr.Addr()),
 		"-B", "32768", "-s", "64", "-Q", "out")
-	mxMeasureCPU(t, f, pids[c.master], pids[c.backup], window)
+	mxMeasureCPU(t, f, d.kind, pids[c.master], pids[c.backup], window)
 	idleCap.stop(t)
 	mxLateness(t, f, d, "idle", idleCap.path)
 	burner, err := c.client.Start("burner", "sh", "-c", "while :; do :; done")
