@@ -76,6 +76,9 @@ func (h *Host) Close() error {
 	if h.ann != nil {
 		errs = append(errs, h.ann.Close())
 	}
+	if a, ok := h.Addresses.(addresses); ok {
+		errs = append(errs, a.Close())
+	}
 	return errors.Join(errs...)
 }
 

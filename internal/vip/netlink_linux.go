@@ -50,6 +50,16 @@ func (m *Manager) EchoPort() uint32 {
 	return 0
 }
 
+// Close closes the Manager's renewal socket, which ends the goroutine
+// that reads it; renewals go through the netlink handle from then on. A
+// handle given to New stays open: it is the caller's.
+func (m *Manager) Close() error {
+	if o, ok := m.os.(*netlinkOS); ok && o.async != nil {
+		return o.async.close()
+	}
+	return nil
+}
+
 // netlinkOS is the real addrOS, through rtnetlink.
 type netlinkOS struct {
 	h     *netlink.Handle

@@ -50,6 +50,9 @@ type refresher struct {
 	buf    []byte
 	failed []refreshFailure // read from the socket, not handed over yet
 	reads  int              // drains of the socket, for the tests
+	closed bool             // by close: fd may be another file's now
+
+	watchEnded chan struct{} // closed when watch returns
 }
 
 type refreshKey struct {
@@ -103,7 +106,8 @@ func newRefresher() (*refresher, error) {
 	if err != nil {
 		return fail("socket", err)
 	}
-	x := &refresher{f: f, rc: rc, fd: fd, port: nsa.Pid, msgs: map[refreshKey][]byte{}, buf: make([]byte, 8192)}
+	x := &refresher{f: f, rc: rc, fd: fd, port: nsa.Pid, msgs: map[refreshKey][]byte{}, buf: make([]byte, 8192),
+		watchEnded: make(chan struct{})}
 	x.watching.Store(true)
 	go x.watch()
 	return x, nil
@@ -114,6 +118,7 @@ func newRefresher() (*refresher, error) {
 // socket until it is empty, then waits again. Where the socket cannot be
 // polled, it stops, and failures reads the socket at each renewal.
 func (x *refresher) watch() {
+	defer close(x.watchEnded)
 	err := x.rc.Read(func(uintptr) bool {
 		x.mu.Lock()
 		x.drain()
@@ -123,6 +128,15 @@ func (x *refresher) watch() {
 	if !errors.Is(err, os.ErrClosed) {
 		x.watching.Store(false)
 	}
+}
+
+// close closes the socket: watch ends, and a send fails (EBADF), so that
+// a renewal goes by name through the handle.
+func (x *refresher) close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closed = true
+	return x.f.Close()
 }
 
 // failures returns the failures of the renewals sent so far that have not
@@ -151,6 +165,9 @@ func (x *refresher) send(ifname string, idx int, r addReq) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	defer runtime.KeepAlive(x.f)
+	if x.closed {
+		return os.ErrClosed
+	}
 	k := refreshKey{idx, r}
 	b, ok := x.msgs[k]
 	if !ok {
@@ -178,6 +195,9 @@ func (x *refresher) send(ifname string, idx int, r addReq) error {
 // already sent are in the socket, since the kernel acts on a request
 // within its send.
 func (x *refresher) drain() {
+	if x.closed {
+		return
+	}
 	x.reads++
 	x.failed = x.drainInto(x.failed)
 	if n := len(x.failed); n > maxFailed {

@@ -150,4 +150,22 @@ func TestRefreshWithoutAck(t *testing.T) {
 	if err := m.Refresh("eth0", vips); err != nil {
 		t.Errorf("Refresh again: %v", err)
 	}
+
+	// Close: the watcher ends, and a renewal goes by name through the
+	// handle, never to the closed socket's number.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ns.ip(t, "addr", "del", vips[0].String(), "dev", "eth0")
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Errorf("Refresh after Close: %v", err)
+	}
+	if _, ok := kernelAddrs(t, ns.nl, "eth0")[vips[0]]; !ok {
+		t.Errorf("%v not put back by a Refresh after Close", vips[0])
+	}
+	select {
+	case <-x.watchEnded:
+	case <-time.After(5 * time.Second):
+		t.Error("the refresher's watcher still runs 5 s after Close")
+	}
 }
