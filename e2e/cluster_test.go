@@ -161,6 +161,13 @@ func (c *cluster) startCarpd(h *lab.Host, args ...string) *lab.Proc {
 
 // startWrapped starts carpd on h as startCarpd does, its command line
 // prefixed by wrap (env VAR=..., setpriv ...).
+// runInstead is a wrap for startWrapped that runs bin in place of the
+// carpd built for the tests, which the wrap is given first: an A/B of two
+// builds in the benchmarks.
+func runInstead(bin string) []string {
+	return []string{"sh", "-c", `shift; exec "$0" "$@"`, bin}
+}
+
 func (c *cluster) startWrapped(h *lab.Host, wrap []string, args ...string) *lab.Proc {
 	c.t.Helper()
 	// Each carpd its own control socket and state file.

@@ -134,9 +134,7 @@ func BenchmarkIdleCPU(b *testing.B) {
 				case "carpd":
 					procs[h] = c.startWrapped(h, wrap, "--rc-conf", c.rcPath(h))
 				case "carpd-base":
-					// The wrap runs the other binary in place of the
-					// built one, which it is given first.
-					procs[h] = c.startWrapped(h, append(slices.Clone(wrap), "sh", "-c", `shift; exec "$0" "$@"`, base), "--rc-conf", c.rcPath(h))
+					procs[h] = c.startWrapped(h, append(slices.Clone(wrap), runInstead(base)...), "--rc-conf", c.rcPath(h))
 				case "keepalived":
 					conf := filepath.Join(c.dir, h.Name+".keepalived.conf")
 					if err := os.WriteFile(conf, []byte(keepalivedConf(h == c.master, 2, "1")), 0o644); err != nil {

@@ -345,9 +345,7 @@ func (p *mxPair) start(h *lab.Host) *lab.Proc {
 	case "carpd":
 		var wrap []string
 		if bin := p.d.carpd(); bin != carpdBin {
-			// Run the other binary in place of the built one, which
-			// the wrap is given first.
-			wrap = []string{"sh", "-c", `shift; exec "$0" "$@"`, bin}
+			wrap = runInstead(bin)
 		}
 		pr = c.startWrapped(h, wrap, "--rc-conf", c.rcPath(h))
 	case "keepalived":
@@ -447,13 +445,16 @@ func mxCPU(pids []int) (time.Duration, error) {
 // under nice, and keepalived and ucarp ran at 10).
 func mxCheckNice(t *testing.T, kind string, pids []int) {
 	t.Helper()
+	if kind == "carpd" {
+		return
+	}
 	for _, pid := range pids {
 		threads, err := snapThreads(pid)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for tid, th := range threads {
-			if kind != "carpd" && th.nice != 0 {
+			if th.nice != 0 {
 				t.Errorf("%s (pid %d, thread %d) runs at nice %d, want 0: run the benchmark at nice 0", th.comm, pid, tid, th.nice)
 			}
 		}

@@ -106,16 +106,17 @@ func sweep(prefix string) error {
 				return err
 			}
 		}
+		// The switch last: a host's namespace takes its veth with it.
 		var mine []string
+		sw := e.Name() + "-sw"
 		for _, ns := range list {
-			if strings.HasPrefix(ns, e.Name()+"-") {
+			if strings.HasPrefix(ns, e.Name()+"-") && ns != sw {
 				mine = append(mine, ns)
 			}
 		}
-		// The switch last: a host's namespace takes its veth with it.
-		slices.SortStableFunc(mine, func(a, b string) int {
-			return boolInt(strings.HasSuffix(a, "-sw")) - boolInt(strings.HasSuffix(b, "-sw"))
-		})
+		if slices.Contains(list, sw) {
+			mine = append(mine, sw)
+		}
 		failed := false
 		for _, ns := range mine {
 			if _, err := run(context.Background(), "ip", "netns", "del", ns); err != nil {
@@ -128,13 +129,6 @@ func sweep(prefix string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // netnsNames lists the named network namespaces.
