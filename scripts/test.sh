@@ -33,5 +33,8 @@ echo "== VRRP benchmarks (short form: 1 run each, 20 s steady state without the 
 # The full runs are `scripts/vrrp-bench.sh` on its own (about 45 minutes);
 # this checks that they still work end to end against keepalived.
 CARPD_VRRP_BURN=0 scripts/vrrp-bench.sh --quick
+echo "== idle wake phases (short form: 1 run, 10 s traced per daemon)"
+# The full run is 5 runs of 20 s (see e2e/phases_bench_test.go).
+CARPD_PHASES_WINDOW=10s go test ./e2e -count=1 -run '^$' -bench 'BenchmarkIdleWakePhases$' -benchtime=1x -timeout 10m
 echo "== packaging (man pages, Debian package, systemd unit)"
 scripts/package-test.sh
