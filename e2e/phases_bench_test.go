@@ -272,12 +272,12 @@ func medianDur(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
+	f := make([]float64, len(ds))
+	for i, d := range ds {
+		f[i] = float64(d)
 	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	slices.Sort(f)
+	return time.Duration(median(f))
 }
 
 // phaseMedians is the median of each phase over the stretches that sent.
