@@ -187,18 +187,48 @@ func parseWakePhases(text string, tids map[int]bool, sendNR int) ([]wakeStretch,
 }
 
 // tracefs is the kernel's tracing file system, set up for one trace.
-type tracefs struct{ dir string }
+type tracefs struct {
+	dir     string
+	mounted bool              // by openTracefs
+	saved   map[string]string // settings changed, as they were
+}
 
+// openTracefs mounts tracefs if need be; at the test's end the settings
+// the traces change are put back and what it mounted is unmounted.
 func openTracefs(tb testing.TB) *tracefs {
 	tb.Helper()
-	dir := "/sys/kernel/tracing"
-	if _, err := os.Stat(filepath.Join(dir, "trace")); err != nil {
-		if out, err := exec.Command("mount", "-t", "tracefs", "nodev", dir).CombinedOutput(); err != nil {
+	tr := &tracefs{dir: "/sys/kernel/tracing", saved: map[string]string{}}
+	if _, err := os.Stat(filepath.Join(tr.dir, "trace")); err != nil {
+		if out, err := exec.Command("mount", "-t", "tracefs", "nodev", tr.dir).CombinedOutput(); err != nil {
 			tb.Skipf("tracefs is not mounted and cannot be: %v: %s", err, out)
 		}
+		tr.mounted = true
 	}
-	tr := &tracefs{dir: dir}
-	tb.Cleanup(tr.reset)
+	for _, name := range []string{"tracing_on", "buffer_size_kb"} {
+		data, err := os.ReadFile(filepath.Join(tr.dir, name))
+		if err != nil {
+			tb.Skipf("tracefs: %v", err)
+		}
+		v := strings.TrimSpace(string(data))
+		// "7 (expanded: 1408)": the buffer the kernel gives at first use.
+		if _, exp, ok := strings.Cut(v, "(expanded: "); ok {
+			v = strings.TrimSuffix(exp, ")")
+		}
+		tr.saved[name] = v
+	}
+	tb.Cleanup(func() {
+		tr.reset()
+		for name, v := range tr.saved {
+			if err := tr.write(name, v); err != nil {
+				tb.Errorf("putting tracefs's %s back to %s: %v", name, v, err)
+			}
+		}
+		if tr.mounted {
+			if out, err := exec.Command("umount", tr.dir).CombinedOutput(); err != nil {
+				tb.Errorf("umount %s: %v: %s", tr.dir, err, out)
+			}
+		}
+	})
 	return tr
 }
 
