@@ -38,16 +38,18 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // wakeStretch is one stretch of a thread awake: from the return of the
@@ -64,9 +66,10 @@ type wakeStretch struct {
 }
 
 // syscallNames names the x86-64 system calls the daemons make at idle.
-var syscallNames = map[int]string{0: "read", 1: "write", 7: "poll", 23: "select", 44: "sendto", 46: "sendmsg",
-	45: "recvfrom", 47: "recvmsg", 202: "futex", 228: "clock_gettime", 232: "epoll_wait", 281: "epoll_pwait",
-	286: "timerfd_settime", 287: "timerfd_gettime", 35: "nanosleep", 230: "clock_nanosleep", 307: "sendmmsg"}
+var syscallNames = map[int]string{unix.SYS_READ: "read", unix.SYS_WRITE: "write", unix.SYS_SENDTO: "sendto",
+	unix.SYS_SENDMSG: "sendmsg", unix.SYS_RECVFROM: "recvfrom", unix.SYS_RECVMSG: "recvmsg", unix.SYS_FUTEX: "futex",
+	unix.SYS_EPOLL_WAIT: "epoll_wait", unix.SYS_EPOLL_PWAIT: "epoll_pwait", unix.SYS_TIMERFD_SETTIME: "timerfd_settime",
+	unix.SYS_NANOSLEEP: "nanosleep"}
 
 func syscallName(nr int) string {
 	if n, ok := syscallNames[nr]; ok {
@@ -163,6 +166,7 @@ func parseWakePhases(text string, tids map[int]bool, sendNR int) ([]wakeStretch,
 				th.cur.wake = t - in
 			}
 		case !th.awake:
+			// Before the thread's first switch off the processor.
 		case m[4] == "sys_enter":
 			th.cur.user += t - th.last
 			if !th.sawCall {
@@ -284,15 +288,11 @@ func (tr *tracefs) trace(tids []int, d time.Duration) (string, error) {
 func threadIDs(pids []int) ([]int, error) {
 	var out []int
 	for _, pid := range pids {
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		_, tids, err := threadCPU(pid)
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range ents {
-			if tid, err := strconv.Atoi(e.Name()); err == nil {
-				out = append(out, tid)
-			}
-		}
+		out = append(out, tids...)
 	}
 	return out, nil
 }
@@ -380,58 +380,52 @@ func BenchmarkIdleWakePhases(b *testing.B) {
 	for b.Loop() {
 		run++
 		for _, id := range runOrder(run, ids) {
+			// The master's (or wakeloop's) processes, the advert's system
+			// call, and what ends the run.
+			var pids []int
+			sendNR := unix.SYS_SENDMSG
+			var end func()
 			if id == "wakeloop" {
 				cmd := exec.Command(wakeloop, mxCARPInterval.String())
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
-				stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-				b.Cleanup(stop) // a second Kill and Wait fail, harmlessly
+				end = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+				b.Cleanup(end) // a second Kill and Wait fail, harmlessly
 				time.Sleep(2 * mxCARPInterval)
-				tids, err := threadIDs([]int{cmd.Process.Pid})
-				if err != nil {
-					b.Fatal(err)
+				pids = []int{cmd.Process.Pid}
+				sendNR = unix.SYS_TIMERFD_SETTIME // each wake re-arms the timer
+			} else {
+				d := daemons[id]
+				p := mxStartPair(b, d)
+				c := p.c
+				time.Sleep(mxIdleSettle)
+				pids = mxDaemonPIDs(b, d.kind, filepath.Join(c.dir, c.master.Name), p.procs[c.master])
+				end = func() {
+					if h := c.holders(); len(h) != 1 || h[0] != "master" {
+						b.Errorf("%s: holders %v after the window", id, h)
+					}
+					if err := c.lab.Close(); err != nil {
+						b.Error(err)
+					}
 				}
-				text, err := tr.trace(tids, window)
-				stop()
-				if err != nil {
-					b.Fatal(err)
-				}
-				// Each wake re-arms the timer (timerfd_settime).
-				runs[id] = addPhases(b, runs[id], id, run, text, tids, 286)
-				continue
 			}
-			d := daemons[id]
-			p := mxStartPair(b, d)
-			c := p.c
-			time.Sleep(mxIdleSettle)
-			pids := mxDaemonPIDs(b, d.kind, filepath.Join(c.dir, c.master.Name), p.procs[c.master])
 			tids, err := threadIDs(pids)
 			if err != nil {
 				b.Fatal(err)
 			}
 			text, err := tr.trace(tids, window)
+			end()
 			if err != nil {
 				b.Fatal(err)
 			}
-			if h := c.holders(); len(h) != 1 || h[0] != "master" {
-				b.Errorf("%s: holders %v after the window", id, h)
-			}
-			runs[id] = addPhases(b, runs[id], id, run, text, tids, 46) // sendmsg
-			if err := c.lab.Close(); err != nil {
-				b.Error(err)
-			}
+			runs[id] = addPhases(b, runs[id], id, run, text, tids, sendNR)
 		}
 	}
 	b.ReportMetric(0, "ns/op")
 	for _, id := range ids {
-		var names []string
-		for name := range runs[id] {
-			names = append(names, name)
-		}
-		sort.Strings(names)
 		line := id + ":"
-		for _, name := range names {
+		for _, name := range slices.Sorted(maps.Keys(runs[id])) {
 			v := runs[id][name]
 			med := medianDur(v)
 			line += fmt.Sprintf(" %s %.1f [%.1f .. %.1f]", name, us(med), us(slices.Min(v)), us(slices.Max(v)))
@@ -467,13 +461,8 @@ func addPhases(b *testing.B, per map[string][]time.Duration, id string, run int,
 	if per == nil {
 		per = map[string][]time.Duration{}
 	}
-	var names []string
-	for name := range med {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	line := fmt.Sprintf("run %d %s (%d adverts):", run, id, n)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(med)) {
 		per[name] = append(per[name], med[name])
 		line += fmt.Sprintf(" %s %.1f", name, us(med[name]))
 	}

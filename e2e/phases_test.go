@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A trace as tracefs writes it: thread 14842 wakes from epoll_pwait,
@@ -31,7 +33,7 @@ const phasesTrace = `# tracer: nop
 `
 
 func TestParseWakePhases(t *testing.T) {
-	ss, err := parseWakePhases(phasesTrace, map[int]bool{14842: true}, 46)
+	ss, err := parseWakePhases(phasesTrace, map[int]bool{14842: true}, unix.SYS_SENDMSG)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,14 +62,14 @@ func TestParseWakePhases(t *testing.T) {
 	}
 	// A switch onto the processor that is not traced: no wake phase.
 	noIn := strings.Replace(phasesTrace, "1587.162240: sched_switch", "1587.162240: sched_other", 1)
-	if ss, err := parseWakePhases(noIn, map[int]bool{14842: true}, 46); err != nil || len(ss) != 1 || ss[0].wake != 0 || ss[0].awake != us(529) {
+	if ss, err := parseWakePhases(noIn, map[int]bool{14842: true}, unix.SYS_SENDMSG); err != nil || len(ss) != 1 || ss[0].wake != 0 || ss[0].awake != us(529) {
 		t.Errorf("without the switch in: %+v, %v", ss, err)
 	}
 	// No advert: no stretch that sent.
-	if ss, _ := parseWakePhases(phasesTrace, map[int]bool{14842: true}, 47); len(ss) != 1 || ss[0].sent {
+	if ss, _ := parseWakePhases(phasesTrace, map[int]bool{14842: true}, unix.SYS_RECVMSG); len(ss) != 1 || ss[0].sent {
 		t.Errorf("with another send call: %+v", ss)
 	}
-	if _, err := parseWakePhases("# nothing\n", map[int]bool{1: true}, 46); err == nil {
+	if _, err := parseWakePhases("# nothing\n", map[int]bool{1: true}, unix.SYS_SENDMSG); err == nil {
 		t.Error("an empty trace parsed")
 	}
 }
