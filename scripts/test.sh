@@ -38,3 +38,5 @@ echo "== idle wake phases (short form: 1 run, 10 s traced per daemon)"
 CARPD_PHASES_WINDOW=10s go test ./e2e -count=1 -run '^$' -bench 'BenchmarkIdleWakePhases$' -benchtime=1x -timeout 10m
 echo "== packaging (man pages, Debian package, systemd unit)"
 scripts/package-test.sh
+echo "== the package under a real systemd (systemd-nspawn containers booting systemd as PID 1)"
+scripts/systemd-test.sh
