@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,9 +223,27 @@ func (c *container) stop() {
 	default:
 		return // still running: its cgroups cannot go
 	}
-	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", cgroupCleanup, "cleanup", c.machine).CombinedOutput()
+	if err := removeCgroups(c.machine); err != nil {
+		c.t.Errorf("%s: %v", c.name, err)
+	}
+}
+
+// removeCgroups removes the cgroups of the container named machine.
+func removeCgroups(machine string) error {
+	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", cgroupCleanup, "cleanup", machine).CombinedOutput()
 	if err != nil {
-		c.t.Errorf("%s: removing the cgroups /%s: %v: %s", c.name, c.machine, err, out)
+		return fmt.Errorf("removing the cgroups /%s: %v: %s", machine, err, out)
+	}
+	return nil
+}
+
+// sweepCgroups removes the cgroups that the containers of an earlier run
+// left when it was killed before its cleanup: those of its machines
+// ("carpsd-*") that hold no process (rmdir refuses the others).
+func sweepCgroups() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/systemd/carpsd-*")
+	for _, d := range dirs {
+		_ = removeCgroups(filepath.Base(d))
 	}
 }
 
@@ -270,6 +289,9 @@ func (c *container) runIn(timeout time.Duration, script, stdin string) (string, 
 	status := ""
 	if err != nil {
 		status = fmt.Sprintf(" [%v]", err)
+	}
+	if stdin != "" {
+		script += " <<'EOF'\n" + strings.TrimRight(stdin, "\n") + "\nEOF"
 	}
 	c.t.Logf("%s# %s%s\n%s", c.name, script, status, strings.TrimRight(string(out), "\n"))
 	return string(out), err
