@@ -46,6 +46,13 @@ var masked = []string{
 // EPERM on its own addresses, and systemd cannot even bring lo up);
 // --network-namespace-path to run in the lab host's namespace.
 //
+// This machine is a Docker image: its /usr/sbin/policy-rc.d ("exit 101")
+// forbids maintainer scripts to start, restart or stop any service
+// ("/usr/sbin/policy-rc.d returned 101, not running 'restart
+// carpd.service'"). No Debian system an operator installs has it; the
+// script removes it from the container's root (a whiteout in the upper
+// layer).
+//
 // And a cgroup of its own: with --keep-unit, nspawn puts the container in
 // <its own cgroup>/payload, and every process this machine's PID 1 starts
 // is in the root cgroup, so that all containers started here would share
@@ -78,6 +85,7 @@ for h in /sys/fs/cgroup/systemd "$v2"; do
 	fi
 done
 for u in "$@"; do ln -sf /dev/null "$dir/root/etc/systemd/system/$u"; done
+rm -f "$dir/root/usr/sbin/policy-rc.d"
 exec systemd-nspawn --directory="$dir/root" --machine="$name" --boot --register=no --keep-unit \
 	--capability=CAP_NET_ADMIN --network-namespace-path="/run/netns/$netns" --bind-ro="$debs:/mnt/carpd"
 `
@@ -151,8 +159,9 @@ func boot(t *testing.T, h *lab.Host, name, debs string) (*container, error) {
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	t.Logf("%s: boot: unshare --mount --propagation private sh -c <script> (tmpfs %s, overlay lowerdir=/, "+
 		"systemd-nspawn --directory=%s/root --machine=%s --boot --register=no --keep-unit "+
-		"--capability=CAP_NET_ADMIN --network-namespace-path=/run/netns/%s --bind-ro=%s:/mnt/carpd)",
-		c.name, dir, dir, name, h.NS, debs)
+		"--capability=CAP_NET_ADMIN --network-namespace-path=/run/netns/%s --bind-ro=%s:/mnt/carpd); "+
+		"in cgroup /%s; /usr/sbin/policy-rc.d removed; masked: %s",
+		c.name, dir, dir, name, h.NS, debs, name, strings.Join(masked, " "))
 	if err := c.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: start systemd-nspawn: %w", c.name, err)
 	}
