@@ -157,6 +157,19 @@ type Hooks struct {
 	XParam     string
 	Neutral    bool   // ucarp's --neutral: no down script at start
 	Notify     string // keepalived's: SCRIPT INSTANCE NAME STATE PRIORITY
+	// keepalived's notify_master, notify_backup, notify_fault and
+	// notify_stop: a command (program and its own arguments), run with no
+	// argument added on entering MASTER, BACKUP, FAULT (INIT with the
+	// interface down) or when carpd stops.
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+}
+
+// Equal reports whether h and o are the same hooks.
+func (h Hooks) Equal(o Hooks) bool {
+	return h.Devd == o.Devd && h.UpScript == o.UpScript && h.DownScript == o.DownScript &&
+		h.XParam == o.XParam && h.Neutral == o.Neutral && h.Notify == o.Notify &&
+		slices.Equal(h.NotifyMaster, o.NotifyMaster) && slices.Equal(h.NotifyBackup, o.NotifyBackup) &&
+		slices.Equal(h.NotifyFault, o.NotifyFault) && slices.Equal(h.NotifyStop, o.NotifyStop)
 }
 
 // HooksOf returns the hooks of vhid v: each one it sets, else the global
@@ -168,6 +181,14 @@ func (c *Config) HooksOf(v *VHID) Hooks {
 		{&h.XParam, &v.Hooks.XParam}, {&h.Notify, &v.Hooks.Notify},
 	} {
 		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	for _, f := range []struct{ dst, src *[]string }{
+		{&h.NotifyMaster, &v.Hooks.NotifyMaster}, {&h.NotifyBackup, &v.Hooks.NotifyBackup},
+		{&h.NotifyFault, &v.Hooks.NotifyFault}, {&h.NotifyStop, &v.Hooks.NotifyStop},
+	} {
+		if len(*f.src) > 0 {
 			*f.dst = *f.src
 		}
 	}

@@ -244,7 +244,7 @@ func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Co
 	oldMC := v.m.Config()
 	sameCfg := v.cfg.AdvBase == vc.AdvBase && v.cfg.AdvSkew == vc.AdvSkew && v.cfg.Password == vc.Password &&
 		slices.Equal(v.prefixes, vc.Addresses) && v.cfg.Peer == vc.Peer && v.cfg.Peer6 == vc.Peer6 &&
-		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks == vc.Hooks && v.cfg.Name == vc.Name
+		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks.Equal(vc.Hooks) && v.cfg.Name == vc.Name
 	acts, err := v.m.Reconfigure(now, mc)
 	if err != nil {
 		// Checked before: not expected.
@@ -311,7 +311,7 @@ func (d *Daemon) reconfigureVRRP(now time.Time, v *vhost, vc config.VHID, mc vrr
 	changed := len(acts) > 0 || !slices.Equal(v.prefixes, ps) || old.Priority != mc.Priority ||
 		old.Interval != mc.Interval || old.Preempt != mc.Preempt || old.PreemptDelay != mc.PreemptDelay ||
 		old.TieBreak != mc.TieBreak || old.IfDownDemotion != mc.IfDownDemotion || old.SendErrDemotion != mc.SendErrDemotion ||
-		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || v.cfg.Hooks != vc.Hooks || v.cfg.Name != vc.Name
+		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || !v.cfg.Hooks.Equal(vc.Hooks) || v.cfg.Name != vc.Name
 	origin := vc.Origin
 	v.cfg = vc
 	v.cfg.Origin = origin
