@@ -48,6 +48,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "carpd: hook: %v\n", err)
 		os.Exit(126)
 	}
+	if len(os.Args) > 1 && os.Args[1] == hooks.HelperCommand {
+		os.Exit(runHookHelper(os.Args[2:]))
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One processor, as keepalived's one thread: the timer's fire, the
 		// readers' adverts and the loop hand over on it without waking a
@@ -314,21 +317,7 @@ func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*ho
 }
 
 // hookScripts returns the scripts of every vhid of cfg that has hooks.
-func hookScripts(cfg *config.Config) map[hooks.Key]hooks.Scripts {
-	scripts := map[hooks.Key]hooks.Scripts{}
-	for i := range cfg.VHIDs {
-		v := &cfg.VHIDs[i]
-		h := cfg.HooksOf(v)
-		s := hooks.Scripts{
-			Devd: h.Devd, Up: h.UpScript, Down: h.DownScript, XParam: h.XParam, Neutral: h.Neutral,
-			Notify: h.Notify, Name: v.Name, Addresses: v.Addresses,
-		}
-		if len(s.Paths()) > 0 {
-			scripts[hooks.Key{VHID: v.VHID, Interface: v.Interface}] = s
-		}
-	}
-	return scripts
-}
+func hookScripts(cfg *config.Config) map[hooks.Key]hooks.Scripts { return hooks.ScriptsOf(cfg) }
 
 // printErrors prints each error of a joined error on its own line.
 func printErrors(w io.Writer, err error) {

@@ -11,7 +11,10 @@
 //   - keepalived's notify: SCRIPT INSTANCE NAME STATE PRIORITY, STATE being
 //     MASTER, BACKUP, FAULT (INIT with the interface down) or STOP, and
 //     PRIORITY a VRRP instance's priority in force (vrrpprio minus the
-//     demotion), or 255 - advskew for a CARP vhid.
+//     demotion), or 255 - advskew for a CARP vhid; and keepalived's
+//     notify_master, notify_backup, notify_fault and notify_stop: a
+//     command of the operator's, run as configured (no argument added) on
+//     entering that state.
 //
 // Every hook also gets CARP_VHID, CARP_IFACE, CARP_STATE, CARP_PREVIOUS,
 // CARP_REASON, CARP_ADDRESSES, CARP_PROTO (carp or vrrp) and CARP_PRIORITY
@@ -21,6 +24,9 @@
 // own goroutines, never holding up the protocol, strictly in order for each
 // vhid; each has a timeout, at which its whole process group is killed.
 // Their exit status and stderr are logged and reported.
+//
+// With hook-user = "root" and carpd not root, the hooks run in carpd's root
+// hook helper (helper.go), over its socket.
 package hooks
 
 import (
@@ -35,6 +41,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +49,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/daemon"
 )
 
@@ -52,7 +60,10 @@ type Scripts struct {
 	XParam   string // ucarp's extra parameter
 	Neutral  bool   // ucarp's --neutral: no down script at start
 	Notify   string // keepalived's notify
-	Name     string // the instance name keepalived's notify gets; "" = <vhid>@<iface>
+	// keepalived's notify_master, notify_backup, notify_fault and
+	// notify_stop: argv, run as it is.
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+	Name                                                string // the instance name keepalived's notify gets; "" = <vhid>@<iface>
 	// Addresses are the vhid's, for ucarp's down scripts at start.
 	Addresses []netip.Prefix
 }
@@ -65,7 +76,28 @@ func (s Scripts) Paths() []string {
 			out = append(out, p)
 		}
 	}
+	for _, argv := range [][]string{s.NotifyMaster, s.NotifyBackup, s.NotifyFault, s.NotifyStop} {
+		if len(argv) > 0 {
+			out = append(out, argv[0])
+		}
+	}
 	return out
+}
+
+// notifyFor returns keepalived's notify_<state> command for a notify
+// state (MASTER, BACKUP, FAULT, STOP) and its hook name.
+func (s Scripts) notifyFor(state string) ([]string, string) {
+	switch state {
+	case "MASTER":
+		return s.NotifyMaster, "notify_master"
+	case "BACKUP":
+		return s.NotifyBackup, "notify_backup"
+	case "FAULT":
+		return s.NotifyFault, "notify_fault"
+	case "STOP":
+		return s.NotifyStop, "notify_stop"
+	}
+	return nil, ""
 }
 
 // Key names a vhid: <vhid>@<iface>.
@@ -82,7 +114,12 @@ type Options struct {
 	// at it.
 	Timeout time.Duration
 	// User runs the hooks as this user (name or uid); "" as carpd's.
+	// root while carpd is not root: through the root hook helper at
+	// HelperSocket.
 	User string
+	// HelperSocket is the root hook helper's socket (HelperSocketPath()
+	// when "").
+	HelperSocket string
 	// Wrapper is prepended to every command: carpd's __hook-exec, which
 	// clears the ambient capabilities before it execs the script.
 	Wrapper []string
@@ -106,6 +143,7 @@ type Runner struct {
 	o       Options
 	scripts map[Key]Scripts
 	cred    *syscall.Credential
+	helper  string // the root hook helper's socket, when hooks run there
 	env     []string
 
 	mu      sync.Mutex
@@ -143,7 +181,13 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.cred = c
+		if c.Uid == 0 && os.Geteuid() != 0 {
+			// No setuid without CAP_SETUID (and NoNewPrivileges): root's
+			// hooks run in the root hook helper.
+			r.helper = cmp.Or(o.HelperSocket, HelperSocketPath())
+		} else {
+			r.cred = c
+		}
 	}
 	r.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	return r, nil
@@ -298,6 +342,10 @@ func (r *Runner) Transition(e daemon.HookEvent) {
 			r.enqueue(j)
 		}
 	}
+	// keepalived runs notify_<state> first, then notify.
+	if argv, hook := s.notifyFor(notifyState(e)); len(argv) > 0 {
+		r.enqueue(job{key: k, hook: hook, argv: slices.Clone(argv), env: env})
+	}
 	if s.Notify != "" {
 		name := s.Name
 		if name == "" {
@@ -407,47 +455,107 @@ func (l *limitedBuffer) String() string {
 	return strings.TrimSpace(l.b.String())
 }
 
-// run runs one job with its timeout, kills its process group at the
-// timeout, and logs and reports the result.
+// run runs one job with its timeout (here, or in the root hook helper),
+// and logs and reports the result.
 func (r *Runner) run(j job) {
 	r.mu.Lock()
 	timeout := r.o.Timeout
 	r.mu.Unlock()
+	start := time.Now()
+	var o Outcome
+	if r.helper != "" {
+		o = runInHelper(r.helper, Request{VHID: j.key.VHID, Interface: j.key.Interface, Hook: j.hook, Argv: j.argv, Env: carpEnv(j.env)}, timeout)
+	} else {
+		argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
+		o = Execute(argv, j.env, r.cred, timeout)
+	}
+	took := time.Since(start)
+	log := r.o.Log.With("vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "), "took", took.Round(time.Millisecond))
+	if r.helper != "" {
+		log = log.With("via", "hook-helper")
+	}
+	switch o.Result {
+	case ResultOK:
+		log.Info("carpd: hook ran", "exit", 0)
+		r.report(j, "ok", o.Exit, took, "")
+	case ResultTimeout:
+		log.Warn("carpd: hook killed at its timeout", "timeout", timeout, "stderr", o.Stderr)
+		r.report(j, "timeout", nil, took, o.Stderr)
+	case ResultFailed:
+		log.Warn("carpd: hook failed", "exit", *o.Exit, "stderr", o.Stderr)
+		r.report(j, "failed", o.Exit, took, o.Stderr)
+	default: // error, refused
+		log.Error("carpd: hook could not run", "err", o.Error)
+		r.report(j, "error", nil, took, o.Error)
+	}
+}
+
+// Results of a run.
+const (
+	ResultOK      = "ok"      // exit 0
+	ResultFailed  = "failed"  // another exit status
+	ResultTimeout = "timeout" // killed at the timeout
+	ResultError   = "error"   // could not run
+	ResultRefused = "refused" // the helper refused the request: nothing ran
+)
+
+// Outcome is how a run ended.
+type Outcome struct {
+	Result string `json:"result"`
+	Exit   *int   `json:"exit,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Execute runs argv with env in its own process group (as cred unless
+// nil), from /, with stdin and stdout on /dev/null and the first
+// maxOutput bytes of stderr kept; at the timeout the whole group is
+// killed.
+func Execute(argv, env []string, cred *syscall.Credential, timeout time.Duration) Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
+	return execute(ctx, argv, env, cred)
+}
+
+// execute runs argv until it ends or ctx is done, when its process group
+// is killed (an Outcome with ResultTimeout).
+func execute(ctx context.Context, argv, env []string, cred *syscall.Credential) Outcome {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = j.env
+	cmd.Env = env
 	cmd.Dir = "/"
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	cmd.Cancel = func() error {
 		// The whole group: a script's children die with it.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = time.Second
-	start := time.Now()
 	err := cmd.Run()
-	took := time.Since(start)
-	log := r.o.Log.With("vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "), "took", took.Round(time.Millisecond))
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 		code := 0
-		log.Info("carpd: hook ran", "exit", 0)
-		r.report(j, "ok", &code, took, "")
-	case ctx.Err() != nil:
-		log.Warn("carpd: hook killed at its timeout", "timeout", timeout, "stderr", stderr.String())
-		r.report(j, "timeout", nil, took, stderr.String())
+		return Outcome{Result: ResultOK, Exit: &code}
+	case ctx.Err() != nil && cmd.Process != nil:
+		return Outcome{Result: ResultTimeout, Stderr: stderr.String()}
 	case errors.As(err, &exitErr):
 		code := exitErr.ExitCode()
-		log.Warn("carpd: hook failed", "exit", code, "stderr", stderr.String())
-		r.report(j, "failed", &code, took, stderr.String())
-	default:
-		log.Error("carpd: hook could not run", "err", err)
-		r.report(j, "error", nil, took, err.Error())
+		return Outcome{Result: ResultFailed, Exit: &code, Stderr: stderr.String()}
 	}
+	return Outcome{Result: ResultError, Error: err.Error()}
+}
+
+// carpEnv returns the CARP_* variables of env: what the helper takes from
+// carpd (it sets PATH and LANG itself).
+func carpEnv(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if strings.HasPrefix(e, "CARP_") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (r *Runner) report(j job, result string, exit *int, took time.Duration, msg string) {
@@ -471,4 +579,23 @@ func (r *Runner) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ScriptsOf returns the scripts of every vhid of cfg that has hooks (carpd
+// and its root hook helper compute them alike).
+func ScriptsOf(cfg *config.Config) map[Key]Scripts {
+	scripts := map[Key]Scripts{}
+	for i := range cfg.VHIDs {
+		v := &cfg.VHIDs[i]
+		h := cfg.HooksOf(v)
+		s := Scripts{
+			Devd: h.Devd, Up: h.UpScript, Down: h.DownScript, XParam: h.XParam, Neutral: h.Neutral,
+			Notify: h.Notify, NotifyMaster: h.NotifyMaster, NotifyBackup: h.NotifyBackup,
+			NotifyFault: h.NotifyFault, NotifyStop: h.NotifyStop, Name: v.Name, Addresses: v.Addresses,
+		}
+		if len(s.Paths()) > 0 {
+			scripts[Key{VHID: v.VHID, Interface: v.Interface}] = s
+		}
+	}
+	return scripts
 }
