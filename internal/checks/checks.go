@@ -1,5 +1,5 @@
 // Package checks runs carpd's health checks (keepalived's track_script,
-// track_file and friends, built in): each check on its own goroutine,
+// track_file, track_interface and friends, built in): each check on its own goroutine,
 // every interval, with a timeout, turning up or down after rise successes
 // or fall failures in a row. Only changes are reported. Commands run
 // without a shell unless the check is a shell check, in their own process
@@ -177,6 +177,8 @@ func (r *Runner) probe(ctx context.Context, c config.Check) (ok bool, demotion i
 		return httpCheck(ctx, c)
 	case config.CheckFile:
 		return fileCheck(c)
+	case config.CheckLink:
+		return linkCheck(c.Target)
 	}
 	return false, 0, "unknown kind " + c.Kind
 }
@@ -252,6 +254,28 @@ func httpCheck(ctx context.Context, c config.Check) (bool, int, string) {
 	}
 	if c.ExpectBody != "" && !bytes.Contains(body, []byte(c.ExpectBody)) {
 		return false, 0, fmt.Sprintf("the body lacks %q", c.ExpectBody)
+	}
+	return true, 0, ""
+}
+
+// linkCheck is up while the interface is administratively up and running
+// (has carrier), as keepalived's track_interface and carp(4)'s own
+// interface.
+func linkCheck(name string) (bool, int, string) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return false, 0, fmt.Sprintf("interface %s: %v", name, err)
+	}
+	return linkState(name, ifi.Flags)
+}
+
+// linkState says whether flags are those of an interface up and running.
+func linkState(name string, flags net.Flags) (bool, int, string) {
+	switch {
+	case flags&net.FlagUp == 0:
+		return false, 0, name + " is down"
+	case flags&net.FlagRunning == 0:
+		return false, 0, name + " has no carrier"
 	}
 	return true, 0, ""
 }
