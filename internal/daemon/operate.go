@@ -159,9 +159,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 		s.AdvBase, s.AdvSkew, s.AdvertisedSkew = int(v.cfg.AdvBase), int(v.cfg.AdvSkew), int(v.m.AdvSkew())
 		s.Peer, s.Peer6 = peer(carp.IPv4), peer(carp.IPv6)
 	}
-	for _, p := range v.prefixes {
-		s.Addresses = append(s.Addresses, p.String())
-	}
+	s.Addresses = d.shownAddresses(v)
 	if v.state() == carp.Master && !v.stats.masterSince.IsZero() {
 		t := v.stats.masterSince
 		s.MasterSince = &t

@@ -12,7 +12,7 @@ import (
 // leaves a BACKUP alone.
 func TestUcarpSignals(t *testing.T) {
 	defer func(h time.Duration) { giveUpHold = h }(giveUpHold)
-	giveUpHold = 300 * time.Millisecond
+	giveUpHold = 0 // the hold is then the master-down interval, 3.8 s
 	f := newFakeHost()
 	var logs syncBuffer
 	d, err := New(testConfig(), f.host(), Options{Log: testLog(&logs)})
@@ -42,7 +42,7 @@ func TestUcarpSignals(t *testing.T) {
 	if v := st.VHIDs[0]; v.State != "BACKUP" || !v.Released || v.LastChange.From != "MASTER" {
 		t.Errorf("after SIGUSR2: %+v", v)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, _ = d.Status(bg)
 		if !st.VHIDs[0].Released {
