@@ -14,8 +14,13 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/hooks"
 )
+
+// serviceUser is the user carpd runs as under its unit, whom --check
+// checks hook-user for (the checks' --check-user flag may set it).
+var serviceUser = "carpd"
 
 // Default configuration files, when no flag names one.
 const (
@@ -53,6 +58,22 @@ func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 		l.Warn("carpd hook-helper: hook killed (timeout, or carpd gave up)")
 	}
 	return exitOK
+}
+
+// checkHookUser is --check's verdict (when check) on hook-user when carpd
+// runs as serviceUser under its unit, and says which sandbox the hooks run
+// in.
+func checkHookUser(check bool, cfg *config.Config, serviceUser string, stdout io.Writer) error {
+	if !check {
+		return nil
+	}
+	if err := config.CheckHookUser(cfg, config.HookHostOf(serviceUser, hooks.HelperSocketPath())); err != nil {
+		return err
+	}
+	if s := config.HookSandbox(cfg, serviceUser); s != "" {
+		fmt.Fprintf(stdout, "carpd: %s\n", s)
+	}
+	return nil
 }
 
 // withDefaultConfig adds the default configuration file to args when none

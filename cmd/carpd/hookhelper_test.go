@@ -121,3 +121,44 @@ func TestHookHelper(t *testing.T) {
 		t.Errorf("a refused request ran the hook:\n%s", data)
 	}
 }
+
+// TestCheckHookUser: --check refuses a hook-user that cannot work under
+// the unit (carpd as the user carpd) and says which sandbox hooks run in.
+func TestCheckHookUser(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "hook.sock")
+	t.Setenv("CARPD_HOOK_SOCKET", sock)
+	conf := func(user string) string {
+		p := filepath.Join(dir, "c.toml")
+		body := user + "\nhook = \"/bin/true\"\n\n[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	check := func(user string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		code := run(t.Context(), []string{"--config", conf(user), "--check"}, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := check(""); code != exitOK || !strings.Contains(out, "hooks run as carpd inside carpd's sandbox") || !strings.Contains(out, "ProtectHome=yes") {
+		t.Errorf("no hook-user: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := check(`hook-user = "www-data"`); code == exitOK || !strings.Contains(errOut, `c.toml:1: hook-user "www-data": carpd runs as carpd with NoNewPrivileges`) {
+		t.Errorf("hook-user www-data: %d %q", code, errOut)
+	}
+	for _, p := range []string{"/etc/systemd/system/carpd-hook.socket", "/usr/lib/systemd/system/carpd-hook.socket", "/lib/systemd/system/carpd-hook.socket"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s is installed here", p)
+		}
+	}
+	if code, _, errOut := check(`hook-user = "root"`); code == exitOK || !strings.Contains(errOut, "the root hook helper is not installed") {
+		t.Errorf("hook-user root, no helper: %d %q", code, errOut)
+	}
+	if err := os.WriteFile(sock, nil, 0o600); err != nil { // the socket's place taken: "exists"
+		t.Fatal(err)
+	}
+	if code, out, errOut := check(`hook-user = "root"`); code != exitOK || !strings.Contains(out, "hooks run as root in the root hook helper (carpd-hook@.service)") {
+		t.Errorf("hook-user root with the helper: %d %q %q", code, out, errOut)
+	}
+}

@@ -218,6 +218,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	notify, watchdog := systemdNotify(log)
+	if err := checkHookUser(f.check, cfg, serviceUser, stdout); err != nil {
+		printErrors(stderr, err)
+		return exitConfig
+	}
 	if f.check || f.checkConfig != "" {
 		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
 		return exitOK

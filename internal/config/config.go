@@ -139,6 +139,8 @@ type Config struct {
 	// HookTimeout bounds each hook run; HookUser runs them as that user.
 	HookTimeout time.Duration
 	HookUser    string
+	// HookUserOrigin is "file:line" of the hook-user key ("" when none).
+	HookUserOrigin string
 	// ManageAddresses is true when carpd adds and removes the virtual
 	// addresses itself; false leaves them to the hooks (ucarp's way).
 	ManageAddresses bool

@@ -408,7 +408,7 @@ func (t *tomlParser) global(kv keyValue) {
 		case kv.key == "control-group":
 			c.ControlGroup = s
 		default:
-			c.HookUser = s
+			c.HookUser, c.HookUserOrigin = s, t.at(kv.line)
 		}
 	case "metrics-listen":
 		s, ok := t.str(kv, `an address like "127.0.0.1:9657"`)

@@ -181,11 +181,18 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c.Uid == 0 && os.Geteuid() != 0 {
+		switch euid := os.Geteuid(); {
+		case euid == 0:
+			r.cred = c
+		case c.Uid == 0:
 			// No setuid without CAP_SETUID (and NoNewPrivileges): root's
 			// hooks run in the root hook helper.
 			r.helper = cmp.Or(o.HelperSocket, HelperSocketPath())
-		} else {
+		case c.Uid == uint32(euid):
+			// carpd's own user: nothing to switch.
+		case !hasCapSetuid():
+			return nil, fmt.Errorf("hook-user %q: carpd runs as uid %d without CAP_SETUID and cannot run hooks as another user (leave hook-user out, or set \"root\" for the root hook helper)", o.User, euid)
+		default:
 			r.cred = c
 		}
 	}
