@@ -90,11 +90,16 @@ func TestDebianUcarpScriptsAsRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	setup := fmt.Sprintf("mount --bind %s /etc/network && mount -t tmpfs tmpfs /run && mkdir /run/network && mount --bind %s /run/network", etc, state)
-	cfg := hookTOML(t, c.dir, "master.toml", 100, `manage-addresses = false
+	// keepalived's notify_master and notify_stop beside them, as root too.
+	notifyLog := filepath.Join(c.dir, "notify.log")
+	notify := writeScript(t, c.dir, "notify.sh", `echo "$* uid=$(id -u)" >> `+notifyLog+"\n")
+	cfg := hookTOML(t, c.dir, "master.toml", 100, fmt.Sprintf(`manage-addresses = false
 hook-user = "root"
 hook-timeout = "10s"
 upscript = "/usr/share/ucarp/vip-up"
-downscript = "/usr/share/ucarp/vip-down"`)
+downscript = "/usr/share/ucarp/vip-down"
+notify_master = "%s 'became master'"
+notify_stop = ["%s", "stopped"]`, notify, notify))
 	sock := serveHookHelper(t, c.master, c.dir, cfg, setup)
 	run := filepath.Join(c.dir, "run")
 	if err := os.MkdirAll(run, 0o755); err != nil {
@@ -143,6 +148,9 @@ downscript = "/usr/share/ucarp/vip-down"`)
 	_ = p.Wait()
 	if ok, _ := c.master.Holds(vip); ok {
 		t.Errorf("the VIP is held after carpd stopped (vip-down did not run):\n%s", p.Output())
+	}
+	if got := waitFileLines(t, notifyLog, 2, 5*time.Second); strings.Join(got, "\n") != "became master uid=0\nstopped uid=0" {
+		t.Errorf("notify_master and notify_stop ran as %q", got)
 	}
 }
 
