@@ -247,6 +247,11 @@ func Serve(conn io.ReadWriter, scripts map[Key]Scripts, hookUser string, timeout
 			o = Outcome{Result: ResultRefused, Error: "refused: " + err.Error()}
 			break
 		}
+		if err := CheckScriptAs(req.Argv[0], 0); err != nil {
+			// Root runs it: only root may be able to change it.
+			o = Outcome{Result: ResultRefused, Error: "refused: " + err.Error()}
+			break
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		go func() {
 			// Anything more from carpd, or its end: stop the hook.

@@ -234,3 +234,31 @@ INSTANCE 100@eth0 STOP 155
 		t.Errorf("calls:\n%s\nwant:\n%s", data, want)
 	}
 }
+
+// TestHelperRefusesScriptsRootDoesNotOwn: a configured hook that carpd's
+// user (here nobody) could change is refused by the helper, which runs it
+// as root.
+func TestHelperRefusesScriptsRootDoesNotOwn(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	dir := safeDir(t)
+	marker := filepath.Join(dir, "ran")
+	devd := script(t, dir, "devd.sh", "touch "+marker+"\n", 0o755)
+	if err := os.Chown(devd, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	sock := serveHelper(t, dir, map[Key]Scripts{key: {Devd: devd}}, time.Second)
+	o := runInHelper(sock, Request{VHID: 100, Interface: "eth0", Hook: "devd", Argv: []string{devd, "100@eth0", "MASTER"}}, time.Second)
+	if o.Result != ResultError || !strings.Contains(o.Error, "is owned by uid 65534, not root") {
+		t.Errorf("outcome %+v", o)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the hook ran")
+	}
+	// A carpd whose hooks run as root (itself root here) refuses it at
+	// the start.
+	if _, err := New(Options{}, map[Key]Scripts{key: {Devd: devd}}); err == nil || !strings.Contains(err.Error(), "not root") {
+		t.Errorf("New: %v", err)
+	}
+}

@@ -173,9 +173,6 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 		o.Log = slog.Default()
 	}
 	r := &Runner{o: o, scripts: scripts, workers: map[Key]*worker{}}
-	if err := Check(scripts); err != nil {
-		return nil, err
-	}
 	if o.User != "" {
 		c, err := credential(o.User)
 		if err != nil {
@@ -196,6 +193,9 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 			r.cred = c
 		}
 	}
+	if err := checkAs(scripts, r.owner()); err != nil {
+		return nil, err
+	}
 	r.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	return r, nil
 }
@@ -215,15 +215,27 @@ func credential(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// owner is the user besides root who may own the scripts: carpd's own,
+// none (root) when they run in the root hook helper.
+func (r *Runner) owner() int {
+	if r.helper != "" {
+		return 0
+	}
+	return os.Getuid()
+}
+
 // Check checks every script of scripts (CheckScript).
-func Check(scripts map[Key]Scripts) error {
+func Check(scripts map[Key]Scripts) error { return checkAs(scripts, os.Getuid()) }
+
+// checkAs checks every script of scripts (CheckScriptAs owner).
+func checkAs(scripts map[Key]Scripts, owner int) error {
 	var errs []error
 	seen := map[string]bool{}
 	for _, s := range scripts {
 		for _, p := range s.Paths() {
 			if !seen[p] {
 				seen[p] = true
-				errs = append(errs, CheckScript(p))
+				errs = append(errs, CheckScriptAs(p, owner))
 			}
 		}
 	}
@@ -233,7 +245,7 @@ func Check(scripts map[Key]Scripts) error {
 // Update replaces the scripts (a reload), after checking them; the runs
 // already queued keep their commands.
 func (r *Runner) Update(scripts map[Key]Scripts, timeout time.Duration) error {
-	if err := Check(scripts); err != nil {
+	if err := checkAs(scripts, r.owner()); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -251,7 +263,13 @@ func (r *Runner) Update(scripts map[Key]Scripts, timeout time.Duration) error {
 // neither its group nor others, in directories of which the same holds (a
 // root-owned sticky directory such as /tmp is allowed: others cannot
 // replace what is in it).
-func CheckScript(path string) error {
+func CheckScript(path string) error { return CheckScriptAs(path, os.Getuid()) }
+
+// CheckScriptAs is CheckScript for hooks run as root on behalf of a carpd
+// whose uid is owner: files and directories owned by root or owner (0:
+// root alone, as for the root hook helper's hooks, which carpd's user must
+// not be able to change).
+func CheckScriptAs(path string, owner int) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("hook %s: refused: not an absolute path", path)
 	}
@@ -265,7 +283,7 @@ func CheckScript(path string) error {
 	if fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("hook %s: refused: not executable", path)
 	}
-	if err := safe(path, fi, false); err != nil {
+	if err := safe(path, fi, false, owner); err != nil {
 		return err
 	}
 	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
@@ -273,7 +291,7 @@ func CheckScript(path string) error {
 		if err != nil {
 			return fmt.Errorf("hook %s: %w", path, err)
 		}
-		if err := safe(dir, di, true); err != nil {
+		if err := safe(dir, di, true, owner); err != nil {
 			return fmt.Errorf("hook %s: %w", path, err)
 		}
 		if dir == "/" {
@@ -282,13 +300,16 @@ func CheckScript(path string) error {
 	}
 }
 
-func safe(path string, fi os.FileInfo, isDir bool) error {
+func safe(path string, fi os.FileInfo, isDir bool, allowed int) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
 	owner := int(st.Uid)
-	if owner != 0 && owner != os.Getuid() {
+	if owner != 0 && owner != allowed {
+		if allowed == 0 {
+			return fmt.Errorf("refused: %s is owned by uid %d, not root (a hook run as root)", path, owner)
+		}
 		return fmt.Errorf("refused: %s is owned by uid %d, neither root nor carpd's user", path, owner)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
