@@ -181,3 +181,29 @@ func KeyCandidates(literals []string) []string {
 	}
 	return out
 }
+
+// mdLink matches the target of a Markdown link or image: "](target)".
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// BrokenLinks returns the relative links of the Markdown file at path
+// whose target file does not exist, as written. Links to a scheme
+// (https:, mailto:) and to an anchor of the same page are not checked; an
+// anchor after a file name is dropped.
+func BrokenLinks(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var broken []string
+	for _, m := range mdLink.FindAllStringSubmatch(string(data), -1) {
+		target := m[1]
+		if strings.Contains(target, ":") || strings.HasPrefix(target, "#") {
+			continue
+		}
+		file, _, _ := strings.Cut(target, "#")
+		if _, err := os.Stat(filepath.Join(filepath.Dir(path), file)); err != nil {
+			broken = append(broken, target)
+		}
+	}
+	return broken, nil
+}

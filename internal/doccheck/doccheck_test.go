@@ -3,6 +3,7 @@ package doccheck
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -154,5 +155,27 @@ func TestFlagsInUsage(t *testing.T) {
 	want := []string{"check-user", "clear", "control", "json", "reason"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestLinksResolve fails for every relative link of the README and the
+// documentation whose file is not in the repository.
+func TestLinksResolve(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "../../README.md", "../../bench/README.md")
+	for _, f := range files {
+		broken, err := BrokenLinks(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range broken {
+			t.Errorf("%s: the link %s leads to no file", strings.TrimPrefix(f, "../../"), l)
+		}
+	}
+	if len(files) < 7 {
+		t.Errorf("only %d documents found: %v", len(files), files)
 	}
 }
