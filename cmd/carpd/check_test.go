@@ -153,20 +153,38 @@ func TestExitStatus(t *testing.T) {
 			}
 		})
 	}
-	// As the service would meet it: a file root alone may read.
-	t.Run("a configuration the user cannot read", func(t *testing.T) {
-		private := writeFile(t, filepath.Join(dir, "private.toml"), "", 0o600)
-		code, stderr := runBin(t, 65534, "--config", private)
-		if code != exitConfig {
-			t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
-		}
-		group, _ := access.LookupUser("65534")
-		want := fmt.Sprintf("carpd: load config: open %s: permission denied: carpd runs as uid 65534 (nobody), which cannot read it; fix: chown root:%s %s; chmod 0640 %s\n",
-			private, group.GroupName, private, private)
-		if diff := cmp.Diff(want, stderr); diff != "" {
-			t.Errorf("stderr mismatch (-want +got):\n%s", diff)
-		}
-	})
+	// As the service would meet it: a file root alone may read, a
+	// directory root alone may search.
+	nobody, err := access.LookupUser("65534")
+	if err != nil {
+		t.Skip("no user 65534:", err)
+	}
+	closed := filepath.Join(dir, "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	private := writeFile(t, filepath.Join(dir, "private.toml"), "", 0o600)
+	hidden := writeFile(t, filepath.Join(closed, "carpd.toml"), "", 0o644)
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"a configuration the user cannot read", private, fmt.Sprintf(
+			"carpd: load config: open %s: permission denied: carpd runs as uid 65534 (%s): user %[2]s cannot read it (mode 0600, owner root:root); fix: chown root:%s %[1]s; chmod 0640 %[1]s\n",
+			private, nobody.Name, nobody.GroupName)},
+		{"a configuration in a directory the user cannot search", hidden, fmt.Sprintf(
+			"carpd: load config: open %s: permission denied: carpd runs as uid 65534 (%s): user %[2]s cannot search the directory %s (mode 0700, owner root:root); fix: chgrp %s %[3]s; chmod g+x %[3]s\n",
+			hidden, nobody.Name, closed, nobody.GroupName)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runBin(t, 65534, "--config", tc.path)
+			if code != exitConfig {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
+			}
+			if diff := cmp.Diff(tc.want, stderr); diff != "" {
+				t.Errorf("stderr mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // TestStartAndCheckAgree feeds bad configurations to the daemon's start

@@ -13,11 +13,14 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	fileaccess "github.com/carpd/carpd/internal/access"
 )
 
 // format is the format a configuration file is read as.
@@ -36,14 +39,13 @@ func (f format) String() string {
 }
 
 // readConfig reads the configuration file path. A permission refused names
-// the user carpd runs as and the documented way to give it the file
-// (ConfigFix).
+// the user carpd runs as and what to change: the directory it cannot
+// search, or the file, which the documented way gives to carpd's group
+// (chown root:carpd FILE; chmod 0640 FILE).
 func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrPermission) {
-		uid, gid := os.Geteuid(), os.Getegid()
-		return nil, fmt.Errorf("load config: %w: carpd runs as %s, which cannot read it; fix: %s",
-			err, describeUID(uid), ConfigFix(path, groupName(gid)))
+		return nil, fmt.Errorf("load config: %w: carpd runs as %s: %s", err, describeUID(os.Geteuid()), permissionFix(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
@@ -51,11 +53,25 @@ func readConfig(path string) ([]byte, error) {
 	return data, nil
 }
 
-// ConfigFix is the command that gives the configuration file path to the
-// group group (carpd's) and keeps it from others, the documented way for a
-// file that holds a password: owned by root, readable by carpd's group.
-func ConfigFix(path, group string) string {
-	return fmt.Sprintf("chown root:%s %s; chmod 0640 %s", group, path, path)
+// permissionFix says what keeps this process from reading the file path
+// and how to fix it, as `carpd --check` would.
+func permissionFix(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	u, err := fileaccess.LookupUser(strconv.Itoa(os.Geteuid()))
+	if err != nil {
+		u = &fileaccess.User{Name: strconv.Itoa(os.Geteuid()), UID: os.Geteuid(), GID: os.Getegid(), GroupName: groupName(os.Getegid())}
+	}
+	t := fileaccess.Target{Path: abs, What: "configuration file", Origin: path, Kind: fileaccess.Config}
+	problems := fileaccess.Check(t, fileaccess.Stat(abs), u, nil)
+	if len(problems) == 0 {
+		return fmt.Sprintf("it cannot read the file; fix: chown root:%s %s; chmod 0640 %s", u.GroupName, path, path)
+	}
+	// The problem without the file's name, which the error has.
+	_, msg, _ := strings.Cut(problems[0].Msg, abs+": ")
+	return msg
 }
 
 // groupName returns the name of gid, or the number when it has none.
