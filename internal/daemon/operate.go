@@ -305,6 +305,8 @@ func (c *counters) snapshot(d *Daemon) api.Stats {
 	st.MonitorResyncs = c.resyncs.Load()
 	st.HookRuns = c.hookRuns.Load()
 	st.HookFailures = c.hookFailures.Load()
+	st.ConfigLastReloadSuccessful = !c.reloadFailed.Load()
+	st.ConfigLastReloadSuccess = time.Unix(0, c.loaded.Load())
 	return st
 }
 
