@@ -518,7 +518,7 @@ func (d *Daemon) Subscribe(ctx context.Context) (*Sub, error) {
 		s.c = make(chan api.Event, subBuffer+len(d.vhosts))
 		s.C = s.c
 		for _, v := range d.vhosts {
-			dem := d.demotion
+			dem := d.demotionOf(v) // the vhid's: the host's and its checks'
 			e := v.event("snapshot")
 			e.Version, e.Seq, e.Time = api.Version, d.seq, now
 			e.State, e.Demotion, e.Addresses = v.state().String(), &dem, v.addrStrings()

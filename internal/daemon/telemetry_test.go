@@ -72,6 +72,19 @@ func TestVHIDDemotion(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// The event stream's snapshot says the same.
+	sub, err := d.Subscribe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e := <-sub.C
+		want := map[string]int{"eth0": 0, "eth1": 30}[e.Interface]
+		if e.Type != "snapshot" || e.Demotion == nil || *e.Demotion != want {
+			t.Errorf("snapshot %+v (demotion %v), want demotion %d", e, e.Demotion, want)
+		}
+	}
+	d.Unsubscribe(sub)
 	cancel()
 	<-done
 }
