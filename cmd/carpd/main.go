@@ -31,6 +31,7 @@ import (
 	"github.com/carpd/carpd/internal/daemon"
 	"github.com/carpd/carpd/internal/hooks"
 	"github.com/carpd/carpd/internal/host"
+	"github.com/carpd/carpd/internal/logging"
 	"github.com/carpd/carpd/internal/metrics"
 	"github.com/carpd/carpd/internal/version"
 )
@@ -211,7 +212,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "carpd: %v\n", err) // config checked it
 		return exitConfig
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Under systemd, stderr is the journal: priorities, no time=.
+	log := slog.New(logging.NewHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// A hook reports through the daemon, which is made later.
 	var d *daemon.Daemon
 	runner, err := newHooks(cfg, log, func(e api.Event) { d.HookDone(e) })
