@@ -18,10 +18,6 @@ import (
 	"github.com/carpd/carpd/internal/hooks"
 )
 
-// serviceUser is the user carpd runs as under its unit, whom --check
-// checks hook-user for (the checks' --check-user flag may set it).
-var serviceUser = "carpd"
-
 // Default configuration files, when no flag names one.
 const (
 	defaultTOML   = "/etc/carpd/carpd.toml"
@@ -60,13 +56,9 @@ func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 	return exitOK
 }
 
-// checkHookUser is --check's verdict (when check) on hook-user when carpd
-// runs as serviceUser under its unit, and says which sandbox the hooks run
-// in.
-func checkHookUser(check bool, cfg *config.Config, serviceUser string, stdout io.Writer) error {
-	if !check {
-		return nil
-	}
+// checkHookUser is --check's verdict on hook-user when carpd runs as
+// serviceUser under its unit, and says which sandbox the hooks run in.
+func checkHookUser(cfg *config.Config, serviceUser string, stdout io.Writer) error {
 	if err := config.CheckHookUser(cfg, config.HookHostOf(serviceUser, hooks.HelperSocketPath())); err != nil {
 		return err
 	}

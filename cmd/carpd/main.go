@@ -6,6 +6,7 @@
 //	carpd --config /etc/carpd/carpd.toml
 //	carpd --rc-conf /etc/rc.conf [--preempt] [--log-level debug]
 //	carpd --check-config FILE
+//	carpd --config FILE --check [--check-user NAME]
 //	carpd --version
 package main
 
@@ -30,15 +31,23 @@ import (
 	"github.com/carpd/carpd/internal/daemon"
 	"github.com/carpd/carpd/internal/hooks"
 	"github.com/carpd/carpd/internal/host"
+	"github.com/carpd/carpd/internal/logging"
 	"github.com/carpd/carpd/internal/metrics"
 	"github.com/carpd/carpd/internal/version"
 )
 
-// Exit statuses.
+// Exit statuses (carpd(8), EXIT STATUS). The unit's
+// RestartPreventExitStatus names exitUsage and exitConfig: restarting
+// does not mend them. A panic and the watchdog's SIGABRT exit 2, and must
+// be restarted.
 const (
-	exitOK     = 0
-	exitFail   = 1 // the daemon failed while running
-	exitConfig = 2 // bad command line or configuration: nothing was started
+	exitOK   = 0
+	exitFail = 1 // the daemon failed while running
+	// exitProblems: --check-config or --check found problems, each
+	// printed as file:line: message.
+	exitProblems = 2
+	exitUsage    = 64 // sysexits' EX_USAGE: a bad command line
+	exitConfig   = 78 // sysexits' EX_CONFIG: the configuration is refused at start; nothing was started
 )
 
 func main() {
@@ -69,7 +78,10 @@ func main() {
 type flags struct {
 	config, rcConf, checkConfig string
 	check, version              bool
-	overrides                   config.Overrides
+	// checkUser is the user --check checks the files as ("": the
+	// packaged unit's, when run as root).
+	checkUser string
+	overrides config.Overrides
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -79,7 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.config, "config", "", "configuration file: carpd's TOML (*.toml) or a FreeBSD rc.conf (any other name)")
 	fs.StringVar(&f.rcConf, "rc-conf", "", "read the carp lines (ifconfig_<iface>_alias<N> with a vhid) of this FreeBSD rc.conf")
 	fs.StringVar(&f.checkConfig, "check-config", "", "check this configuration file (the file alone; add --check for this host's interfaces) and exit: 0 when good, 2 with every error otherwise")
-	fs.BoolVar(&f.check, "check", false, "check the configuration against this host (interfaces) and exit: 0 or 2")
+	fs.BoolVar(&f.check, "check", false, "check the configuration against this host (interfaces, hooks, and the files as the service's user meets them) and exit: 0 or 2")
+	fs.StringVar(&f.checkUser, "check-user", "", "with --check: check the files as this user would meet them (default, when run as root: "+serviceUser+", the packaged unit's User=)")
 	preempt := fs.Bool("preempt", false, "take over from a slower master (FreeBSD's net.inet.carp.preempt=1)")
 	preemptDelay := fs.Duration("preempt-delay", 0, "after start, wait this long before preempting (keepalived's preempt_delay), e.g. 30s")
 	ifdown := fs.Int("ifdown-demotion", config.DefaultDemotionFactor, "demotion while a vhid's interface is down (FreeBSD's ifdown_demotion_factor); 0: off")
@@ -182,34 +195,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err)
-		return exitConfig
+		return exitUsage
 	}
 	if f.version {
 		fmt.Fprintf(stdout, "carpd %s (%s)\n", version.String(), version.Go())
 		return exitOK
 	}
-	cfg, err := f.load()
+	if f.checkConfig != "" || f.check {
+		return check(f, stdout, stderr)
+	}
+	// What the checks check, so that they refuse what the start refuses.
+	cfg, err := validate(f, true)
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
-	}
-	name := f.checkConfig + f.config + f.rcConf
-	if f.checkConfig != "" && !f.check {
-		// The file alone, so that it can be checked on another machine.
-		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
-		return exitOK
 	}
 	level := new(slog.LevelVar)
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err) // config checked it
 		return exitConfig
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// The interfaces and the hooks, before anything is opened.
-	if err := daemon.Check(cfg, host.Links{}); err != nil {
-		printErrors(stderr, err)
-		return exitConfig
-	}
+	// Under systemd, stderr is the journal: priorities, no time=.
+	log := slog.New(logging.NewHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// A hook reports through the daemon, which is made later.
 	var d *daemon.Daemon
 	runner, err := newHooks(cfg, log, func(e api.Event) { d.HookDone(e) })
@@ -218,14 +225,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	notify, watchdog := systemdNotify(log)
-	if err := checkHookUser(f.check, cfg, serviceUser, stdout); err != nil {
-		printErrors(stderr, err)
-		return exitConfig
-	}
-	if f.check || f.checkConfig != "" {
-		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
-		return exitOK
-	}
 	h, err := host.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,6 +113,7 @@ func (r *Runner) Stop() { r.Update(nil) }
 func (r *Runner) loop(ctx context.Context, c config.Check) {
 	up, streak := true, 0
 	lastDemotion := 0
+	missing := "" // what is wrong with an exec check's program, logged once
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -124,6 +126,13 @@ func (r *Runner) loop(ctx context.Context, c config.Check) {
 		ok, demotion, detail := r.probe(ctx, c)
 		if ctx.Err() != nil {
 			return
+		}
+		if m := programProblem(c); m != missing {
+			// Once when it goes (or changes), not at every interval: the
+			// check fails, and demotes, until the program is there.
+			if missing = m; m != "" {
+				r.o.Log.Error("carpd: check's program cannot run; the check fails until it can", "check", c.Name, "program", c.Argv[0], "err", m)
+			}
 		}
 		changed := false
 		switch {
@@ -162,6 +171,9 @@ func (r *Runner) probe(ctx context.Context, c config.Check) (ok bool, demotion i
 	defer cancel()
 	switch c.Kind {
 	case config.CheckExec:
+		if m := programProblem(c); m != "" {
+			return false, 0, c.Argv[0] + ": " + m
+		}
 		return r.command(ctx, c, c.Argv)
 	case config.CheckShell:
 		return r.command(ctx, c, []string{"/bin/sh", "-c", c.Target})
@@ -210,6 +222,32 @@ func (r *Runner) command(ctx context.Context, c config.Check, argv []string) (bo
 		return false, 0, msg
 	}
 	return false, 0, err.Error()
+}
+
+// programProblem says why the program of exec check c cannot run (it
+// does not exist, is not a regular file, has no execute bit), or "".
+// Without it the failure would read as the exit status of carpd's
+// wrapper.
+func programProblem(c config.Check) string {
+	if c.Kind != config.CheckExec || len(c.Argv) == 0 {
+		return ""
+	}
+	fi, err := os.Stat(c.Argv[0])
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err.Error()
+		}
+		return err.Error()
+	case !fi.Mode().IsRegular():
+		return "not a regular file"
+	case fi.Mode().Perm()&0o111 == 0:
+		return "not executable"
+	}
+	return ""
 }
 
 // limited passes on the first n bytes written.

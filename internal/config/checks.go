@@ -123,6 +123,7 @@ func (t *tomlParser) checkSetting(e *checkTable, kv keyValue) {
 			return
 		}
 		c.Kind, c.Target = CheckExec, strings.Join(c.Argv, " ")
+		t.cfg.Files = append(t.cfg.Files, FileRef{Path: c.Argv[0], Key: kv.key, Origin: t.at(kv.line), Program: true})
 	case CheckShell, CheckTCP, CheckHTTP, CheckFile, CheckLink:
 		s, ok := t.str(kv, "a string")
 		if !ok {

@@ -148,6 +148,25 @@ type Config struct {
 	VHIDs []VHID
 	// Checks are the health checks (only the TOML file has them).
 	Checks []Check
+	// Files are the files the configuration names, where it names them:
+	// password files, hooks, the programs of exec checks. `carpd --check`
+	// checks each as the service's user meets it.
+	Files []FileRef
+}
+
+// FileRef is a file the configuration names.
+type FileRef struct {
+	// Path is the file, absolute (a relative password-file is taken from
+	// the configuration file's directory).
+	Path string
+	// Key is the key or flag that names it: "password-file", "upscript",
+	// "exec", "--upscript".
+	Key string
+	// Origin is "file:line" of the key, or the flag.
+	Origin string
+	// Program says that carpd runs the file (a hook, an exec check's
+	// program) rather than reads it.
+	Program bool
 }
 
 // Hooks are the scripts run on state changes (internal/hooks), in the
@@ -294,6 +313,9 @@ func (c *Config) Apply(o Overrides) error {
 			}
 		}
 		*f.dst = *f.v
+		if hook := f.dst == &n.Hooks.UpScript || f.dst == &n.Hooks.DownScript; hook && *f.v != "" {
+			n.Files = append(slices.Clip(n.Files), FileRef{Path: *f.v, Key: f.flag, Origin: f.flag, Program: true})
+		}
 	}
 	if o.Neutral != nil {
 		n.Hooks.Neutral = *o.Neutral

@@ -59,13 +59,25 @@ func Load(path string) (*Config, error) {
 }
 
 // LoadTOML reads carpd's TOML configuration file. A relative password-file
-// is taken relative to the directory of path. See ParseTOML.
+// is taken relative to the directory of path. See ParseTOML. Unlike
+// ParseTOML it refuses what carpd cannot run (see checkLoaded): a file
+// that looks like a FreeBSD rc.conf, and one without a vhid.
 func LoadTOML(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
+		return nil, err
 	}
-	return ParseTOML(path, data, filepath.Dir(path))
+	if err := sniff(path, data, formatTOML); err != nil {
+		return nil, err
+	}
+	cfg, err := ParseTOML(path, data, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLoaded(path, cfg, formatTOML); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // ParseTOML parses carpd's TOML configuration; name is used in error
@@ -660,6 +672,7 @@ func (t *tomlParser) passwordFile(kv keyValue, v *vhidSpec, s string) {
 		return
 	}
 	v.password = pass
+	t.cfg.Files = append(t.cfg.Files, FileRef{Path: path, Key: kv.key, Origin: t.at(kv.line)})
 }
 
 // maxPasswordFile is the largest password file read. carp(4) uses only the
@@ -825,6 +838,7 @@ func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
 				"notify_master": &h.NotifyMaster, "notify_backup": &h.NotifyBackup,
 				"notify_fault": &h.NotifyFault, "notify_stop": &h.NotifyStop,
 			}[kv.key] = argv
+			t.cfg.Files = append(t.cfg.Files, FileRef{Path: argv[0], Key: kv.key, Origin: t.at(kv.line), Program: true})
 		}
 		return true
 	case "xparam":
@@ -837,6 +851,7 @@ func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
 	}
 	if s, ok := t.path(kv); ok {
 		*dst = s
+		t.cfg.Files = append(t.cfg.Files, FileRef{Path: s, Key: kv.key, Origin: t.at(kv.line), Program: true})
 	}
 	return true
 }

@@ -67,8 +67,17 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) (api.ReloadResu
 		res, rerr = d.reload(now, cfg)
 		d.tell("READY=1\nSTATUS=" + d.statusLine())
 	})
-	return res, errors.Join(err, rerr)
+	err = errors.Join(err, rerr)
+	if err != nil {
+		d.ReloadFailed()
+	}
+	return res, err
 }
+
+// ReloadFailed records a reload refused before it reached Reload (a file
+// that does not parse): the metrics and the counters tell it until a
+// reload succeeds.
+func (d *Daemon) ReloadFailed() { d.stats.reloadFailed.Store(true) }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
 // with RELOADING=1.
@@ -229,6 +238,8 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	d.setChecks(now, cfg.Checks)
 	d.admit.Store(d.newAdmitTable())
 	d.stats.reloads.Add(1)
+	d.stats.loaded.Store(now.UnixNano())
+	d.stats.reloadFailed.Store(false)
 	for _, w := range res.Warnings {
 		d.log.Warn("carpd: reload: " + w)
 	}
