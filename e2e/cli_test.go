@@ -129,7 +129,7 @@ func TestCommandLine(t *testing.T) {
 		{"unknown flag", []string{"--config", good, "--frobnicate"}, 2,
 			[]string{`frobnicate`}},
 		{"no configuration", nil, 2,
-			[]string{`^carpd: give one of --config`}},
+			[]string{`^carpd: no configuration: neither /etc/carpd/carpd\.toml nor /etc/carpd/rc\.conf exists`}},
 		{"two configurations", []string{"--config", good, "--rc-conf", badRC}, 2,
 			[]string{`^carpd: give one of --config`}},
 		{"stray argument", []string{"--config", good, "extra"}, 2,
