@@ -129,7 +129,7 @@ func TestCommandLine(t *testing.T) {
 		{"unknown flag", []string{"--config", good, "--frobnicate"}, 64,
 			[]string{`frobnicate`}},
 		{"no configuration", nil, 64,
-			[]string{`^carpd: give one of --config`}},
+			[]string{`^carpd: no configuration: neither /etc/carpd/carpd\.toml nor /etc/carpd/rc\.conf exists`}},
 		{"two configurations", []string{"--config", good, "--rc-conf", badRC}, 64,
 			[]string{`^carpd: give one of --config`}},
 		{"stray argument", []string{"--config", good, "extra"}, 64,

@@ -161,10 +161,41 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			n++
 		}
 	}
+	if n == 0 {
+		if err := f.useDefault(defaultConfigs, exists); err != nil {
+			return nil, err
+		}
+		n = 1
+	}
 	if n != 1 {
 		return nil, errors.New("give one of --config FILE, --rc-conf FILE or --check-config FILE")
 	}
 	return &f, nil
+}
+
+// defaultConfigs are the files carpd reads when no file is given, in
+// order: its own TOML file, then the carp lines of a FreeBSD rc.conf.
+var defaultConfigs = [2]string{"/etc/carpd/carpd.toml", "/etc/carpd/rc.conf"}
+
+// useDefault sets the first of paths (TOML, rc.conf) that exists as the
+// configuration, or says that neither does.
+func (f *flags) useDefault(paths [2]string, exists func(string) bool) error {
+	switch {
+	case exists(paths[0]):
+		f.config = paths[0]
+	case exists(paths[1]):
+		f.rcConf = paths[1]
+	default:
+		return fmt.Errorf("no configuration: neither %s nor %s exists; give --config FILE, --rc-conf FILE or --check-config FILE", paths[0], paths[1])
+	}
+	return nil
+}
+
+// exists reports whether path is there, even if it cannot be read (the
+// load says why).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // load reads the configuration and applies the flags given.
