@@ -16,25 +16,20 @@ import (
 
 	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/hooks"
-)
-
-// Default configuration files, when no flag names one.
-const (
-	defaultTOML   = "/etc/carpd/carpd.toml"
-	defaultRCConf = "/etc/carpd/rc.conf"
+	"github.com/carpd/carpd/internal/logging"
 )
 
 // hookHelper serves one connection on conn and returns carpd's exit
 // status: 0 when a hook ran (whatever its result), 1 otherwise.
 func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(logging.NewHandler(stderr, nil)) // the journal's priorities under systemd
 	refuse := func(err error) int {
 		// Still an answer: carpd logs why.
 		hooks.Refuse(conn, fmt.Errorf("the helper cannot read the configuration: %w", err))
 		log.Error("carpd hook-helper: no configuration; request refused", "err", err)
 		return exitFail
 	}
-	f, err := parseFlags(withDefaultConfig(args), io.Discard)
+	f, err := parseFlags(args, io.Discard) // the default files when args name none
 	if err != nil {
 		return refuse(err)
 	}
@@ -66,26 +61,6 @@ func checkHookUser(cfg *config.Config, serviceUser string, stdout io.Writer) err
 		fmt.Fprintf(stdout, "carpd: %s\n", s)
 	}
 	return nil
-}
-
-// withDefaultConfig adds the default configuration file to args when none
-// is named: /etc/carpd/carpd.toml if it exists, else /etc/carpd/rc.conf.
-func withDefaultConfig(args []string) []string {
-	for _, a := range args {
-		switch a {
-		case "--config", "-config", "--rc-conf", "-rc-conf":
-			return args
-		}
-		for _, p := range []string{"--config=", "-config=", "--rc-conf=", "-rc-conf="} {
-			if len(a) > len(p) && a[:len(p)] == p {
-				return args
-			}
-		}
-	}
-	if _, err := os.Stat(defaultTOML); err == nil {
-		return append([]string{"--config", defaultTOML}, args...)
-	}
-	return append([]string{"--rc-conf", defaultRCConf}, args...)
 }
 
 // helperConn is the connection systemd gives the helper: fd 3 when it
