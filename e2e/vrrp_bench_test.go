@@ -519,7 +519,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // master's last advert to the first answered probe, the time from the
 // master's last advert to the backup's first (its master-down interval
 // and reaction: "takeover", at the client) and from there to the first
-// answered probe, the phase, the probes lost.
+// answered probe, the phase, the probes lost. carpd's first answer must
+// come within the bound of the master's last advert plus linkCutMargin in
+// every run; the benchmark fails otherwise.
 func BenchmarkVRRPLinkCut(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
@@ -565,7 +567,22 @@ func BenchmarkVRRPLinkCut(b *testing.B) {
 		}
 	}
 	b.ReportMetric(ms(vrrpBound), "bound-ms")
+	// carpd's (keepalived's are reported only): in every run the first
+	// answer within the bound of the master's last advert, plus
+	// linkCutMargin.
+	sp["carpd"]["from-advert"].target(b, noBound, ms(vrrpBound+linkCutMargin),
+		"carpd: the client answered within the master-down interval of the master's last advert, plus linkCutMargin")
 }
+
+// linkCutMargin is what carpd's client-observed outage, counted from the
+// master's last advert, may exceed the bound (37.85 ms) by: the backup's
+// reaction, its gratuitous ARP and the answer to a 1 ms probe. Measured on
+// this machine kind: outage 30.1 to 40.0 ms (README, 10 runs), the backup's
+// first advert 38.8 to 39.5 ms after the master's last (bench/results.csv,
+// carpd-vrrp3-10ms portcut takeover_ms, 5 runs). One advert interval, 10
+// ms, is about 5 times the 2 ms by which those exceed the bound. (The
+// lead's margin work at 10 ms may tighten it.)
+const linkCutMargin = vrrpInterval
 
 // onePlannedStop sends SIGTERM to the master's daemon (its link stays up)
 // and counts the client's lost 1-ms probes.
@@ -640,7 +657,8 @@ func BenchmarkVRRPPlannedStop(b *testing.B) {
 // listening, over CARPD_VRRP_CPU_WINDOW (10 s), in percent of a core; for
 // keepalived its parent and VRRP child together. A second figure adds the
 // CPU of the children the daemon waited for (cutime + cstime), so that no
-// work done by commands it runs is left out.
+// work done by commands it runs is left out. Target: carpd's median below
+// 1 % of a core; the benchmark fails when it is missed.
 func BenchmarkVRRPIdleCPU(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
@@ -692,6 +710,10 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 		cpu[d].report(b)
 		cpuAll[d].report(b)
 	}
+	// The target (issue 12): carpd's master below 1 % of a core; the
+	// median, since the comparison benchmark's 5 runs (README) measured
+	// 0.487 to 1.032 %: one run over on this shared machine.
+	cpu["carpd"].target(b, 1, noBound, "carpd's idle master below 1 % of a core (median)")
 }
 
 // BenchmarkVRRPSteady: each daemon's pair (CARPD_VRRP_STEADY_DAEMONS,

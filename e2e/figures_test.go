@@ -45,3 +45,26 @@ func TestVHIDLateness(t *testing.T) {
 		}
 	}
 }
+
+// TestSpreadMissed: a benchmark's target check fails on a median or a
+// maximum over its bound, and on no values at all.
+func TestSpreadMissed(t *testing.T) {
+	for _, tt := range []struct {
+		vals         []float64
+		median, most float64
+		want         string // "" when the target is met
+	}{
+		{[]float64{0, 0, 1, 0, 2}, 0, 2, ""},
+		{[]float64{0, 1, 1, 0, 2}, 0, 2, "median 1, want at most 0"},
+		{[]float64{0, 0, 3, 0, 0}, 0, 2, "max 3, want at most 2"},
+		{[]float64{0.5, 0.9, 1.2}, 1, noBound, ""},
+		{[]float64{0.5, 1.1, 1.2}, 1, noBound, "median 1.1"},
+		{nil, noBound, noBound, "no values"},
+	} {
+		s := &spread{name: "lost", vals: tt.vals}
+		got := s.missed(tt.median, tt.most)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%v against median %v, max %v: %q, want %q", tt.vals, tt.median, tt.most, got, tt.want)
+		}
+	}
+}
