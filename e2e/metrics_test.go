@@ -98,7 +98,7 @@ next:
 func TestMetrics(t *testing.T) {
 	c := newCluster(t, "--metrics-listen", metricsAddr)
 	startPair(t, c)
-	time.Sleep(1500 * time.Millisecond)
+	c.waitAdverts(t, 2, 10*time.Second) // the counts checked below
 	if code, body := httpGet(t, c.backup, metricsAddr, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}

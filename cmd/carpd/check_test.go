@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/carpd/carpd/internal/access"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 var (
@@ -114,11 +115,11 @@ func runBin(t *testing.T, uid int, args ...string) (int, string) {
 	return 0, ""
 }
 
+// requireRoot: the test needs root (a network namespace of its own for
+// carpd, the user nobody); a failure with CI set (labtest.Missing).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (a network namespace of its own for carpd, the user nobody)")
-	}
+	labtest.RequireRoot(t)
 }
 
 // TestExitStatus runs the built carpd: a bad command line exits 64
@@ -157,7 +158,7 @@ func TestExitStatus(t *testing.T) {
 	// directory root alone may search.
 	nobody, err := access.LookupUser("65534")
 	if err != nil {
-		t.Skip("no user 65534:", err)
+		labtest.Missing(t, "no user 65534: %v", err)
 	}
 	closed := filepath.Join(dir, "closed")
 	if err := os.Mkdir(closed, 0o700); err != nil {
@@ -253,7 +254,7 @@ func TestCheckAsServiceUser(t *testing.T) {
 	requireRoot(t)
 	nobody, err := access.LookupUser("nobody")
 	if err != nil {
-		t.Skip("no user nobody:", err)
+		labtest.Missing(t, "no user nobody: %v", err)
 	}
 	dir := openDir(t)
 	home := filepath.Join(dir, "home")

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // The service user of the tests: carpd, uid 998, group carpd (998), also
@@ -133,12 +135,10 @@ func TestCheck(t *testing.T) {
 // directory, as the user nobody meets them, and compares with what nobody
 // really can do (test -r, test -x run as nobody).
 func TestCheckFilesAsNobody(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make files nobody cannot read")
-	}
+	labtest.RequireRoot(t) // to make files nobody cannot read
 	nobody, err := LookupUser("nobody")
 	if err != nil {
-		t.Skip("no user nobody:", err)
+		labtest.Missing(t, "no user nobody: %v", err)
 	}
 	top := t.TempDir()
 	open := filepath.Join(top, "open")
