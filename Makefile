@@ -1,5 +1,8 @@
 # The usual entry points; each is a script of scripts/.
-.PHONY: all install deb test demo
+#   make deb    the Debian package, dist/carpd_<version>_<arch>.deb
+#               (DEB_VERSION=X make deb: version X)
+#   make install  without a package (DESTDIR, PREFIX)
+.PHONY: all install deb package-test test demo
 all:
 	go build -o bin/carpd ./cmd/carpd
 	go build -o bin/carpctl ./cmd/carpctl
@@ -7,6 +10,8 @@ install:
 	scripts/install.sh
 deb:
 	scripts/build-deb.sh
+package-test:
+	scripts/package-test.sh
 test:
 	scripts/test.sh
 demo:

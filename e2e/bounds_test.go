@@ -119,7 +119,7 @@ func TestBounds(t *testing.T) {
 	startPair(t, c)
 	mp := c.procs[c.master]
 	ctl := c.ctlPath(c.master)
-	time.Sleep(4 * time.Second) // the takeover's announcements done
+	c.waitAnnounced(t, c.master, 10*time.Second)
 	base := settled(t, c.master, mp, resources{}, 1<<30, 0)
 	t.Logf("at rest: %d goroutines, %d fds", base.goroutines, base.fds)
 

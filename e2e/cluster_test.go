@@ -88,11 +88,11 @@ type cluster struct {
 	procs map[*lab.Host]*lab.Proc
 }
 
+// requireRoot: the test needs root (network namespaces); a failure with CI
+// set (labtest.Missing).
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	labtest.RequireRoot(t)
 }
 
 // newCluster builds the walkthrough's three hosts; flags are passed to both

@@ -79,7 +79,7 @@ func matchLines(t testing.TB, what, out string, res ...string) {
 func TestCarpctlStatusAndStats(t *testing.T) {
 	c := newCluster(t)
 	startPair(t, c)
-	time.Sleep(1500 * time.Millisecond) // a few adverts heard
+	c.waitAdverts(t, 2, 10*time.Second) // the counts checked below
 
 	out, _, code := c.carpctl(c.master, "status")
 	if code != 0 {

@@ -151,7 +151,7 @@ func TestStaleAddressRemovedAtStart(t *testing.T) {
 	}
 }
 
-// TestBadConfigTouchesNothing: a bad rc.conf makes carpd exit 2 with the
+// TestBadConfigTouchesNothing: a bad rc.conf makes carpd exit 78 with the
 // file, line and word, before it touches the interface.
 func TestBadConfigTouchesNothing(t *testing.T) {
 	c := newCluster(t)
@@ -165,8 +165,8 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 	}
 	cmd := exec.Command("ip", "netns", "exec", c.master.NS, carpdBin, "--rc-conf", bad)
 	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
-		t.Fatalf("carpd with a bad config: %v, want exit status 2; output:\n%s", err, out)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 78 {
+		t.Fatalf("carpd with a bad config: %v, want exit status 78; output:\n%s", err, out)
 	}
 	if !strings.Contains(string(out), "bad.rc.conf:3") || !strings.Contains(string(out), "vhid") {
 		t.Errorf("error does not name the file, line 3 and the word:\n%s", out)
@@ -180,8 +180,8 @@ func TestBadConfigTouchesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = exec.Command("ip", "netns", "exec", c.master.NS, carpdBin, "--rc-conf", missing).CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "eth9") {
-		t.Errorf("carpd with a missing interface: %v, want exit status 2 naming eth9; output:\n%s", err, out)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 78 || !strings.Contains(string(out), "eth9") {
+		t.Errorf("carpd with a missing interface: %v, want exit status 78 naming eth9; output:\n%s", err, out)
 	}
 }
 

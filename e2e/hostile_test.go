@@ -36,13 +36,13 @@ var (
 	craftErr  error
 )
 
-// carpcraftBin builds cmd/carpcraft once, beside the carpd that TestMain
+// carpcraftBin builds tools/carpcraft once, beside the carpd that TestMain
 // built (and removes).
 func carpcraftBin(t testing.TB) string {
 	t.Helper()
 	craftOnce.Do(func() {
 		craftBin = filepath.Join(filepath.Dir(carpdBin), "carpcraft")
-		if out, err := exec.Command("go", "build", "-o", craftBin, "../cmd/carpcraft").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", craftBin, "../tools/carpcraft").CombinedOutput(); err != nil {
 			craftErr = fmt.Errorf("building carpcraft: %v\n%s", err, out)
 		}
 	})

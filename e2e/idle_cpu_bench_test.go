@@ -29,7 +29,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // threadCPU returns the summed run time of pid's threads and their ids.
@@ -99,11 +99,8 @@ func idlePIDs(b *testing.B, kind, dir string, h *lab.Host, p *lab.Proc) []int {
 
 func BenchmarkIdleCPU(b *testing.B) {
 	requireRoot(b)
+	labtest.Tool(b, "keepalived") // the comparison is the benchmark's point
 	kinds := []string{"carpd", "keepalived"}
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		b.Logf("keepalived is not installed: carpd alone (%v)", err)
-		kinds = kinds[:1]
-	}
 	base := os.Getenv("CARPD_IDLE_CPU_BASE")
 	if base != "" {
 		if _, err := os.Stat(base); err != nil {

@@ -296,6 +296,22 @@ func (p *mvPair) checkReachable(owner func(n int) *lab.Host, when string) {
 	}
 }
 
+// waitARP waits, at most timeout, until the client's ARP entry of every
+// VIP points at its owner (checkReachable then fails on those that do not).
+func (p *mvPair) waitARP(owner func(n int) *lab.Host, timeout time.Duration) {
+	p.t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		ok := true
+		for n := 1; n <= mvCount && ok; n++ {
+			mac, _, err := p.cl.Neigh(mvVIP(n))
+			ok = err == nil && mac.String() == owner(n).MAC.String()
+		}
+		if ok {
+			return
+		}
+	}
+}
+
 // mvTransitions counts, per vhid, the log lines of transitions that end with
 // suffix, such as "BACKUP -> MASTER (preempting a slower master)".
 func mvTransitions(out, suffix string) map[int]int {
@@ -357,7 +373,8 @@ func TestManyVHIDsSplit(t *testing.T) {
 	if got := mvTransitions(pb.Output()[bLog:], "BACKUP -> MASTER (master timed out)"); len(got) != mvHalf {
 		t.Errorf("host B's takeovers (master timed out) by vhid = %v, want one for each of vhids 1-%d", got, mvHalf)
 	}
-	time.Sleep(time.Second) // the gratuitous ARPs have gone out
+	// The gratuitous ARPs have reached the client: its entries point at B.
+	p.waitARP(func(int) *lab.Host { return p.b }, 5*time.Second)
 	p.checkReachable(func(int) *lab.Host { return p.b }, "after host A died")
 
 	// Host A comes back and takes its 16 back.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +98,7 @@ next:
 func TestMetrics(t *testing.T) {
 	c := newCluster(t, "--metrics-listen", metricsAddr)
 	startPair(t, c)
-	time.Sleep(1500 * time.Millisecond)
+	c.waitAdverts(t, 2, 10*time.Second) // the counts checked below
 	if code, body := httpGet(t, c.backup, metricsAddr, "/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz: %d %q", code, body)
 	}
@@ -118,9 +120,9 @@ func TestMetrics(t *testing.T) {
 	check(b, "backup", "carpd_vhid_state", 1, l...)
 	check(m, "master", "carpd_transitions_total", 1, append(l, "to=MASTER", "reason=master_timed_out")...)
 	check(b, "backup", "carpd_transitions_total", 1, append(l, "to=BACKUP", "reason=initialization_complete")...)
-	atLeast(m, "master", "carpd_adverts_sent_total", 2, append(l, "family=inet")...)
-	check(b, "backup", "carpd_adverts_sent_total", 0, append(l, "family=inet")...)
-	atLeast(b, "backup", "carpd_adverts_received_total", 2, append(l, "family=inet")...)
+	atLeast(m, "master", "carpd_adverts_sent_total", 2, append(l, "af=inet")...)
+	check(b, "backup", "carpd_adverts_sent_total", 0, append(l, "af=inet")...)
+	atLeast(b, "backup", "carpd_adverts_received_total", 2, append(l, "af=inet")...)
 	check(b, "backup", "carpd_adverts_dropped_total", 0, "iface=eth0", "reason=badauth")
 	check(m, "master", "carpd_advertised_skew", 100, l...)
 	check(m, "master", "carpd_demotion", 0)
@@ -128,6 +130,9 @@ func TestMetrics(t *testing.T) {
 	check(m, "master", "carpd_address_restores_total", 0, l...)
 	atLeast(m, "master", "carpd_last_transition_timestamp_seconds", float64(time.Now().Add(-time.Minute).Unix()), l...)
 	check(m, "master", "carpd_config_last_reload_successful", 1)
+	atLeast(m, "master", "carpd_config_last_reload_success_timestamp_seconds", float64(time.Now().Add(-time.Minute).Unix()))
+	oneFamilyLabel(t, "master", m)
+	oneFamilyLabel(t, "backup", b)
 	check(m, "master", "carpd_build_info", 1)
 	check(m, "master", "carpd_up", 1)
 	atLeast(m, "master", "carpd_process_resident_memory_bytes", 1<<20)
@@ -140,8 +145,93 @@ func TestMetrics(t *testing.T) {
 	b = scrape(t, c.backup)
 	check(b, "backup", "carpd_vhid_state", 2, l...)
 	check(b, "backup", "carpd_transitions_total", 1, append(l, "to=MASTER", "reason=master_timed_out")...)
-	atLeast(b, "backup", "carpd_adverts_sent_total", 1, append(l, "family=inet")...)
+	atLeast(b, "backup", "carpd_adverts_sent_total", 1, append(l, "af=inet")...)
 	atLeast(b, "backup", "carpd_announcements_total", 1, l...)
+}
+
+// oneFamilyLabel fails t when both an af and a family label occur among
+// the families of mf: the address family has one name.
+func oneFamilyLabel(t testing.TB, who string, mf map[string]*dto.MetricFamily) {
+	t.Helper()
+	seen := map[string]string{} // label name -> a family using it
+	for name, f := range mf {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if n := l.GetName(); n == "af" || n == "family" {
+					seen[n] = name
+				}
+			}
+		}
+	}
+	if len(seen) > 1 {
+		t.Errorf("%s: two address-family labels: af on %s, family on %s", who, seen["af"], seen["family"])
+	}
+}
+
+// TestReloadMetrics: carpd_config_last_reload_successful is 1 after the
+// start, 0 after a reload of a file that does not parse (the timestamp
+// of the last good load stays), 1 again after a good reload, which moves
+// the timestamp.
+func TestReloadMetrics(t *testing.T) {
+	c := newCluster(t)
+	cfg := filepath.Join(c.dir, "master.toml")
+	reloadTOML(t, cfg, 100, false, "")
+	c.startCarpd(c.master, "--config", cfg, "--metrics-listen", metricsAddr)
+	reload := func(want float64) float64 {
+		t.Helper()
+		mf := scrape(t, c.master)
+		ok, _ := value(mf, "carpd_config_last_reload_successful")
+		at, found := value(mf, "carpd_config_last_reload_success_timestamp_seconds")
+		if ok != want || !found {
+			t.Errorf("carpd_config_last_reload_successful = %v, want %v (timestamp %v, found %v)", ok, want, at, found)
+		}
+		return at
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if listening(c.master, metricsAddr) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("carpd's metrics did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := reload(1)
+	if now := float64(time.Now().Unix()); start < now-60 || start > now+1 {
+		t.Errorf("last successful load at %v, want the start (now %v)", start, now)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := os.WriteFile(cfg, []byte("[[vhid]\ninterface = \n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := c.carpctl(c.master, "reload"); code != 2 {
+		t.Fatalf("reload of a bad file: exit %d, %s", code, errOut)
+	}
+	if at := reload(0); at != start {
+		t.Errorf("a refused reload moved the timestamp: %v -> %v", start, at)
+	}
+	reloadTOML(t, cfg, 100, false, "")
+	if out, errOut, code := c.carpctl(c.master, "reload"); code != 0 {
+		t.Fatalf("reload of a good file: exit %d, %s %s", code, out, errOut)
+	}
+	if at := reload(1); at <= start {
+		t.Errorf("a good reload did not move the timestamp: %v -> %v", start, at)
+	}
+}
+
+// listening reports whether something accepts connections on addr in
+// h's namespace.
+func listening(h *lab.Host, addr string) bool {
+	var conn net.Conn
+	if err := h.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, time.Second)
+		return err
+	}); err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // TestSlowEventReaderDropped: a reader of the event stream that stops

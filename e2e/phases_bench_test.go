@@ -50,6 +50,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // wakeStretch is one stretch of a thread awake: from the return of the
@@ -204,14 +206,14 @@ func openTracefs(tb testing.TB) *tracefs {
 	tr := &tracefs{dir: "/sys/kernel/tracing", saved: map[string]string{}}
 	if _, err := os.Stat(filepath.Join(tr.dir, "trace")); err != nil {
 		if out, err := exec.Command("mount", "-t", "tracefs", "nodev", tr.dir).CombinedOutput(); err != nil {
-			tb.Skipf("tracefs is not mounted and cannot be: %v: %s", err, out)
+			labtest.Missing(tb, "tracefs is not mounted and cannot be: %v: %s", err, out)
 		}
 		tr.mounted = true
 	}
 	for _, name := range []string{"tracing_on", "buffer_size_kb"} {
 		data, err := os.ReadFile(filepath.Join(tr.dir, name))
 		if err != nil {
-			tb.Skipf("tracefs: %v", err)
+			labtest.Missing(tb, "tracefs: %v", err)
 		}
 		v := strings.TrimSpace(string(data))
 		// "7 (expanded: 1408)": the buffer the kernel gives at first use.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/probe"
 )
@@ -41,6 +42,44 @@ addresses = ["198.51.100.50/32"]
 	}
 }
 
+// waitCond polls cond every 20 ms until it holds, for at most timeout, and
+// reports whether it held: synchronisation on a condition, not a sleep.
+func waitCond(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// waitAnnounced waits, at most timeout, until h's carpd has made the
+// announcements of its takeover of its first vhid: one at once and
+// carp.AnnounceRepeats more, carp.AnnounceInterval apart.
+func (c *cluster) waitAnnounced(t testing.TB, h *lab.Host, timeout time.Duration) {
+	t.Helper()
+	want := uint64(1 + carp.AnnounceRepeats)
+	var got uint64
+	if !waitCond(timeout, func() bool { got = c.status(h).VHIDs[0].Counters.Announcements; return got >= want }) {
+		t.Fatalf("%s made %d announcements in %v, want the %d of its takeover", h.Name, got, timeout, want)
+	}
+}
+
+// waitAdverts waits, at most timeout, until the master's carpd has sent n
+// IPv4 adverts of its first vhid and the backup's has received n.
+func (c *cluster) waitAdverts(t testing.TB, n uint64, timeout time.Duration) {
+	t.Helper()
+	var sent, received uint64
+	if !waitCond(timeout, func() bool {
+		sent, received = c.status(c.master).VHIDs[0].Counters.SentInet, c.status(c.backup).VHIDs[0].Counters.ReceivedInet
+		return sent >= n && received >= n
+	}) {
+		t.Fatalf("in %v the master sent %d adverts and the backup received %d, want %d each", timeout, sent, received, n)
+	}
+}
+
 // fdCount counts the open file descriptors of a process.
 func fdCount(t testing.TB, pid int) int {
 	t.Helper()
@@ -66,7 +105,7 @@ func TestReloadWithoutTransitions(t *testing.T) {
 	if _, ok := c.waitHolder(c.master, 15*time.Second); !ok {
 		t.Fatalf("holders %v", c.holders())
 	}
-	time.Sleep(4 * time.Second) // the announcements of the takeover done
+	c.waitAnnounced(t, c.master, 10*time.Second)
 	before := map[*lab.Host]uint64{}
 	for _, h := range []*lab.Host{c.master, c.backup} {
 		before[h] = c.status(h).VHIDs[0].Counters.Announcements
@@ -89,6 +128,17 @@ func TestReloadWithoutTransitions(t *testing.T) {
 			}
 		}
 	}
+	// The SIGHUPs are handled asynchronously: wait until both have logged
+	// every reload (at most 10 s), then probe 1 s more, the window in which
+	// a loss the last reloads caused would show.
+	for _, p := range []struct {
+		proc *lab.Proc
+		from int
+	}{{mp, mLog}, {bp, bLog}} {
+		if !waitCond(10*time.Second, func() bool { return strings.Count(p.proc.Output()[p.from:], "configuration reloaded") >= 100 }) {
+			t.Errorf("%s logged %d reloads in 10 s, want 100", p.proc.Name, strings.Count(p.proc.Output()[p.from:], "configuration reloaded"))
+		}
+	}
 	time.Sleep(time.Second)
 	pr.stop()
 	st := probe.Summarize(pr.results())
@@ -108,6 +158,9 @@ func TestReloadWithoutTransitions(t *testing.T) {
 	}
 	if n := strings.Count(mp.Output()[mLog:], "configuration reloaded"); n != 100 {
 		t.Errorf("the master logged %d reloads, want 100", n)
+	}
+	if n := strings.Count(bp.Output()[bLog:], "configuration reloaded"); n != 100 {
+		t.Errorf("the backup logged %d reloads, want 100", n)
 	}
 	g1, fd1 := goroutines(), fdCount(t, mp.PID())
 	t.Logf("goroutines %v -> %v, fds %d -> %d", g0, g1, fd0, fd1)

@@ -523,21 +523,37 @@ func advertLateness(ads []wireAdvert, count int, window time.Duration) ([]float6
 	var lates []float64
 	var errs []error
 	for n := 1; n <= count; n++ {
-		as := by[n]
-		if len(as) < 2 {
-			errs = append(errs, fmt.Errorf("vhid %d: %d adverts captured", n, len(as)))
-			continue
+		l, err := vhidLateness(by[n], window)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vhid %d: %w", n, err))
 		}
-		nominal := as[0].Interval()
-		if want := int(0.9 * window.Seconds() / nominal.Seconds()); len(as) < want {
-			errs = append(errs, fmt.Errorf("vhid %d: %d adverts in %v, want >= %d", n, len(as), window, want))
-		}
-		slices.SortFunc(as, func(x, y wireAdvert) int { return x.At.Compare(y.At) })
-		for i := 1; i < len(as); i++ {
-			lates = append(lates, (as[i].At.Sub(as[i-1].At) - nominal).Seconds())
-		}
+		lates = append(lates, l...)
 	}
 	return lates, errors.Join(errs...)
+}
+
+// vhidLateness returns, in seconds, every gap between consecutive adverts
+// of one vhid minus the nominal interval (the first advert's). It fails
+// when the adverts are of more than one vhid, or fewer than 2 or than 90%
+// of those expected over the window were captured (and then returns the
+// gaps it has).
+func vhidLateness(ads []wireAdvert, window time.Duration) ([]float64, error) {
+	if len(ads) < 2 {
+		return nil, fmt.Errorf("%d adverts captured", len(ads))
+	}
+	if i := slices.IndexFunc(ads, func(a wireAdvert) bool { return a.VHID != ads[0].VHID }); i >= 0 {
+		return nil, fmt.Errorf("adverts of vhids %d and %d", ads[0].VHID, ads[i].VHID)
+	}
+	as := slices.SortedFunc(slices.Values(ads), func(x, y wireAdvert) int { return x.At.Compare(y.At) })
+	nominal := as[0].Interval()
+	var lates []float64
+	for i := 1; i < len(as); i++ {
+		lates = append(lates, (as[i].At.Sub(as[i-1].At) - nominal).Seconds())
+	}
+	if want := int(0.9 * window.Seconds() / nominal.Seconds()); len(as) < want {
+		return lates, fmt.Errorf("%d adverts in %v, want >= %d", len(as), window, want)
+	}
+	return lates, nil
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted values.

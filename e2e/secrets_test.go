@@ -458,8 +458,8 @@ func TestSecretsNeverShown(t *testing.T) {
 	_ = refused.Wait()
 	wantRefusal := fmt.Sprintf(`master.toml:8: "password-file = \"%s\"": password file %s has mode 0644: its group and others may read it (it must be 0600 or 0400); fix: chmod 600 %s`,
 		passFile[c.master], passFile[c.master], passFile[c.master])
-	if refused.ExitCode() != 2 || !strings.Contains(refused.Output(), wantRefusal) {
-		t.Errorf("carpd with a password file of mode 0644: exit %d, want 2 and %q:\n%s", refused.ExitCode(), wantRefusal, refused.Output())
+	if refused.ExitCode() != 78 || !strings.Contains(refused.Output(), wantRefusal) {
+		t.Errorf("carpd with a password file of mode 0644: exit %d, want 78 and %q:\n%s", refused.ExitCode(), wantRefusal, refused.Output())
 	}
 	writeFile(t, passFile[c.master], secretFile+"\n", 0o600)
 

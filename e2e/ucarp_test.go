@@ -49,7 +49,9 @@ func TestInteropUcarpMasterCarpdBackup(t *testing.T) {
 	checkClean(t, cd, uc)
 
 	pr = pingVIP(t, p.client, 100*time.Millisecond)
-	time.Sleep(time.Second)
+	if !pr.waitAnswered(time.Now(), 5*time.Second) {
+		t.Fatal("the client's pings of the VIP are not answered before ucarp's host dies")
+	}
 	killed := die(t, p.ucarp, uc)
 	bound := backupMasterDown + time.Second
 	took, ok := waitHolds(t, p.carpd, killed, bound+5*time.Second)
@@ -96,8 +98,11 @@ func TestInteropCarpdMasterUcarpBackup(t *testing.T) {
 	if err := waitOutput(uc, "Switching to state: BACKUP", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// ucarp runs its down script right after that line.
-	time.Sleep(500 * time.Millisecond)
+	// ucarp runs its down script (which removes the VIP from its host)
+	// right after that line: carpd's host alone holds the VIP then.
+	if took, ok := p.waitSole(p.carpd, 5*time.Second); !ok {
+		t.Fatalf("ucarp BACKUP: the VIP held by %v %v later, want only carpd", p.holders(), took)
+	}
 	ucBefore := ucarpStates(uc.Output())
 	cdBefore := transitions(cd.Output())
 	pr := pingVIP(t, p.client, 100*time.Millisecond)
@@ -117,7 +122,9 @@ func TestInteropCarpdMasterUcarpBackup(t *testing.T) {
 	checkClean(t, cd, uc)
 
 	pr = pingVIP(t, p.client, 100*time.Millisecond)
-	time.Sleep(time.Second)
+	if !pr.waitAnswered(time.Now(), 5*time.Second) {
+		t.Fatal("the client's pings of the VIP are not answered before carpd's host dies")
+	}
 	killed := die(t, p.carpd, cd)
 	bound := backupMasterDown + ucarpLateness
 	took, ok := waitHolds(t, p.ucarp, killed, bound+5*time.Second)
@@ -232,8 +239,14 @@ func TestInteropEqualSkew(t *testing.T) {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
-			// Let the log lines of the split reach the output buffers.
-			time.Sleep(500 * time.Millisecond)
+			// The log lines of the split in the output buffers: both
+			// MASTER.
+			if !waitCond(5*time.Second, func() bool {
+				cdT, ucS := transitions(cd.Output()), ucarpStates(uc.Output())
+				return len(cdT) > 0 && strings.Contains(cdT[len(cdT)-1], "-> MASTER") && len(ucS) > 0 && ucS[len(ucS)-1] == "MASTER"
+			}) {
+				t.Fatalf("split: both hold the VIP but have not both logged MASTER within 5 s; %s", states())
+			}
 			cdBefore, ucBefore := len(transitions(cd.Output())), len(ucarpStates(uc.Output()))
 			p.isolate(false, p.carpd, p.ucarp)
 			holder, took, gap := p.settle(5*time.Second, 30*time.Second)
@@ -250,9 +263,14 @@ func TestInteropEqualSkew(t *testing.T) {
 					strings.Join(tail(cd.Output(), 6), "\n"), strings.Join(tail(uc.Output(), 10), "\n"))
 			}
 
+			// The 30 s measurement window, watched: it ends early, failed,
+			// at a second transition.
 			cdBefore, ucBefore = len(transitions(cd.Output())), len(ucarpStates(uc.Output()))
-			time.Sleep(30 * time.Second)
-			cdNew, ucNew := transitions(cd.Output())[cdBefore:], ucarpStates(uc.Output())[ucBefore:]
+			newStates := func() ([]string, []string) {
+				return transitions(cd.Output())[cdBefore:], ucarpStates(uc.Output())[ucBefore:]
+			}
+			waitCond(30*time.Second, func() bool { cdNew, ucNew := newStates(); return len(cdNew)+len(ucNew) > 1 })
+			cdNew, ucNew := newStates()
 			if n := len(cdNew) + len(ucNew); n > 1 {
 				t.Errorf("%d transitions in 30 s after settling, want at most 1: carpd %q, ucarp %q", n, cdNew, ucNew)
 			}

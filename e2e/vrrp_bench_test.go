@@ -519,7 +519,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // master's last advert to the first answered probe, the time from the
 // master's last advert to the backup's first (its master-down interval
 // and reaction: "takeover", at the client) and from there to the first
-// answered probe, the phase, the probes lost.
+// answered probe, the phase, the probes lost. carpd's first answer must
+// come within the bound of the master's last advert plus linkCutMargin in
+// every run; the benchmark fails otherwise.
 func BenchmarkVRRPLinkCut(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
@@ -565,7 +567,22 @@ func BenchmarkVRRPLinkCut(b *testing.B) {
 		}
 	}
 	b.ReportMetric(ms(vrrpBound), "bound-ms")
+	// carpd's (keepalived's are reported only): in every run the first
+	// answer within the bound of the master's last advert, plus
+	// linkCutMargin.
+	sp["carpd"]["from-advert"].target(b, noBound, ms(vrrpBound+linkCutMargin),
+		"carpd: the client answered within the master-down interval of the master's last advert, plus linkCutMargin")
 }
+
+// linkCutMargin is what carpd's client-observed outage, counted from the
+// master's last advert, may exceed the bound (37.85 ms) by: the backup's
+// reaction, its gratuitous ARP and the answer to a 1 ms probe. Measured on
+// this machine kind: outage 30.1 to 40.0 ms (README, 10 runs), the backup's
+// first advert 38.8 to 39.5 ms after the master's last (bench/results.csv,
+// carpd-vrrp3-10ms portcut takeover_ms, 5 runs). One advert interval, 10
+// ms, is about 5 times the 2 ms by which those exceed the bound. (The
+// lead's margin work at 10 ms may tighten it.)
+const linkCutMargin = vrrpInterval
 
 // onePlannedStop sends SIGTERM to the master's daemon (its link stays up)
 // and counts the client's lost 1-ms probes.
@@ -640,11 +657,16 @@ func BenchmarkVRRPPlannedStop(b *testing.B) {
 // listening, over CARPD_VRRP_CPU_WINDOW (10 s), in percent of a core; for
 // keepalived its parent and VRRP child together. A second figure adds the
 // CPU of the children the daemon waited for (cutime + cstime), so that no
-// work done by commands it runs is left out.
+// work done by commands it runs is left out. Target: carpd's median below
+// 1 % of a core; the benchmark fails when it is missed.
 func BenchmarkVRRPIdleCPU(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
 	window := envDuration(b, "CARPD_VRRP_CPU_WINDOW", 10*time.Second)
+	// The window starts after the takeover's announcements (as
+	// BenchmarkIdleCPU's CARPD_IDLE_CPU_SETTLE): an idle master, not one
+	// that has just become MASTER.
+	settle := envDuration(b, "CARPD_VRRP_CPU_SETTLE", 3*time.Second)
 	cpu := map[string]*spread{}
 	cpuAll := map[string]*spread{}
 	for _, d := range vrrpDaemons {
@@ -659,6 +681,7 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 		for _, d := range order {
 			p := startVRRPPair(b, d)
 			pids := p.masterPIDs(b)
+			time.Sleep(settle)
 			sum := func() (own, children float64) {
 				for _, pid := range pids {
 					o, ch, err := procCPUWithChildren(pid)
@@ -692,6 +715,10 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 		cpu[d].report(b)
 		cpuAll[d].report(b)
 	}
+	// The target (issue 12): carpd's master below 1 % of a core; the
+	// median, since the comparison benchmark's 5 runs (README) measured
+	// 0.487 to 1.032 %: one run over on this shared machine.
+	cpu["carpd"].target(b, 1, noBound, "carpd's idle master below 1 % of a core (median)")
 }
 
 // BenchmarkVRRPSteady: each daemon's pair (CARPD_VRRP_STEADY_DAEMONS,
@@ -748,8 +775,9 @@ func (p *vrrpPair) transitions(h *lab.Host) int {
 }
 
 // oneSteady runs kind's pair for dur with burn busy loops beside it.
-// carpd's transitions are the benchmark's errors (its target is 0); a
-// peer's are only reported.
+// carpd's transitions, and the looks at which the VIP is not on the master
+// alone, are the benchmark's errors (its target is 0); a peer's are only
+// reported.
 func oneSteady(b *testing.B, kind string, dur time.Duration, burn int) steadyFigures {
 	p := startVRRPPair(b, kind)
 	defer p.close(b)
@@ -847,6 +875,11 @@ func oneSteady(b *testing.B, kind string, dur time.Duration, burn int) steadyFig
 		if d != 0 && kind == "carpd" {
 			b.Errorf("%s: %d transitions in %v of steady state", h.Name, d, dur)
 		}
+	}
+	// The same target seen from the addresses: the master alone holds the
+	// VIP at every look (was only counted).
+	if notSole != 0 && kind == "carpd" {
+		b.Errorf("the VIP not on the master alone at %d of the 1 s looks in %v of steady state, want 0", notSole, dur)
 	}
 	vrrpLog(b, fmt.Sprintf("%s, %v with %d burners: transitions %d, VIP not on the master alone at %d of the 1 s looks, client %d probes %d lost, master's adverts: %d gaps (%d over the bound), late p50 %.2f p99 %.2f max %.2f ms",
 		kind, dur, burn, f.transitions, notSole, st.Sent, st.Lost, n, f.overBound, p50, p99, worst))

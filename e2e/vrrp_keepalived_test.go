@@ -31,6 +31,7 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 const keepalivedPath = "/usr/sbin/keepalived"
@@ -91,12 +92,10 @@ type kaLab struct {
 func newKALab(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdHigh bool) *kaLab {
 	t.Helper()
 	requireRoot(t)
-	if _, err := os.Stat(keepalivedPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("keepalived is required: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	labtest.File(t, keepalivedPath)
+	// The captures are read with tshark: the adverts' pace, the stalls and
+	// the priority-0 handover are checked on them.
+	labtest.Tool(t, "tshark")
 	// The lab is removed when the parent test ends, not this subtest, so
 	// that no namespace is deleted while other labs are in their 10 ms
 	// steady phases (the less else the machine does then, the fewer
@@ -660,21 +659,19 @@ func kaRoles(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) 
 			"%s's adverts silent for more than %v %d times (longest %v)",
 			cdSteady, counterSteady, kaSteady, badSamples, master.Name, steadyLost, steadySent, master.Name, down, stalls, gap)
 	}
-	if ads != nil {
-		p0 := slices.IndexFunc(ads, func(a kaAdvert) bool { return a.src == k.primary[master] && a.prio == 0 })
-		if p0 < 0 {
-			t.Errorf("handover: the client saw no priority-0 advert from %s", master.Name)
+	p0 := slices.IndexFunc(ads, func(a kaAdvert) bool { return a.src == k.primary[master] && a.prio == 0 })
+	if p0 < 0 {
+		t.Errorf("handover: the client saw no priority-0 advert from %s", master.Name)
+	} else {
+		n := slices.IndexFunc(ads[p0:], func(a kaAdvert) bool { return a.src == k.primary[backup] && a.prio == lo })
+		if n < 0 {
+			t.Errorf("handover: the client saw no advert of %s after %s's priority 0", backup.Name, master.Name)
 		} else {
-			n := slices.IndexFunc(ads[p0:], func(a kaAdvert) bool { return a.src == k.primary[backup] && a.prio == lo })
-			if n < 0 {
-				t.Errorf("handover: the client saw no advert of %s after %s's priority 0", backup.Name, master.Name)
-			} else {
-				took0 := ads[p0+n].at.Sub(ads[p0].at)
-				t.Logf("handover: %s's priority-0 advert %v after its SIGTERM; %s's first advert %v after that",
-					master.Name, ads[p0].at.Sub(stopAt).Round(100*time.Microsecond), backup.Name, took0.Round(100*time.Microsecond))
-				if took0 > tm.handover {
-					t.Errorf("handover: %s's first advert %v after the priority 0, want within %v", backup.Name, took0, tm.handover)
-				}
+			took0 := ads[p0+n].at.Sub(ads[p0].at)
+			t.Logf("handover: %s's priority-0 advert %v after its SIGTERM; %s's first advert %v after that",
+				master.Name, ads[p0].at.Sub(stopAt).Round(100*time.Microsecond), backup.Name, took0.Round(100*time.Microsecond))
+			if took0 > tm.handover {
+				t.Errorf("handover: %s's first advert %v after the priority 0, want within %v", backup.Name, took0, tm.handover)
 			}
 		}
 	}
@@ -735,14 +732,7 @@ func kaRoles(t, parent *testing.T, fam kaFamily, tm kaTiming, carpdMaster bool) 
 // interval, the VIP, a good checksum, TTL 255, from the primary address.
 func kaCheckTshark(t *testing.T, k *kaLab, path string) {
 	t.Helper()
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark is required")
-		}
-		t.Log("tshark not installed: carpd's adverts not decoded")
-		return
-	}
+	tshark := labtest.Tool(t, "tshark")
 	src, ttl, addr := "ip.src", "ip.ttl", "vrrp.ip_addr"
 	if k.fam.v6 {
 		src, ttl, addr = "ipv6.src", "ipv6.hlim", "vrrp.ipv6_addr"
@@ -786,14 +776,11 @@ type kaAdvert struct {
 	prio int
 }
 
-// kaReadAdverts reads the VRRP adverts of a capture with tshark; nil when
-// tshark is missing.
+// kaReadAdverts reads the VRRP adverts of a capture with tshark (which the
+// test needs: labtest.Tool).
 func kaReadAdverts(t *testing.T, path string) []kaAdvert {
 	t.Helper()
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		return nil
-	}
+	tshark := labtest.Tool(t, "tshark")
 	rows := runTshark(t, tshark, []string{"-n", "-r", path, "-Y", "vrrp", "-T", "fields"},
 		[]string{"frame.time_epoch", "ip.src", "ipv6.src", "vrrp.prio"})
 	ads := []kaAdvert{}
@@ -866,9 +853,6 @@ func kaGaps(ads []kaAdvert, src netip.Addr, from, to time.Time) []time.Duration 
 func kaCheckPace(t *testing.T, who string, ads []kaAdvert, src netip.Addr, from, to time.Time, interval int) {
 	t.Helper()
 	gaps := kaGaps(ads, src, from, to)
-	if ads == nil {
-		return
-	}
 	if len(gaps) < 5 {
 		t.Errorf("%s: %d adverts captured, want more", who, len(gaps)+1)
 		return

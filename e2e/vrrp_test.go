@@ -141,8 +141,8 @@ func TestVRRPDualStack(t *testing.T) {
 			t.Errorf("carpd_vrrp_priority{af=%s} = %v (%v), want 155", af, v, ok)
 		}
 	}
-	if v, ok := value(mf, "carpd_adverts_sent_total", "vhid=1", "af=inet6", "family=inet6"); !ok || v < 1 {
-		t.Errorf("carpd_adverts_sent_total{af=inet6,family=inet6} = %v (%v), want some", v, ok)
+	if v, ok := value(mf, "carpd_adverts_sent_total", "vhid=1", "af=inet6"); !ok || v < 1 {
+		t.Errorf("carpd_adverts_sent_total{af=inet6} = %v (%v), want some", v, ok)
 	}
 	before, _ := os.ReadFile(hookLog)
 	c.reboot(c.master)

@@ -1,71 +1,76 @@
 #!/usr/bin/env bash
-# Builds the Debian package of carpd from this repository with dpkg-deb:
-# bin/carpd_<version>_<arch>.deb. It installs the binaries, the unit, the
-# man pages and the example; its postinst creates the user carpd and
-# enables and starts the service, which runs once /etc/carpd/carpd.toml
-# exists (the unit's ConditionPathExists): installing never makes a host
-# take addresses over with an example configuration.
+# Builds the Debian package of carpd with debhelper (dpkg-buildpackage, see
+# debian/) and puts it in dist/: dist/carpd_<version>_<arch>.deb, whose
+# path is the last line printed on stdout (the build's log goes to stderr
+# only when it fails).
+#
+# The version is debian/changelog's plus +git<commit date>.<commit>, so
+# that each commit's build is newer than the last; DEB_VERSION=X builds
+# version X instead (e.g. for an upgrade test). Either way a changelog
+# entry for it is written in the copy the package is built from.
+#
+# The build runs in a temporary copy of the tree (the files git knows of,
+# tracked or not ignored): no build artefact lands in the checkout. It uses
+# the caller's Go (`go` in PATH, else /usr/local/go/bin/go) and its module
+# cache. Needs dpkg-dev and debhelper (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
+
+go=$(command -v go || echo /usr/local/go/bin/go)
+[ -x "$go" ] || { echo "build-deb.sh: no Go toolchain (go in PATH or /usr/local/go/bin/go)" >&2; exit 1; }
+export PATH="$(dirname "$go"):$PATH"
+# debhelper may give the build another HOME: pin Go's caches to the caller's.
+for v in GOCACHE GOMODCACHE GOPATH GOPROXY GOSUMDB GOFLAGS GOTOOLCHAIN; do
+	export "$v=$("$go" env "$v")"
+done
+export GO="$go"
+
+base=$(dpkg-parsechangelog -l debian/changelog -SVersion)
+if [ -n "${DEB_VERSION:-}" ]; then
+	version=$DEB_VERSION
+else
+	rev=$(git rev-parse --short=12 HEAD 2>/dev/null || echo 0)
+	when=$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || date -u +%Y%m%d%H%M%S)
+	version=$base+git$when.$rev
+fi
+if ! dpkg --validate-version "$version" 2>/dev/null || [[ $version == *-* ]]; then
+	echo "build-deb.sh: bad version $version (a native package's version: no '-')" >&2
+	exit 1
+fi
+unset DEB_VERSION
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+src=$tmp/carpd-$version
+mkdir "$src"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	git ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do [ -e "$f" ] || [ -L "$f" ] && printf '%s\0' "$f"; done |
+		tar --null -T - -cf - | tar -xf - -C "$src"
+else
+	tar --exclude=./.git --exclude=./bin --exclude=./dist -cf - . | tar -xf - -C "$src"
+fi
+
+if [ "$version" != "$base" ]; then
+	maint=$(dpkg-parsechangelog -l debian/changelog -SMaintainer)
+	dist=$(dpkg-parsechangelog -l debian/changelog -SDistribution)
+	{
+		printf 'carpd (%s) %s; urgency=medium\n\n' "$version" "$dist"
+		printf '  * Build of %s by scripts/build-deb.sh.\n\n' "$(git describe --always --dirty 2>/dev/null || echo "a tree without git")"
+		printf ' -- %s  %s\n\n' "$maint" "$(date -R)"
+		cat debian/changelog
+	} >"$src/debian/changelog"
+fi
+
+echo "build-deb.sh: building carpd $version with $("$go" version)" >&2
+if ! (cd "$src" && dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+	tail -n 60 "$tmp/build.log" >&2
+	echo "build-deb.sh: dpkg-buildpackage failed (the end of its log above)" >&2
+	exit 1
+fi
 arch=$(dpkg --print-architecture)
-rev=$(git rev-parse --short=12 HEAD 2>/dev/null || echo 0)
-date=$(git log -1 --format=%cd --date=format:%Y%m%d%H%M%S 2>/dev/null || date +%Y%m%d%H%M%S)
-version=${DEB_VERSION:-0.1.0+git$date.$rev}
-stage=$(mktemp -d)
-chmod 0755 "$stage"
-trap 'rm -rf "$stage"' EXIT
-DESTDIR="$stage" PREFIX=/usr VERSION="$version" scripts/install.sh
-mkdir -p "$stage/DEBIAN"
-size=$(du -sk "$stage" | cut -f1)
-cat > "$stage/DEBIAN/control" <<CONTROL
-Package: carpd
-Version: $version
-Architecture: $arch
-Maintainer: carpd developers <carpd@example.org>
-Installed-Size: $size
-Section: net
-Priority: optional
-Recommends: iproute2
-Homepage: https://github.com/carpd/carpd
-Description: CARP (Common Address Redundancy Protocol) daemon
- carpd runs FreeBSD's and OpenBSD's CARP on Linux: hosts share virtual
- addresses, a backup takes them over within seconds when the master dies.
- It speaks CARP byte for byte as carp(4) and ucarp, reads FreeBSD rc.conf
- lines or its own TOML file, manages the addresses itself, and comes with
- carpctl, hooks, health checks and Prometheus metrics.
-CONTROL
-cat > "$stage/DEBIAN/postinst" <<'POSTINST'
-#!/bin/sh
-set -e
-if [ "$1" = configure ]; then
-	if ! getent passwd carpd >/dev/null; then
-		useradd --system --user-group --no-create-home --home-dir /var/lib/carpd --shell /usr/sbin/nologin carpd
-	fi
-	if [ -d /run/systemd/system ]; then
-		systemctl daemon-reload
-		systemctl enable carpd.service >/dev/null 2>&1 || true
-		# Starts once /etc/carpd/carpd.toml exists.
-		systemctl start carpd.service || true
-	fi
-fi
-POSTINST
-cat > "$stage/DEBIAN/prerm" <<'PRERM'
-#!/bin/sh
-set -e
-if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
-	systemctl stop carpd.service || true
-	systemctl disable carpd.service >/dev/null 2>&1 || true
-fi
-PRERM
-cat > "$stage/DEBIAN/postrm" <<'POSTRM'
-#!/bin/sh
-set -e
-if [ -d /run/systemd/system ]; then
-	systemctl daemon-reload || true
-fi
-POSTRM
-chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
-mkdir -p bin
-out="bin/carpd_${version}_${arch}.deb"
-dpkg-deb --root-owner-group --build "$stage" "$out" >/dev/null
-echo "$out"
+deb=carpd_${version#*:}_$arch.deb
+mkdir -p "$root/dist"
+cp "$tmp/$deb" "$root/dist/$deb"
+echo "dist/$deb"

@@ -9,5 +9,5 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 scripts/setup.sh
 go build -o bin/carpd ./cmd/carpd
-go build -o bin/carpd-demo ./cmd/carpd-demo
+go build -o bin/carpd-demo ./tools/carpd-demo
 exec bin/carpd-demo --carpd bin/carpd "$@"

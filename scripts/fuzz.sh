@@ -6,7 +6,10 @@
 # interesting inputs, corpus size) and fails if any target finds a
 # crasher, naming the file go test wrote it to (testdata/fuzz/<Target>/ in
 # the package: keep it there, and it runs as a regression test with
-# `go test`).
+# `go test`). It also fails when a package with fuzz targets does not
+# build, and when the number of targets run differs from the number of
+# `func Fuzz` declarations in the repository's test files (those matching
+# FUZZ_MATCH when it is set).
 #
 #   scripts/fuzz.sh [FUZZTIME]
 #
@@ -23,20 +26,47 @@ match=${FUZZ_MATCH:-.}
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
 
+# Every `func Fuzz` declared in a test file of the repository (whose name
+# matches FUZZ_MATCH): the number of targets found below, and run, must be
+# this number, so a target is never dropped without failing.
+declared=0
+while read -r name; do
+	[[ $name =~ $match ]] && declared=$((declared + 1))
+done < <(find . -name '*_test.go' -not -path '*/testdata/*' -not -path './.git/*' -exec sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' {} +)
+
 # Packages with a func Fuzz in a test file, then the targets go test lists.
+# A package that does not build (go test -list fails) is a failure, with
+# its compiler output: its targets would otherwise be silently skipped.
 targets=()
+broken=()
 while read -r pkg dir; do
 	grep -qs '^func Fuzz' "$dir"/*_test.go || continue
+	list="$logdir/list.out"
+	if ! go test -list '^Fuzz' "$pkg" >"$list" 2>&1; then
+		broken+=("$pkg")
+		echo "fuzz: $pkg does not build; its fuzz targets cannot run:" >&2
+		sed 's/^/    /' "$list" | tail -40 >&2
+		continue
+	fi
 	while read -r name; do
 		case $name in Fuzz*) [[ $name =~ $match ]] && targets+=("$pkg $dir $name") ;; esac
-	done < <(go test -list '^Fuzz' "$pkg")
-done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./...)
+	done <"$list"
+done < <(go list -e -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./...)
+if [ ${#broken[@]} -gt 0 ]; then
+	echo "fuzz: FAILED: ${#broken[@]} package(s) with fuzz targets do not build: ${broken[*]}" >&2
+	exit 1
+fi
 if [ ${#targets[@]} -eq 0 ]; then
 	echo "fuzz: no fuzz targets found" >&2
 	exit 1
 fi
+if [ ${#targets[@]} -ne "$declared" ]; then
+	echo "fuzz: FAILED: go test lists ${#targets[@]} fuzz targets matching '$match' but the test files declare $declared (grep '^func Fuzz')" >&2
+	exit 1
+fi
 
 failed=()
+ran=0
 for t in "${targets[@]}"; do
 	read -r pkg dir name <<<"$t"
 	log="$logdir/$name.log"
@@ -44,6 +74,7 @@ for t in "${targets[@]}"; do
 	before=$(ls "$corpus" 2>/dev/null || true)
 	start=$(date +%s)
 	status=0
+	ran=$((ran + 1))
 	nice -n 19 go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" "$pkg" >"$log" 2>&1 || status=$?
 	secs=$(($(date +%s) - start))
 	# The last progress line: "fuzz: elapsed: 10s, execs: 123 (12/sec), new interesting: 4 (total: 20)".
@@ -81,4 +112,8 @@ if [ ${#failed[@]} -gt 0 ]; then
 	echo "fuzz: FAILED: ${failed[*]}" >&2
 	exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, no crasher"
+if [ "$ran" -ne "$declared" ]; then
+	echo "fuzz: FAILED: ran $ran fuzz targets, $declared declared" >&2
+	exit 1
+fi
+echo "fuzz: $ran targets (all $declared declared), no crasher"

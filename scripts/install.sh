@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs carpd: the binaries, the systemd unit, the man pages and the
-# example configuration. DESTDIR stages the files (packaging); without it,
-# as root, the system user carpd is also created. PREFIX is /usr.
+# Installs carpd without a package (`make install`): the binaries, the
+# systemd units, the sysusers file, /etc/default/carpd (unless there is
+# one), the man pages and the example configuration. DESTDIR stages the
+# files; without it, as root, the system user carpd is also made (by
+# systemd-sysusers, from the file installed) and /etc/carpd made root:carpd
+# 0750. PREFIX is /usr. The Debian package (`make deb`) is built from
+# debian/, not from this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DESTDIR=${DESTDIR:-}
@@ -14,8 +18,12 @@ go build -trimpath -ldflags "$ldflags" -o "$build/carpd" ./cmd/carpd
 go build -trimpath -ldflags "$ldflags" -o "$build/carpctl" ./cmd/carpctl
 install -Dm0755 "$build/carpd" "$DESTDIR$PREFIX/sbin/carpd"
 install -Dm0755 "$build/carpctl" "$DESTDIR$PREFIX/bin/carpctl"
-install -Dm0644 packaging/carpd.service "$DESTDIR/lib/systemd/system/carpd.service"
+install -d "$DESTDIR$PREFIX/lib/systemd/system"
+install -m0644 packaging/*.service $(ls packaging/*.socket 2>/dev/null) "$DESTDIR$PREFIX/lib/systemd/system/"
 install -Dm0644 packaging/carpd.sysusers "$DESTDIR$PREFIX/lib/sysusers.d/carpd.conf"
+if [ ! -e "$DESTDIR/etc/default/carpd" ]; then
+	install -Dm0644 packaging/carpd.default "$DESTDIR/etc/default/carpd"
+fi
 for page in man/carpd.8 man/carpctl.8 man/carpd.toml.5; do
 	sec=${page##*.}
 	install -d "$DESTDIR$PREFIX/share/man/man$sec"
@@ -25,10 +33,11 @@ install -Dm0644 examples/carpd.toml "$DESTDIR$PREFIX/share/doc/carpd/examples/ca
 install -Dm0644 README.md "$DESTDIR$PREFIX/share/doc/carpd/README.md"
 install -d -m0755 "$DESTDIR/etc/carpd"
 if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ]; then
-	getent passwd carpd >/dev/null ||
-		useradd --system --user-group --no-create-home --home-dir /var/lib/carpd --shell /usr/sbin/nologin carpd
+	systemd-sysusers "$PREFIX/lib/sysusers.d/carpd.conf"
+	chown root:carpd /etc/carpd
+	chmod 0750 /etc/carpd
 	if [ -d /run/systemd/system ]; then
 		systemctl daemon-reload
 	fi
-	echo "installed; write /etc/carpd/carpd.toml (see $PREFIX/share/doc/carpd/examples/carpd.toml), then: systemctl enable --now carpd"
+	echo "installed; write /etc/carpd/carpd.toml (see $PREFIX/share/doc/carpd/examples/carpd.toml), then: carpd --check && systemctl enable --now carpd"
 fi

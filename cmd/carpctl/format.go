@@ -9,8 +9,10 @@ import (
 	"github.com/carpd/carpd/internal/api"
 )
 
-// formatStatus prints the vhids in FreeBSD's ifconfig words:
+// formatStatus prints the host's demotion and its sources once, then the
+// vhids in FreeBSD's ifconfig words:
 //
+//	demotion 0
 //	eth0: carp: MASTER vhid 100 advbase 1 advskew 100
 //	      peer 224.0.0.18 peer6 ff02::12
 //	      inet 192.0.2.50/32 vhid 100
@@ -24,9 +26,11 @@ import (
 //	      inet 192.0.2.50/32 vhid 1
 //	      ...
 //
-// then the sources of the demotion.
+// Each vhid's demotion line is that vhid's: the host's plus its own
+// checks', split up when they differ. The checks follow.
 func formatStatus(st api.Status, now time.Time) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
 	for _, v := range st.VHIDs {
 		head := v.Interface + ": "
 		pad := strings.Repeat(" ", len(head))
@@ -54,12 +58,7 @@ func formatStatus(st api.Status, now time.Time) string {
 			}
 			fmt.Fprintf(&b, "%s%s %s vhid %d\n", pad, fam, a, v.VHID)
 		}
-		fmt.Fprintf(&b, "%sdemotion %d", pad, st.Demotion)
-		if v.Protocol == "vrrp" && v.AdvertisedPriority != v.Priority {
-			fmt.Fprintf(&b, " (advertising prio %d)", v.AdvertisedPriority)
-		} else if v.Protocol != "vrrp" && v.AdvertisedSkew != v.AdvSkew {
-			fmt.Fprintf(&b, " (advertising advskew %d)", v.AdvertisedSkew)
-		}
+		fmt.Fprintf(&b, "%sdemotion %d%s", pad, v.Demotion, demotionDetail(st.Demotion, v))
 		if lc := v.LastChange; lc != nil {
 			fmt.Fprintf(&b, "; last change %s %s -> %s (%s)", lc.Time.Local().Format("15:04:05"), lc.From, lc.To, lc.Reason)
 		}
@@ -68,9 +67,6 @@ func formatStatus(st api.Status, now time.Time) string {
 		}
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "%s%s\n", pad, v.Why)
-	}
-	if len(st.Demotions) > 0 {
-		fmt.Fprintf(&b, "demotion %d%s\n", st.Demotion, formatSources(st.Demotions))
 	}
 	for _, c := range st.Checks {
 		state := "up"
@@ -93,6 +89,25 @@ func formatStatus(st api.Status, now time.Time) string {
 		fmt.Fprintf(&b, "check %s: %s %s: %s since %s; %s\n", c.Name, c.Kind, c.Target, state, c.Since.Local().Format("15:04:05"), action)
 	}
 	return b.String()
+}
+
+// demotionDetail says what a vhid's demotion is made of, when it is not
+// the host's alone, and what the vhid advertises when demoted: " (host
+// 240, its checks +30; advertising advskew 240)".
+func demotionDetail(host int, v api.VHID) string {
+	var parts []string
+	if v.Demotion != host {
+		parts = append(parts, fmt.Sprintf("host %d, its checks %+d", host, v.Demotion-host))
+	}
+	if v.Protocol == "vrrp" && v.AdvertisedPriority != v.Priority {
+		parts = append(parts, fmt.Sprintf("advertising prio %d", v.AdvertisedPriority))
+	} else if v.Protocol != "vrrp" && v.AdvertisedSkew != v.AdvSkew {
+		parts = append(parts, fmt.Sprintf("advertising advskew %d", v.AdvertisedSkew))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // formatSources lists the sources of a demotion: ": +240 interface down

@@ -17,19 +17,19 @@ func TestFormatStatus(t *testing.T) {
 		Demotion:  240,
 		Demotions: []api.Demotion{{Source: "interface down", VHID: 101, Interface: "eth1", Delta: 240, Reason: "interface down"}},
 		VHIDs: []api.VHID{{
-			Interface: "eth0", VHID: 100, State: "MASTER", AdvBase: 1, AdvSkew: 100, AdvertisedSkew: 240,
+			Interface: "eth0", VHID: 100, State: "MASTER", AdvBase: 1, AdvSkew: 100, AdvertisedSkew: 240, Demotion: 240,
 			Peer: "224.0.0.18", Peer6: "ff02::12", Addresses: []string{"192.0.2.50/32", "2001:db8::50/64"},
 			LastChange:  &api.Transition{Time: changed, From: "BACKUP", To: "MASTER", Reason: "master timed out"},
 			MasterSince: &changed, Why: "MASTER: advertising advbase 1 advskew 240; no other host heard",
 		}},
 	}
-	want := `eth0: carp: MASTER vhid 100 advbase 1 advskew 100
+	want := `demotion 240: +240 interface down (101@eth1)
+eth0: carp: MASTER vhid 100 advbase 1 advskew 100
       peer 224.0.0.18 peer6 ff02::12
       inet 192.0.2.50/32 vhid 100
       inet6 2001:db8::50/64 vhid 100
       demotion 240 (advertising advskew 240); last change 12:03:04 BACKUP -> MASTER (master timed out); master since 4m12s
       MASTER: advertising advbase 1 advskew 240; no other host heard
-demotion 240: +240 interface down (101@eth1)
 `
 	if got := formatStatus(st, now); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
@@ -44,13 +44,14 @@ func TestFormatStatusVRRP(t *testing.T) {
 	st := api.Status{
 		Demotion: 20,
 		VHIDs: []api.VHID{{
-			Interface: "eth0", VHID: 1, Protocol: "vrrp", Family: "inet6", State: "BACKUP", Priority: 100, AdvertisedPriority: 80,
+			Interface: "eth0", VHID: 1, Protocol: "vrrp", Family: "inet6", State: "BACKUP", Priority: 100, AdvertisedPriority: 80, Demotion: 20,
 			Interval: 100, MasterAdverInterval: 10, Preempt: true, TieBreak: true, Peer: "ff02::12", PrimaryAddress: "fe80::1",
 			Addresses: []string{"2001:db8::50/64"},
 			Why:       "BACKUP: master fe80::2 advertises priority 150 interval 10, ours 80; takes over after 36.875ms without it",
 		}},
 	}
-	want := `eth0: vrrp: BACKUP vrid 1 prio 100 interval 100
+	want := `demotion 20
+eth0: vrrp: BACKUP vrid 1 prio 100 interval 100
       af inet6 group ff02::12 primary fe80::1 preempt tiebreak master_adver_interval 10
       inet6 2001:db8::50/64 vhid 1
       demotion 20 (advertising prio 80)
@@ -58,6 +59,37 @@ func TestFormatStatusVRRP(t *testing.T) {
 `
 	if got := formatStatus(st, now); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestFormatStatusVHIDDemotion: two vhids on two interfaces, a failing
+// check of one: only its line shows a demotion, the host's (0) is shown
+// once, first.
+func TestFormatStatusVHIDDemotion(t *testing.T) {
+	since := time.Date(2026, 1, 1, 12, 3, 4, 0, time.Local)
+	st := api.Status{
+		Demotion: 0,
+		VHIDs: []api.VHID{
+			{Interface: "eth0", VHID: 100, State: "MASTER", AdvBase: 1, AdvSkew: 100, AdvertisedSkew: 100, Why: "MASTER"},
+			{Interface: "eth1", VHID: 101, State: "BACKUP", AdvBase: 1, AdvSkew: 100, AdvertisedSkew: 130, Demotion: 30, Why: "BACKUP"},
+		},
+		Checks: []api.Check{{Name: "web", Kind: "tcp", Target: "127.0.0.1:80", Since: since, Detail: "refused",
+			Action: "demote", Weight: 30, Demotion: 30, VHIDs: []string{"101@eth1"}}},
+	}
+	got := formatStatus(st, since)
+	var demotions []string
+	for _, l := range strings.Split(got, "\n") {
+		if strings.Contains(l, "demotion") {
+			demotions = append(demotions, l)
+		}
+	}
+	want := []string{
+		"demotion 0",
+		"      demotion 0",
+		"      demotion 30 (host 0, its checks +30; advertising advskew 130)",
+	}
+	if strings.Join(demotions, "\n") != strings.Join(want, "\n") {
+		t.Errorf("demotion lines:\n%s\nwant:\n%s\nin:\n%s", strings.Join(demotions, "\n"), strings.Join(want, "\n"), got)
 	}
 }
 

@@ -4,6 +4,10 @@
 //
 //	carpctl [--control PATH] [--json] COMMAND [ARGS]
 //
+// With --json every command prints exactly one JSON document on stdout
+// and nothing else, its errors too ({"version":1,"error":"..."}); events
+// prints one document per line (JSON Lines).
+//
 // Exit statuses: 0 done (is-master: MASTER here); 1 is-master: not MASTER;
 // 2 bad command line, or carpd refused the request (unknown vhid,
 // malformed); 3 carpd is not running; 4 permission denied; 5 any other
@@ -58,6 +62,9 @@ commands:
   events                        one JSON line per event, following (a snapshot first)
   version                       carpctl's and carpd's versions
 
+--json: every command prints exactly one JSON document on stdout and nothing else
+(events: one document per line), errors as {"version":1,"error":"..."}
+
 exit status: 0 done; 1 is-master: not MASTER; 2 bad command line or request refused;
 3 carpd not running; 4 permission denied; 5 other failure
 `
@@ -97,30 +104,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	c := control.NewClient(*path)
 	cc := &command{ctx: ctx, c: c, out: stdout, json: *asJSON}
-	var err error
-	switch cmd {
-	case "status":
-		err = cc.noArgs(cargs, cc.status)
-	case "stats":
-		err = cc.noArgs(cargs, cc.stats)
-	case "state":
-		err = cc.state(cargs)
-	case "demote":
-		err = cc.demote(cargs)
-	case "log-level":
-		err = cc.logLevel(cargs)
-	case "reload":
-		err = cc.noArgs(cargs, cc.reload)
-	case "is-master":
-		err = cc.isMaster(cargs)
-	case "events":
-		err = cc.noArgs(cargs, cc.events)
-	case "version":
-		err = cc.noArgs(cargs, cc.version)
-	default:
-		err = usageError(fmt.Sprintf("unknown command %q (see carpctl --help)", cmd))
+	var err error = usageError(fmt.Sprintf("unknown command %q (see carpctl --help)", cmd))
+	for _, sc := range commands {
+		if sc.name == cmd {
+			err = sc.run(cc, cargs)
+			break
+		}
 	}
-	return report(stderr, err)
+	return report(cc, stderr, err)
+}
+
+// subcommand is one of carpctl's commands. Under --json each prints
+// exactly one JSON document on stdout and nothing else (events: one per
+// line, JSON Lines), errors included (see report).
+type subcommand struct {
+	name string
+	run  func(cc *command, args []string) error
+}
+
+// commands are carpctl's commands.
+var commands = []subcommand{
+	{"status", func(cc *command, a []string) error { return cc.noArgs(a, cc.status) }},
+	{"stats", func(cc *command, a []string) error { return cc.noArgs(a, cc.stats) }},
+	{"state", (*command).state},
+	{"demote", (*command).demote},
+	{"log-level", (*command).logLevel},
+	{"reload", func(cc *command, a []string) error { return cc.noArgs(a, cc.reload) }},
+	{"is-master", (*command).isMaster},
+	{"events", func(cc *command, a []string) error { return cc.noArgs(a, cc.events) }},
+	{"version", func(cc *command, a []string) error { return cc.noArgs(a, cc.version) }},
 }
 
 // usageError is a bad command line.
@@ -131,8 +143,10 @@ func (e usageError) Error() string { return string(e) }
 // errNotMaster is is-master's "no".
 var errNotMaster = errors.New("not MASTER")
 
-// report prints err in one line and returns the exit status.
-func report(stderr io.Writer, err error) int {
+// report prints err in one line (under --json, as an api.Error document
+// on stdout, so that stdout holds one JSON document whatever happens) and
+// returns the exit status.
+func report(cc *command, stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -142,7 +156,13 @@ func report(stderr io.Writer, err error) int {
 	if errors.Is(err, context.Canceled) {
 		return exitOK // interrupted while following events
 	}
-	fmt.Fprintf(stderr, "carpctl: %v\n", err)
+	if cc.json {
+		if jerr := json.NewEncoder(cc.out).Encode(api.Error{Version: api.Version, Error: err.Error()}); jerr != nil {
+			fmt.Fprintf(stderr, "carpctl: %v\n", err)
+		}
+	} else {
+		fmt.Fprintf(stderr, "carpctl: %v\n", err)
+	}
 	var ue usageError
 	var re *control.RequestError
 	switch {
@@ -315,7 +335,22 @@ func (cc *command) logLevel(args []string) error {
 	}
 	ctx, cancel := cc.timeout()
 	defer cancel()
-	return cc.c.SetLogLevel(ctx, args[0])
+	res, err := cc.c.SetLogLevel(ctx, args[0])
+	if err != nil || !cc.json {
+		return err
+	}
+	return cc.printJSON(res)
+}
+
+// masterAnswer is is-master's --json document.
+type masterAnswer struct {
+	Version   int    `json:"version"`
+	VHID      int    `json:"vhid"`
+	Interface string `json:"iface"`
+	// Master is true when every instance of the vhid here is MASTER
+	// (the exit status 0); States are their states.
+	Master bool     `json:"master"`
+	States []string `json:"states"`
 }
 
 func (cc *command) isMaster(args []string) error {
@@ -348,10 +383,18 @@ func (cc *command) isMaster(args []string) error {
 			return usageError(fmt.Sprintf("vhid %d is on several interfaces: say which (VHID@IFACE)", n))
 		}
 	}
+	ans := masterAnswer{Version: api.Version, VHID: n, Interface: found[0].Interface, Master: true}
 	for _, v := range found {
-		if v.State != "MASTER" {
-			return errNotMaster
+		ans.States = append(ans.States, v.State)
+		ans.Master = ans.Master && v.State == "MASTER"
+	}
+	if cc.json {
+		if err := cc.printJSON(ans); err != nil {
+			return err
 		}
+	}
+	if !ans.Master {
+		return errNotMaster
 	}
 	return nil
 }
@@ -361,16 +404,27 @@ func (cc *command) events() error {
 	return cc.c.Events(cc.ctx, func(e api.Event) error { return enc.Encode(e) })
 }
 
+// versionAnswer is version's --json document: carpctl's, and carpd's
+// as its API gives it.
+type versionAnswer struct {
+	Version   int             `json:"version"`
+	Carpctl   string          `json:"carpctl"`
+	GoVersion string          `json:"go"`
+	Carpd     api.VersionInfo `json:"carpd"`
+}
+
 func (cc *command) version() error {
 	ctx, cancel := cc.timeout()
 	defer cancel()
-	fmt.Fprintf(cc.out, "carpctl %s (%s)\n", version.String(), version.Go())
+	if !cc.json {
+		fmt.Fprintf(cc.out, "carpctl %s (%s)\n", version.String(), version.Go())
+	}
 	v, err := cc.c.Version(ctx)
 	if err != nil {
 		return err
 	}
 	if cc.json {
-		return cc.printJSON(v)
+		return cc.printJSON(versionAnswer{Version: api.Version, Carpctl: version.String(), GoVersion: version.Go(), Carpd: v})
 	}
 	fmt.Fprintf(cc.out, "carpd %s (%s), API version %d\n", v.Carpd, v.GoVersion, v.Version)
 	return nil

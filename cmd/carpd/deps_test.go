@@ -26,3 +26,18 @@ func TestNoTestCodeInTheBinary(t *testing.T) {
 		}
 	}
 }
+
+// TestCmdHoldsOnlyTheInstalledCommands: `go install ./cmd/...` installs
+// carpd and carpctl alone; the test tools (carpcraft, the hostile-packet
+// sender, and carpd-demo) live in tools/, never on a production host.
+func TestCmdHoldsOnlyTheInstalledCommands(t *testing.T) {
+	out, err := exec.Command("go", "list", "github.com/carpd/carpd/cmd/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	got := strings.Join(strings.Fields(string(out)), " ")
+	want := "github.com/carpd/carpd/cmd/carpctl github.com/carpd/carpd/cmd/carpd"
+	if got != want {
+		t.Errorf("go list ./cmd/... = %q, want %q", got, want)
+	}
+}

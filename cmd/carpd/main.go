@@ -6,6 +6,7 @@
 //	carpd --config /etc/carpd/carpd.toml
 //	carpd --rc-conf /etc/rc.conf [--preempt] [--log-level debug]
 //	carpd --check-config FILE
+//	carpd --config FILE --check [--check-user NAME]
 //	carpd --version
 package main
 
@@ -30,15 +31,23 @@ import (
 	"github.com/carpd/carpd/internal/daemon"
 	"github.com/carpd/carpd/internal/hooks"
 	"github.com/carpd/carpd/internal/host"
+	"github.com/carpd/carpd/internal/logging"
 	"github.com/carpd/carpd/internal/metrics"
 	"github.com/carpd/carpd/internal/version"
 )
 
-// Exit statuses.
+// Exit statuses (carpd(8), EXIT STATUS). The unit's
+// RestartPreventExitStatus names exitUsage and exitConfig: restarting
+// does not mend them. A panic and the watchdog's SIGABRT exit 2, and must
+// be restarted.
 const (
-	exitOK     = 0
-	exitFail   = 1 // the daemon failed while running
-	exitConfig = 2 // bad command line or configuration: nothing was started
+	exitOK   = 0
+	exitFail = 1 // the daemon failed while running
+	// exitProblems: --check-config or --check found problems, each
+	// printed as file:line: message.
+	exitProblems = 2
+	exitUsage    = 64 // sysexits' EX_USAGE: a bad command line
+	exitConfig   = 78 // sysexits' EX_CONFIG: the configuration is refused at start; nothing was started
 )
 
 func main() {
@@ -47,6 +56,9 @@ func main() {
 		err := hooks.ExecWithoutCapabilities(os.Args[2:])
 		fmt.Fprintf(os.Stderr, "carpd: hook: %v\n", err)
 		os.Exit(126)
+	}
+	if len(os.Args) > 1 && os.Args[1] == hooks.HelperCommand {
+		os.Exit(runHookHelper(os.Args[2:]))
 	}
 	if os.Getenv("GOMAXPROCS") == "" {
 		// One processor, as keepalived's one thread: the timer's fire, the
@@ -66,7 +78,10 @@ func main() {
 type flags struct {
 	config, rcConf, checkConfig string
 	check, version              bool
-	overrides                   config.Overrides
+	// checkUser is the user --check checks the files as ("": the
+	// packaged unit's, when run as root).
+	checkUser string
+	overrides config.Overrides
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -76,7 +91,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.config, "config", "", "configuration file: carpd's TOML (*.toml) or a FreeBSD rc.conf (any other name)")
 	fs.StringVar(&f.rcConf, "rc-conf", "", "read the carp lines (ifconfig_<iface>_alias<N> with a vhid) of this FreeBSD rc.conf")
 	fs.StringVar(&f.checkConfig, "check-config", "", "check this configuration file (the file alone; add --check for this host's interfaces) and exit: 0 when good, 2 with every error otherwise")
-	fs.BoolVar(&f.check, "check", false, "check the configuration against this host (interfaces) and exit: 0 or 2")
+	fs.BoolVar(&f.check, "check", false, "check the configuration against this host (interfaces, hooks, and the files as the service's user meets them) and exit: 0 or 2")
+	fs.StringVar(&f.checkUser, "check-user", "", "with --check: check the files as this user would meet them (default, when run as root: "+serviceUser+", the packaged unit's User=)")
 	preempt := fs.Bool("preempt", false, "take over from a slower master (FreeBSD's net.inet.carp.preempt=1)")
 	preemptDelay := fs.Duration("preempt-delay", 0, "after start, wait this long before preempting (keepalived's preempt_delay), e.g. 30s")
 	ifdown := fs.Int("ifdown-demotion", config.DefaultDemotionFactor, "demotion while a vhid's interface is down (FreeBSD's ifdown_demotion_factor); 0: off")
@@ -145,10 +161,41 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 			n++
 		}
 	}
+	if n == 0 {
+		if err := f.useDefault(defaultConfigs, exists); err != nil {
+			return nil, err
+		}
+		n = 1
+	}
 	if n != 1 {
 		return nil, errors.New("give one of --config FILE, --rc-conf FILE or --check-config FILE")
 	}
 	return &f, nil
+}
+
+// defaultConfigs are the files carpd reads when no file is given, in
+// order: its own TOML file, then the carp lines of a FreeBSD rc.conf.
+var defaultConfigs = [2]string{"/etc/carpd/carpd.toml", "/etc/carpd/rc.conf"}
+
+// useDefault sets the first of paths (TOML, rc.conf) that exists as the
+// configuration, or says that neither does.
+func (f *flags) useDefault(paths [2]string, exists func(string) bool) error {
+	switch {
+	case exists(paths[0]):
+		f.config = paths[0]
+	case exists(paths[1]):
+		f.rcConf = paths[1]
+	default:
+		return fmt.Errorf("no configuration: neither %s nor %s exists; give --config FILE, --rc-conf FILE or --check-config FILE", paths[0], paths[1])
+	}
+	return nil
+}
+
+// exists reports whether path is there, even if it cannot be read (the
+// load says why).
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, os.ErrNotExist)
 }
 
 // load reads the configuration and applies the flags given.
@@ -179,34 +226,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err)
-		return exitConfig
+		return exitUsage
 	}
 	if f.version {
 		fmt.Fprintf(stdout, "carpd %s (%s)\n", version.String(), version.Go())
 		return exitOK
 	}
-	cfg, err := f.load()
+	if f.checkConfig != "" || f.check {
+		return check(f, stdout, stderr)
+	}
+	// What the checks check, so that they refuse what the start refuses.
+	cfg, err := validate(f, true)
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
-	}
-	name := f.checkConfig + f.config + f.rcConf
-	if f.checkConfig != "" && !f.check {
-		// The file alone, so that it can be checked on another machine.
-		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
-		return exitOK
 	}
 	level := new(slog.LevelVar)
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err) // config checked it
 		return exitConfig
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	// The interfaces and the hooks, before anything is opened.
-	if err := daemon.Check(cfg, host.Links{}); err != nil {
-		printErrors(stderr, err)
-		return exitConfig
-	}
+	// Under systemd, stderr is the journal: priorities, no time=.
+	log := slog.New(logging.NewHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// A hook reports through the daemon, which is made later.
 	var d *daemon.Daemon
 	runner, err := newHooks(cfg, log, func(e api.Event) { d.HookDone(e) })
@@ -215,10 +256,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	notify, watchdog := systemdNotify(log)
-	if f.check || f.checkConfig != "" {
-		fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", name, len(cfg.VHIDs))
-		return exitOK
-	}
 	h, err := host.Open(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "carpd: %v\n", err)
@@ -252,6 +289,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	ucarpSignals(ctx, d, log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -314,21 +352,7 @@ func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*ho
 }
 
 // hookScripts returns the scripts of every vhid of cfg that has hooks.
-func hookScripts(cfg *config.Config) map[hooks.Key]hooks.Scripts {
-	scripts := map[hooks.Key]hooks.Scripts{}
-	for i := range cfg.VHIDs {
-		v := &cfg.VHIDs[i]
-		h := cfg.HooksOf(v)
-		s := hooks.Scripts{
-			Devd: h.Devd, Up: h.UpScript, Down: h.DownScript, XParam: h.XParam, Neutral: h.Neutral,
-			Notify: h.Notify, Name: v.Name, Addresses: v.Addresses,
-		}
-		if len(s.Paths()) > 0 {
-			scripts[hooks.Key{VHID: v.VHID, Interface: v.Interface}] = s
-		}
-	}
-	return scripts
-}
+func hookScripts(cfg *config.Config) map[hooks.Key]hooks.Scripts { return hooks.ScriptsOf(cfg) }
 
 // printErrors prints each error of a joined error on its own line.
 func printErrors(w io.Writer, err error) {

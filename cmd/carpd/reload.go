@@ -38,10 +38,12 @@ func (r *reloader) reload(ctx context.Context) (api.ReloadResult, error) {
 	defer r.mu.Unlock()
 	cfg, err := r.f.load()
 	if err != nil {
+		r.d.ReloadFailed()
 		return api.ReloadResult{}, fmt.Errorf("%w: %w", daemon.ErrBadRequest, err)
 	}
 	scripts := hookScripts(cfg)
 	if err := hooks.Check(scripts); err != nil {
+		r.d.ReloadFailed()
 		return api.ReloadResult{}, fmt.Errorf("%w: %w", daemon.ErrBadRequest, err)
 	}
 	res, err := r.d.Reload(ctx, cfg)

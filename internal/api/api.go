@@ -178,6 +178,13 @@ type Stats struct {
 	MonitorResyncs   uint64 `json:"monitor-resyncs"`
 	HookRuns         uint64 `json:"hook-runs"`
 	HookFailures     uint64 `json:"hook-failures"`
+	// ConfigLastReloadSuccessful is false when the last reload (SIGHUP,
+	// carpctl reload) was refused; ConfigLastReloadSuccess is when the
+	// configuration in force was loaded (at start, or by the last
+	// reload that succeeded), as Prometheus's own
+	// prometheus_config_last_reload_success_timestamp_seconds.
+	ConfigLastReloadSuccessful bool      `json:"config-last-reload-successful"`
+	ConfigLastReloadSuccess    time.Time `json:"config-last-reload-success-time"`
 	// VRRP's (carpver 3): the version-3 datagrams received on interfaces
 	// with VRRP instances, the adverts sent, and the drops by reason
 	// (hdrops, badver, badlen, badsum, badinterval, badaf, badttl,

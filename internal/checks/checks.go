@@ -1,5 +1,5 @@
 // Package checks runs carpd's health checks (keepalived's track_script,
-// track_file and friends, built in): each check on its own goroutine,
+// track_file, track_interface and friends, built in): each check on its own goroutine,
 // every interval, with a timeout, turning up or down after rise successes
 // or fall failures in a row. Only changes are reported. Commands run
 // without a shell unless the check is a shell check, in their own process
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,6 +113,7 @@ func (r *Runner) Stop() { r.Update(nil) }
 func (r *Runner) loop(ctx context.Context, c config.Check) {
 	up, streak := true, 0
 	lastDemotion := 0
+	missing := "" // what is wrong with an exec check's program, logged once
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -124,6 +126,13 @@ func (r *Runner) loop(ctx context.Context, c config.Check) {
 		ok, demotion, detail := r.probe(ctx, c)
 		if ctx.Err() != nil {
 			return
+		}
+		if m := programProblem(c); m != missing {
+			// Once when it goes (or changes), not at every interval: the
+			// check fails, and demotes, until the program is there.
+			if missing = m; m != "" {
+				r.o.Log.Error("carpd: check's program cannot run; the check fails until it can", "check", c.Name, "program", c.Argv[0], "err", m)
+			}
 		}
 		changed := false
 		switch {
@@ -162,6 +171,9 @@ func (r *Runner) probe(ctx context.Context, c config.Check) (ok bool, demotion i
 	defer cancel()
 	switch c.Kind {
 	case config.CheckExec:
+		if m := programProblem(c); m != "" {
+			return false, 0, c.Argv[0] + ": " + m
+		}
 		return r.command(ctx, c, c.Argv)
 	case config.CheckShell:
 		return r.command(ctx, c, []string{"/bin/sh", "-c", c.Target})
@@ -177,6 +189,8 @@ func (r *Runner) probe(ctx context.Context, c config.Check) (ok bool, demotion i
 		return httpCheck(ctx, c)
 	case config.CheckFile:
 		return fileCheck(c)
+	case config.CheckLink:
+		return linkCheck(c.Target)
 	}
 	return false, 0, "unknown kind " + c.Kind
 }
@@ -208,6 +222,32 @@ func (r *Runner) command(ctx context.Context, c config.Check, argv []string) (bo
 		return false, 0, msg
 	}
 	return false, 0, err.Error()
+}
+
+// programProblem says why the program of exec check c cannot run (it
+// does not exist, is not a regular file, has no execute bit), or "".
+// Without it the failure would read as the exit status of carpd's
+// wrapper.
+func programProblem(c config.Check) string {
+	if c.Kind != config.CheckExec || len(c.Argv) == 0 {
+		return ""
+	}
+	fi, err := os.Stat(c.Argv[0])
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "does not exist"
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err.Error()
+		}
+		return err.Error()
+	case !fi.Mode().IsRegular():
+		return "not a regular file"
+	case fi.Mode().Perm()&0o111 == 0:
+		return "not executable"
+	}
+	return ""
 }
 
 // limited passes on the first n bytes written.
@@ -252,6 +292,28 @@ func httpCheck(ctx context.Context, c config.Check) (bool, int, string) {
 	}
 	if c.ExpectBody != "" && !bytes.Contains(body, []byte(c.ExpectBody)) {
 		return false, 0, fmt.Sprintf("the body lacks %q", c.ExpectBody)
+	}
+	return true, 0, ""
+}
+
+// linkCheck is up while the interface is administratively up and running
+// (has carrier), as keepalived's track_interface and carp(4)'s own
+// interface.
+func linkCheck(name string) (bool, int, string) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return false, 0, fmt.Sprintf("interface %s: %v", name, err)
+	}
+	return linkState(name, ifi.Flags)
+}
+
+// linkState says whether flags are those of an interface up and running.
+func linkState(name string, flags net.Flags) (bool, int, string) {
+	switch {
+	case flags&net.FlagUp == 0:
+		return false, 0, name + " is down"
+	case flags&net.FlagRunning == 0:
+		return false, 0, name + " has no carrier"
 	}
 	return true, 0, ""
 }

@@ -1,13 +1,16 @@
 package checks
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,4 +129,64 @@ func TestRiseFall(t *testing.T) {
 		t.Errorf("a stopped check reported %+v", res)
 	default:
 	}
+}
+
+// TestMissingProgram: an exec check whose program does not exist fails
+// (its demotion stays: a failing check is failing), says why in its
+// detail, and logs one error, not one per interval; once the program is
+// there it is up again, and a second loss is logged again.
+func TestMissingProgram(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "check-db")
+	var logs syncBuffer
+	results := make(chan Result, 10)
+	r := New(Options{
+		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
+		Report: func(res Result) { results <- res },
+	})
+	c := check(config.CheckExec, prog)
+	c.Argv, c.Interval = []string{prog}, 10*time.Millisecond
+	r.Update([]config.Check{c})
+	defer r.Stop()
+	res := <-results
+	if res.Up || !strings.Contains(res.Detail, prog+": does not exist") {
+		t.Errorf("first result %+v, want failing with %q", res, prog+": does not exist")
+	}
+	time.Sleep(300 * time.Millisecond) // 30 intervals
+	const msg = "check's program cannot run"
+	if n := strings.Count(logs.String(), msg); n != 1 {
+		t.Errorf("%d log lines with %q over 30 intervals, want 1:\n%s", n, msg, logs.String())
+	}
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-results; !res.Up {
+		t.Errorf("with the program: %+v, want up", res)
+	}
+	os.Remove(prog)
+	if res := <-results; res.Up {
+		t.Errorf("without it again: %+v, want failing", res)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := strings.Count(logs.String(), msg); n != 2 {
+		t.Errorf("%d log lines with %q after the second loss, want 2:\n%s", n, msg, logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -18,14 +18,17 @@ import (
 // Error is a configuration error at one place of a file.
 type Error struct {
 	File string // the name given to the parser
-	Line int    // 1-based line number
+	Line int    // 1-based line number; 0 for the whole file
 	Word string // the offending word(s) as written; "" when none applies
 	Msg  string
 }
 
 // Error formats e as `FILE:LINE: "WORD": MSG`, or `FILE:LINE: MSG` when e
-// names no word.
+// names no word, or `FILE: MSG` when it is about the whole file (Line 0).
 func (e *Error) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
 	if e.Word == "" {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}

@@ -23,6 +23,7 @@ const (
 	CheckTCP   = "tcp"   // a TCP connection to host:port
 	CheckHTTP  = "http"  // a GET answered with the expected status (and body)
 	CheckFile  = "file"  // a number in a file: 0 = up (keepalived's track_file)
+	CheckLink  = "link"  // another interface, up and running (keepalived's track_interface)
 )
 
 // Check defaults.
@@ -84,7 +85,7 @@ func (t *tomlParser) newCheck(line int) {
 	})
 }
 
-var checkKinds = []string{CheckExec, CheckShell, CheckTCP, CheckHTTP, CheckFile}
+var checkKinds = []string{CheckExec, CheckShell, CheckTCP, CheckHTTP, CheckFile, CheckLink}
 
 // checkSetting handles a key of check table e.
 func (t *tomlParser) checkSetting(e *checkTable, kv keyValue) {
@@ -122,7 +123,8 @@ func (t *tomlParser) checkSetting(e *checkTable, kv keyValue) {
 			return
 		}
 		c.Kind, c.Target = CheckExec, strings.Join(c.Argv, " ")
-	case CheckShell, CheckTCP, CheckHTTP, CheckFile:
+		t.cfg.Files = append(t.cfg.Files, FileRef{Path: c.Argv[0], Key: kv.key, Origin: t.at(kv.line), Program: true})
+	case CheckShell, CheckTCP, CheckHTTP, CheckFile, CheckLink:
 		s, ok := t.str(kv, "a string")
 		if !ok {
 			return
@@ -266,6 +268,10 @@ func checkTarget(kind, s string) string {
 		if !strings.HasPrefix(s, "/") {
 			return "file must be an absolute path"
 		}
+	case CheckLink:
+		if s == "" || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
+			return `link must be an interface name, like "eth1"`
+		}
 	}
 	return ""
 }
@@ -295,11 +301,11 @@ func (t *tomlParser) finishChecks() {
 		}
 		switch {
 		case len(kinds) == 0:
-			t.errorf(e.line, "[[check]]", "give one of exec, shell, tcp, http or file")
+			t.errorf(e.line, "[[check]]", "give one of exec, shell, tcp, http, file or link")
 			ok = false
 		case len(kinds) > 1:
 			p := e.keys[kinds[1]]
-			t.errorf(p.line, kinds[1], "give one of exec, shell, tcp, http or file, not %s and %s", kinds[0], kinds[1])
+			t.errorf(p.line, kinds[1], "give one of exec, shell, tcp, http, file or link, not %s and %s", kinds[0], kinds[1])
 			ok = false
 		}
 		if c.Release && e.weightSet {

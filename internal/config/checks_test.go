@@ -29,6 +29,10 @@ action = "release"
 [[check]]
 name = "weight"
 file = "/run/carpd/weight"
+
+[[check]]
+name = "uplink"
+link = "eth1"
 `
 	cfg, err := ParseTOML("carpd.toml", []byte(in), "")
 	if err != nil {
@@ -42,6 +46,8 @@ file = "/run/carpd/weight"
 			ExpectStatus: 200, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Release: true, Origin: "carpd.toml:17"},
 		{Name: "weight", Kind: CheckFile, Target: "/run/carpd/weight", ExpectStatus: 200,
 			Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Origin: "carpd.toml:22"},
+		{Name: "uplink", Kind: CheckLink, Target: "eth1", ExpectStatus: 200,
+			Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: 240, Origin: "carpd.toml:26"},
 	}
 	if diff := cmp.Diff(want, cfg.Checks); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
@@ -53,9 +59,9 @@ file = "/run/carpd/weight"
 
 func TestCheckErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"[[check]]\nname = \"a\"\n", `carpd.toml:6: "[[check]]": give one of exec, shell, tcp, http or file`},
+		{"[[check]]\nname = \"a\"\n", `carpd.toml:6: "[[check]]": give one of exec, shell, tcp, http, file or link`},
 		{"[[check]]\ntcp = \"127.0.0.1:1\"\n", `carpd.toml:6: "[[check]]": name is required`},
-		{"[[check]]\nname = \"a\"\ntcp = \"127.0.0.1:1\"\nhttp = \"http://x/\"\n", `give one of exec, shell, tcp, http or file, not tcp and http`},
+		{"[[check]]\nname = \"a\"\ntcp = \"127.0.0.1:1\"\nhttp = \"http://x/\"\n", `give one of exec, shell, tcp, http, file or link, not tcp and http`},
 		{"[[check]]\nname = \"a\"\nexec = \"check\"\n", `exec must start with an absolute path`},
 		{"[[check]]\nname = \"a\"\ntcp = \"nowhere\"\n", `tcp must be HOST:PORT`},
 		{"[[check]]\nname = \"a\"\nhttp = \"ftp://x\"\n", `http must be a URL`},
@@ -67,6 +73,9 @@ func TestCheckErrors(t *testing.T) {
 		{"[[check]]\nname = \"a\"\ntcp = \"127.0.0.1:1\"\n[[check]]\nname = \"a\"\ntcp = \"127.0.0.1:2\"\n", `check "a" is already defined at carpd.toml:6`},
 		{"[[check]]\nname = \"a\"\ntcp = \"127.0.0.1:1\"\nretries = 3\n", `"retries": unknown key in [[check]]`},
 		{"[check]\nname = \"a\"\n", `write [[check]], with double brackets`},
+		{"[[check]]\nname = \"a\"\nlink = \"eth/1\"\n", `link must be an interface name`},
+		{"[[check]]\nname = \"a\"\nlink = \"\"\n", `link must be an interface name`},
+		{"[[check]]\nname = \"a\"\nlink = \"eth1\"\nfile = \"/x\"\n", `not file and link`},
 	} {
 		_, err := ParseTOML("carpd.toml", []byte(oneVHID+"\n"+tc.in), "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

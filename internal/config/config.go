@@ -139,6 +139,8 @@ type Config struct {
 	// HookTimeout bounds each hook run; HookUser runs them as that user.
 	HookTimeout time.Duration
 	HookUser    string
+	// HookUserOrigin is "file:line" of the hook-user key ("" when none).
+	HookUserOrigin string
 	// ManageAddresses is true when carpd adds and removes the virtual
 	// addresses itself; false leaves them to the hooks (ucarp's way).
 	ManageAddresses bool
@@ -146,6 +148,25 @@ type Config struct {
 	VHIDs []VHID
 	// Checks are the health checks (only the TOML file has them).
 	Checks []Check
+	// Files are the files the configuration names, where it names them:
+	// password files, hooks, the programs of exec checks. `carpd --check`
+	// checks each as the service's user meets it.
+	Files []FileRef
+}
+
+// FileRef is a file the configuration names.
+type FileRef struct {
+	// Path is the file, absolute (a relative password-file is taken from
+	// the configuration file's directory).
+	Path string
+	// Key is the key or flag that names it: "password-file", "upscript",
+	// "exec", "--upscript".
+	Key string
+	// Origin is "file:line" of the key, or the flag.
+	Origin string
+	// Program says that carpd runs the file (a hook, an exec check's
+	// program) rather than reads it.
+	Program bool
 }
 
 // Hooks are the scripts run on state changes (internal/hooks), in the
@@ -157,6 +178,19 @@ type Hooks struct {
 	XParam     string
 	Neutral    bool   // ucarp's --neutral: no down script at start
 	Notify     string // keepalived's: SCRIPT INSTANCE NAME STATE PRIORITY
+	// keepalived's notify_master, notify_backup, notify_fault and
+	// notify_stop: a command (program and its own arguments), run with no
+	// argument added on entering MASTER, BACKUP, FAULT (INIT with the
+	// interface down) or when carpd stops.
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+}
+
+// Equal reports whether h and o are the same hooks.
+func (h Hooks) Equal(o Hooks) bool {
+	return h.Devd == o.Devd && h.UpScript == o.UpScript && h.DownScript == o.DownScript &&
+		h.XParam == o.XParam && h.Neutral == o.Neutral && h.Notify == o.Notify &&
+		slices.Equal(h.NotifyMaster, o.NotifyMaster) && slices.Equal(h.NotifyBackup, o.NotifyBackup) &&
+		slices.Equal(h.NotifyFault, o.NotifyFault) && slices.Equal(h.NotifyStop, o.NotifyStop)
 }
 
 // HooksOf returns the hooks of vhid v: each one it sets, else the global
@@ -168,6 +202,14 @@ func (c *Config) HooksOf(v *VHID) Hooks {
 		{&h.XParam, &v.Hooks.XParam}, {&h.Notify, &v.Hooks.Notify},
 	} {
 		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	for _, f := range []struct{ dst, src *[]string }{
+		{&h.NotifyMaster, &v.Hooks.NotifyMaster}, {&h.NotifyBackup, &v.Hooks.NotifyBackup},
+		{&h.NotifyFault, &v.Hooks.NotifyFault}, {&h.NotifyStop, &v.Hooks.NotifyStop},
+	} {
+		if len(*f.src) > 0 {
 			*f.dst = *f.src
 		}
 	}
@@ -271,6 +313,9 @@ func (c *Config) Apply(o Overrides) error {
 			}
 		}
 		*f.dst = *f.v
+		if hook := f.dst == &n.Hooks.UpScript || f.dst == &n.Hooks.DownScript; hook && *f.v != "" {
+			n.Files = append(slices.Clip(n.Files), FileRef{Path: *f.v, Key: f.flag, Origin: f.flag, Program: true})
+		}
 	}
 	if o.Neutral != nil {
 		n.Hooks.Neutral = *o.Neutral

@@ -91,7 +91,7 @@ func TestApplyOverrides(t *testing.T) {
 		if err := c.Apply(o); err == nil {
 			t.Errorf("Apply(%+v) succeeded", o)
 		}
-		if c.DSCP != before.DSCP || c.Hooks != before.Hooks {
+		if c.DSCP != before.DSCP || !c.Hooks.Equal(before.Hooks) {
 			t.Error("a failed Apply changed the config")
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // privateTestdata makes testdata/vhid100.pass private (0600), as carpd
@@ -90,13 +92,12 @@ func TestPasswordFileMode(t *testing.T) {
 // (so that `sudo carpd --check-config` agrees with the service). Needs
 // root to give files away.
 func TestPasswordFileOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown")
-	}
+	labtest.RequireRoot(t)
+
 	const other, service = 64123, 64124 // uids without a name here
 	for _, uid := range []int{other, service} {
 		if _, err := lookupUID(uid); err == nil {
-			t.Skipf("uid %d exists on this machine", uid)
+			labtest.Missing(t, "uid %d exists on this machine; the test needs it free", uid)
 		}
 	}
 	old := serviceUID

@@ -30,6 +30,7 @@ package config
 // leaves a parameter out takes the vhid's).
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -37,20 +38,30 @@ import (
 	"math"
 	"math/bits"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 )
 
-// LoadRCConf reads a FreeBSD rc.conf file. See ParseRCConf.
+// LoadRCConf reads a FreeBSD rc.conf file. See ParseRCConf. Unlike
+// ParseRCConf it refuses what carpd cannot run (see checkLoaded): a file
+// that looks like carpd's TOML, and one without a vhid.
 func LoadRCConf(path string) (*Config, error) {
-	f, err := os.Open(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("load rc.conf: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	return ParseRCConf(path, f)
+	if err := sniff(path, data, formatRCConf); err != nil {
+		return nil, err
+	}
+	cfg, err := ParseRCConf(path, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLoaded(path, cfg, formatRCConf); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // ParseRCConf parses rc.conf text; name is used in error messages and in

@@ -28,6 +28,8 @@ const (
 var cmpOpts = []cmp.Option{
 	cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}),
 	cmpopts.EquateEmpty(),
+	// Files has its own test (TestFiles).
+	cmpopts.IgnoreFields(Config{}, "Files"),
 }
 
 func prefixes(ss ...string) []netip.Prefix {

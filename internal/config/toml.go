@@ -59,13 +59,25 @@ func Load(path string) (*Config, error) {
 }
 
 // LoadTOML reads carpd's TOML configuration file. A relative password-file
-// is taken relative to the directory of path. See ParseTOML.
+// is taken relative to the directory of path. See ParseTOML. Unlike
+// ParseTOML it refuses what carpd cannot run (see checkLoaded): a file
+// that looks like a FreeBSD rc.conf, and one without a vhid.
 func LoadTOML(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, fmt.Errorf("load config: %w", err)
+		return nil, err
 	}
-	return ParseTOML(path, data, filepath.Dir(path))
+	if err := sniff(path, data, formatTOML); err != nil {
+		return nil, err
+	}
+	cfg, err := ParseTOML(path, data, filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLoaded(path, cfg, formatTOML); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // ParseTOML parses carpd's TOML configuration; name is used in error
@@ -408,7 +420,7 @@ func (t *tomlParser) global(kv keyValue) {
 		case kv.key == "control-group":
 			c.ControlGroup = s
 		default:
-			c.HookUser = s
+			c.HookUser, c.HookUserOrigin = s, t.at(kv.line)
 		}
 	case "metrics-listen":
 		s, ok := t.str(kv, `an address like "127.0.0.1:9657"`)
@@ -660,6 +672,7 @@ func (t *tomlParser) passwordFile(kv keyValue, v *vhidSpec, s string) {
 		return
 	}
 	v.password = pass
+	t.cfg.Files = append(t.cfg.Files, FileRef{Path: path, Key: kv.key, Origin: t.at(kv.line)})
 }
 
 // maxPasswordFile is the largest password file read. carp(4) uses only the
@@ -806,7 +819,8 @@ func (t *tomlParser) finish() []*vhidSpec {
 
 // hookKey handles the hook keys, which the top level and a [[vhid]] table
 // share: hook (devd's convention), upscript, downscript, xparam (ucarp's)
-// and notify (keepalived's). It reports whether kv was one.
+// and notify, notify_master, notify_backup, notify_fault, notify_stop
+// (keepalived's). It reports whether kv was one.
 func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
 	var dst *string
 	switch kv.key {
@@ -818,6 +832,15 @@ func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
 		dst = &h.DownScript
 	case "notify":
 		dst = &h.Notify
+	case "notify_master", "notify_backup", "notify_fault", "notify_stop":
+		if argv, ok := t.command(kv); ok {
+			*map[string]*[]string{
+				"notify_master": &h.NotifyMaster, "notify_backup": &h.NotifyBackup,
+				"notify_fault": &h.NotifyFault, "notify_stop": &h.NotifyStop,
+			}[kv.key] = argv
+			t.cfg.Files = append(t.cfg.Files, FileRef{Path: argv[0], Key: kv.key, Origin: t.at(kv.line), Program: true})
+		}
+		return true
 	case "xparam":
 		if s, ok := t.str(kv, "a string"); ok {
 			h.XParam = s
@@ -828,8 +851,85 @@ func (t *tomlParser) hookKey(kv keyValue, h *Hooks) bool {
 	}
 	if s, ok := t.path(kv); ok {
 		*dst = s
+		t.cfg.Files = append(t.cfg.Files, FileRef{Path: s, Key: kv.key, Origin: t.at(kv.line), Program: true})
 	}
 	return true
+}
+
+// command returns the command of kv: a list of words, or a string split
+// into words as keepalived splits a notify_master line (blanks separate
+// words; single or double quotes keep blanks in one; no shell, no
+// expansion). The first word must be an absolute path.
+func (t *tomlParser) command(kv keyValue) ([]string, bool) {
+	const want = `a command like "/etc/carpd/master.sh arg" or ["/etc/carpd/master.sh", "arg"]`
+	var argv []string
+	switch kv.val.Kind {
+	case unstable.String:
+		var err error
+		if argv, err = SplitCommand(string(kv.val.Data)); err != nil {
+			t.errorf(kv.line, kv.word, "%s: %v", kv.key, err)
+			return nil, false
+		}
+	case unstable.Array:
+		it := kv.val.Children()
+		for it.Next() {
+			n := it.Node()
+			if n.Kind != unstable.String {
+				t.errorf(kv.line, kv.word, "%s must be %s", kv.key, want)
+				return nil, false
+			}
+			argv = append(argv, string(n.Data))
+		}
+	default:
+		t.errorf(kv.line, kv.word, "%s must be %s", kv.key, want)
+		return nil, false
+	}
+	if len(argv) == 0 || !filepath.IsAbs(argv[0]) {
+		t.errorf(kv.line, kv.word, "%s must start with an absolute path (it runs without a shell)", kv.key)
+		return nil, false
+	}
+	return argv, true
+}
+
+// SplitCommand splits a command line into words as keepalived does for
+// its notify_* scripts: blanks separate words, and single or double
+// quotes keep blanks within one; nothing else is special.
+func SplitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote != 0:
+			cur.WriteRune(r)
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case r == '\n' || r == '\r':
+			return nil, errors.New("a command is one line")
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return words, nil
 }
 
 // path returns the value of kv, which must be an absolute path.

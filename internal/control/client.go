@@ -85,9 +85,10 @@ func (c *Client) Reload(ctx context.Context) (api.ReloadResult, error) {
 	return res, c.do(ctx, http.MethodPost, "/v1/reload", nil, &res)
 }
 
-// SetLogLevel sets carpd's log level.
-func (c *Client) SetLogLevel(ctx context.Context, level string) error {
-	return c.do(ctx, http.MethodPost, "/v1/log-level", api.LogLevelRequest{Level: level}, nil)
+// SetLogLevel sets carpd's log level; carpd answers with the level set.
+func (c *Client) SetLogLevel(ctx context.Context, level string) (api.LogLevelRequest, error) {
+	var res api.LogLevelRequest
+	return res, c.do(ctx, http.MethodPost, "/v1/log-level", api.LogLevelRequest{Level: level}, &res)
 }
 
 // Events calls fn with each event until the stream ends (carpd stopped,

@@ -2,7 +2,7 @@
 // them with every field under the caller's control, the wrong ones
 // included: another version or type, a bad checksum, a forged HMAC, a
 // truncated or padded payload, any TTL or hop limit, a spoofed source. It
-// is a test tool (cmd/carpcraft sends what it builds); carpd never links
+// is a test tool (tools/carpcraft sends what it builds); carpd never links
 // it.
 //
 // The builders are pure: Advert.Bytes and the IPv4 and IPv6 headers' Packet

@@ -268,6 +268,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		d.clock = SystemClock{}
 	}
 	d.epoch = d.clock.Now()
+	d.stats.loaded.Store(d.epoch.UnixNano())
 	d.counter = o.Counter
 	if d.counter == nil {
 		d.counter = randomCounter
@@ -549,6 +550,11 @@ type counters struct {
 	resyncs atomic.Uint64
 	// reloads counts the configurations reloaded.
 	reloads atomic.Uint64
+	// reloadFailed is true when the last reload was refused; loaded is
+	// when the configuration in force was loaded (unix nanoseconds): at
+	// New, then at each reload that succeeds.
+	reloadFailed atomic.Bool
+	loaded       atomic.Int64
 }
 
 // Check checks the configuration against the host's interfaces, as New

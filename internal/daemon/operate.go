@@ -159,9 +159,7 @@ func (d *Daemon) vhidStatus(now time.Time, v *vhost) api.VHID {
 		s.AdvBase, s.AdvSkew, s.AdvertisedSkew = int(v.cfg.AdvBase), int(v.cfg.AdvSkew), int(v.m.AdvSkew())
 		s.Peer, s.Peer6 = peer(carp.IPv4), peer(carp.IPv6)
 	}
-	for _, p := range v.prefixes {
-		s.Addresses = append(s.Addresses, p.String())
-	}
+	s.Addresses = d.shownAddresses(v)
 	if v.state() == carp.Master && !v.stats.masterSince.IsZero() {
 		t := v.stats.masterSince
 		s.MasterSince = &t
@@ -305,6 +303,8 @@ func (c *counters) snapshot(d *Daemon) api.Stats {
 	st.MonitorResyncs = c.resyncs.Load()
 	st.HookRuns = c.hookRuns.Load()
 	st.HookFailures = c.hookFailures.Load()
+	st.ConfigLastReloadSuccessful = !c.reloadFailed.Load()
+	st.ConfigLastReloadSuccess = time.Unix(0, c.loaded.Load())
 	return st
 }
 
@@ -516,7 +516,7 @@ func (d *Daemon) Subscribe(ctx context.Context) (*Sub, error) {
 		s.c = make(chan api.Event, subBuffer+len(d.vhosts))
 		s.C = s.c
 		for _, v := range d.vhosts {
-			dem := d.demotion
+			dem := d.demotionOf(v) // the vhid's: the host's and its checks'
 			e := v.event("snapshot")
 			e.Version, e.Seq, e.Time = api.Version, d.seq, now
 			e.State, e.Demotion, e.Addresses = v.state().String(), &dem, v.addrStrings()

@@ -67,8 +67,17 @@ func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) (api.ReloadResu
 		res, rerr = d.reload(now, cfg)
 		d.tell("READY=1\nSTATUS=" + d.statusLine())
 	})
-	return res, errors.Join(err, rerr)
+	err = errors.Join(err, rerr)
+	if err != nil {
+		d.ReloadFailed()
+	}
+	return res, err
 }
+
+// ReloadFailed records a reload refused before it reached Reload (a file
+// that does not parse): the metrics and the counters tell it until a
+// reload succeeds.
+func (d *Daemon) ReloadFailed() { d.stats.reloadFailed.Store(true) }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
 // with RELOADING=1.
@@ -229,6 +238,8 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	d.setChecks(now, cfg.Checks)
 	d.admit.Store(d.newAdmitTable())
 	d.stats.reloads.Add(1)
+	d.stats.loaded.Store(now.UnixNano())
+	d.stats.reloadFailed.Store(false)
 	for _, w := range res.Warnings {
 		d.log.Warn("carpd: reload: " + w)
 	}
@@ -244,7 +255,7 @@ func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Co
 	oldMC := v.m.Config()
 	sameCfg := v.cfg.AdvBase == vc.AdvBase && v.cfg.AdvSkew == vc.AdvSkew && v.cfg.Password == vc.Password &&
 		slices.Equal(v.prefixes, vc.Addresses) && v.cfg.Peer == vc.Peer && v.cfg.Peer6 == vc.Peer6 &&
-		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks == vc.Hooks && v.cfg.Name == vc.Name
+		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks.Equal(vc.Hooks) && v.cfg.Name == vc.Name
 	acts, err := v.m.Reconfigure(now, mc)
 	if err != nil {
 		// Checked before: not expected.
@@ -311,7 +322,7 @@ func (d *Daemon) reconfigureVRRP(now time.Time, v *vhost, vc config.VHID, mc vrr
 	changed := len(acts) > 0 || !slices.Equal(v.prefixes, ps) || old.Priority != mc.Priority ||
 		old.Interval != mc.Interval || old.Preempt != mc.Preempt || old.PreemptDelay != mc.PreemptDelay ||
 		old.TieBreak != mc.TieBreak || old.IfDownDemotion != mc.IfDownDemotion || old.SendErrDemotion != mc.SendErrDemotion ||
-		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || v.cfg.Hooks != vc.Hooks || v.cfg.Name != vc.Name
+		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || !v.cfg.Hooks.Equal(vc.Hooks) || v.cfg.Name != vc.Name
 	origin := vc.Origin
 	v.cfg = vc
 	v.cfg.Origin = origin

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // TestRun plays a shortened walkthrough against the carpd binary named by
@@ -19,11 +21,9 @@ import (
 func TestRun(t *testing.T) {
 	bin := os.Getenv("CARPD_BIN")
 	if bin == "" {
-		t.Skip("CARPD_BIN does not name a carpd binary")
+		labtest.Missing(t, "CARPD_BIN does not name a carpd binary")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	labtest.RequireRoot(t)
 	tests := []struct {
 		preempt bool
 		holder  string // who holds the address at the end
@@ -73,9 +73,7 @@ func TestRun(t *testing.T) {
 // TestRunBadBinary checks that a carpd that exits at once makes Run fail
 // and leaves nothing behind.
 func TestRunBadBinary(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	labtest.RequireRoot(t)
 	var out bytes.Buffer
 	err := Run(context.Background(), Options{Carpd: "/bin/false", Stdout: &out, Settle: 5 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "exited with code 1") {
@@ -87,9 +85,7 @@ func TestRunBadBinary(t *testing.T) {
 // TestRunCancel checks that cancelling Run, while it waits for a master
 // and while the client pings, removes everything promptly.
 func TestRunCancel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	labtest.RequireRoot(t)
 	// Stubs stand in for carpd to get the demo going; they sleep until the
 	// cleanup kills them. The "master" stub takes the address at once.
 	sleeper := "#!/bin/sh\nexec sleep 600\n"

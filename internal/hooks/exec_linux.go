@@ -50,3 +50,14 @@ func ExecWithoutCapabilities(argv []string) error {
 	}
 	return unix.Exec(path, argv, os.Environ())
 }
+
+// hasCapSetuid reports whether this process may change its uid
+// (CAP_SETUID in its effective set).
+func hasCapSetuid() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SETUID) != 0
+}

@@ -11,7 +11,10 @@
 //   - keepalived's notify: SCRIPT INSTANCE NAME STATE PRIORITY, STATE being
 //     MASTER, BACKUP, FAULT (INIT with the interface down) or STOP, and
 //     PRIORITY a VRRP instance's priority in force (vrrpprio minus the
-//     demotion), or 255 - advskew for a CARP vhid.
+//     demotion), or 255 - advskew for a CARP vhid; and keepalived's
+//     notify_master, notify_backup, notify_fault and notify_stop: a
+//     command of the operator's, run as configured (no argument added) on
+//     entering that state.
 //
 // Every hook also gets CARP_VHID, CARP_IFACE, CARP_STATE, CARP_PREVIOUS,
 // CARP_REASON, CARP_ADDRESSES, CARP_PROTO (carp or vrrp) and CARP_PRIORITY
@@ -21,6 +24,9 @@
 // own goroutines, never holding up the protocol, strictly in order for each
 // vhid; each has a timeout, at which its whole process group is killed.
 // Their exit status and stderr are logged and reported.
+//
+// With hook-user = "root" and carpd not root, the hooks run in carpd's root
+// hook helper (helper.go), over its socket.
 package hooks
 
 import (
@@ -35,6 +41,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +49,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/daemon"
 )
 
@@ -52,7 +60,10 @@ type Scripts struct {
 	XParam   string // ucarp's extra parameter
 	Neutral  bool   // ucarp's --neutral: no down script at start
 	Notify   string // keepalived's notify
-	Name     string // the instance name keepalived's notify gets; "" = <vhid>@<iface>
+	// keepalived's notify_master, notify_backup, notify_fault and
+	// notify_stop: argv, run as it is.
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop []string
+	Name                                                string // the instance name keepalived's notify gets; "" = <vhid>@<iface>
 	// Addresses are the vhid's, for ucarp's down scripts at start.
 	Addresses []netip.Prefix
 }
@@ -65,7 +76,28 @@ func (s Scripts) Paths() []string {
 			out = append(out, p)
 		}
 	}
+	for _, argv := range [][]string{s.NotifyMaster, s.NotifyBackup, s.NotifyFault, s.NotifyStop} {
+		if len(argv) > 0 {
+			out = append(out, argv[0])
+		}
+	}
 	return out
+}
+
+// notifyFor returns keepalived's notify_<state> command for a notify
+// state (MASTER, BACKUP, FAULT, STOP) and its hook name.
+func (s Scripts) notifyFor(state string) ([]string, string) {
+	switch state {
+	case "MASTER":
+		return s.NotifyMaster, "notify_master"
+	case "BACKUP":
+		return s.NotifyBackup, "notify_backup"
+	case "FAULT":
+		return s.NotifyFault, "notify_fault"
+	case "STOP":
+		return s.NotifyStop, "notify_stop"
+	}
+	return nil, ""
 }
 
 // Key names a vhid: <vhid>@<iface>.
@@ -82,7 +114,12 @@ type Options struct {
 	// at it.
 	Timeout time.Duration
 	// User runs the hooks as this user (name or uid); "" as carpd's.
+	// root while carpd is not root: through the root hook helper at
+	// HelperSocket.
 	User string
+	// HelperSocket is the root hook helper's socket (HelperSocketPath()
+	// when "").
+	HelperSocket string
 	// Wrapper is prepended to every command: carpd's __hook-exec, which
 	// clears the ambient capabilities before it execs the script.
 	Wrapper []string
@@ -106,6 +143,7 @@ type Runner struct {
 	o       Options
 	scripts map[Key]Scripts
 	cred    *syscall.Credential
+	helper  string // the root hook helper's socket, when hooks run there
 	env     []string
 
 	mu      sync.Mutex
@@ -135,15 +173,28 @@ func New(o Options, scripts map[Key]Scripts) (*Runner, error) {
 		o.Log = slog.Default()
 	}
 	r := &Runner{o: o, scripts: scripts, workers: map[Key]*worker{}}
-	if err := Check(scripts); err != nil {
-		return nil, err
-	}
 	if o.User != "" {
 		c, err := credential(o.User)
 		if err != nil {
 			return nil, err
 		}
-		r.cred = c
+		switch euid := os.Geteuid(); {
+		case euid == 0:
+			r.cred = c
+		case c.Uid == 0:
+			// No setuid without CAP_SETUID (and NoNewPrivileges): root's
+			// hooks run in the root hook helper.
+			r.helper = cmp.Or(o.HelperSocket, HelperSocketPath())
+		case c.Uid == uint32(euid):
+			// carpd's own user: nothing to switch.
+		case !hasCapSetuid():
+			return nil, fmt.Errorf("hook-user %q: carpd runs as uid %d without CAP_SETUID and cannot run hooks as another user (leave hook-user out, or set \"root\" for the root hook helper)", o.User, euid)
+		default:
+			r.cred = c
+		}
+	}
+	if err := checkAs(scripts, r.owner()); err != nil {
+		return nil, err
 	}
 	r.env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	return r, nil
@@ -164,15 +215,27 @@ func credential(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
+// owner is the user besides root who may own the scripts: carpd's own,
+// none (root) when they run in the root hook helper.
+func (r *Runner) owner() int {
+	if r.helper != "" {
+		return 0
+	}
+	return os.Getuid()
+}
+
 // Check checks every script of scripts (CheckScript).
-func Check(scripts map[Key]Scripts) error {
+func Check(scripts map[Key]Scripts) error { return checkAs(scripts, os.Getuid()) }
+
+// checkAs checks every script of scripts (CheckScriptAs owner).
+func checkAs(scripts map[Key]Scripts, owner int) error {
 	var errs []error
 	seen := map[string]bool{}
 	for _, s := range scripts {
 		for _, p := range s.Paths() {
 			if !seen[p] {
 				seen[p] = true
-				errs = append(errs, CheckScript(p))
+				errs = append(errs, CheckScriptAs(p, owner))
 			}
 		}
 	}
@@ -182,7 +245,7 @@ func Check(scripts map[Key]Scripts) error {
 // Update replaces the scripts (a reload), after checking them; the runs
 // already queued keep their commands.
 func (r *Runner) Update(scripts map[Key]Scripts, timeout time.Duration) error {
-	if err := Check(scripts); err != nil {
+	if err := checkAs(scripts, r.owner()); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -200,7 +263,13 @@ func (r *Runner) Update(scripts map[Key]Scripts, timeout time.Duration) error {
 // neither its group nor others, in directories of which the same holds (a
 // root-owned sticky directory such as /tmp is allowed: others cannot
 // replace what is in it).
-func CheckScript(path string) error {
+func CheckScript(path string) error { return CheckScriptAs(path, os.Getuid()) }
+
+// CheckScriptAs is CheckScript for hooks run as root on behalf of a carpd
+// whose uid is owner: files and directories owned by root or owner (0:
+// root alone, as for the root hook helper's hooks, which carpd's user must
+// not be able to change).
+func CheckScriptAs(path string, owner int) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("hook %s: refused: not an absolute path", path)
 	}
@@ -214,7 +283,7 @@ func CheckScript(path string) error {
 	if fi.Mode().Perm()&0o111 == 0 {
 		return fmt.Errorf("hook %s: refused: not executable", path)
 	}
-	if err := safe(path, fi, false); err != nil {
+	if err := safe(path, fi, false, owner); err != nil {
 		return err
 	}
 	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
@@ -222,7 +291,7 @@ func CheckScript(path string) error {
 		if err != nil {
 			return fmt.Errorf("hook %s: %w", path, err)
 		}
-		if err := safe(dir, di, true); err != nil {
+		if err := safe(dir, di, true, owner); err != nil {
 			return fmt.Errorf("hook %s: %w", path, err)
 		}
 		if dir == "/" {
@@ -231,13 +300,16 @@ func CheckScript(path string) error {
 	}
 }
 
-func safe(path string, fi os.FileInfo, isDir bool) error {
+func safe(path string, fi os.FileInfo, isDir bool, allowed int) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
 	owner := int(st.Uid)
-	if owner != 0 && owner != os.Getuid() {
+	if owner != 0 && owner != allowed {
+		if allowed == 0 {
+			return fmt.Errorf("refused: %s is owned by uid %d, not root (a hook run as root)", path, owner)
+		}
 		return fmt.Errorf("refused: %s is owned by uid %d, neither root nor carpd's user", path, owner)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
@@ -297,6 +369,10 @@ func (r *Runner) Transition(e daemon.HookEvent) {
 		for _, j := range r.ucarp(k, s, s.Down, "downscript", e, env) {
 			r.enqueue(j)
 		}
+	}
+	// keepalived runs notify_<state> first, then notify.
+	if argv, hook := s.notifyFor(notifyState(e)); len(argv) > 0 {
+		r.enqueue(job{key: k, hook: hook, argv: slices.Clone(argv), env: env})
 	}
 	if s.Notify != "" {
 		name := s.Name
@@ -407,47 +483,107 @@ func (l *limitedBuffer) String() string {
 	return strings.TrimSpace(l.b.String())
 }
 
-// run runs one job with its timeout, kills its process group at the
-// timeout, and logs and reports the result.
+// run runs one job with its timeout (here, or in the root hook helper),
+// and logs and reports the result.
 func (r *Runner) run(j job) {
 	r.mu.Lock()
 	timeout := r.o.Timeout
 	r.mu.Unlock()
+	start := time.Now()
+	var o Outcome
+	if r.helper != "" {
+		o = runInHelper(r.helper, Request{VHID: j.key.VHID, Interface: j.key.Interface, Hook: j.hook, Argv: j.argv, Env: carpEnv(j.env)}, timeout)
+	} else {
+		argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
+		o = Execute(argv, j.env, r.cred, timeout)
+	}
+	took := time.Since(start)
+	log := r.o.Log.With("vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "), "took", took.Round(time.Millisecond))
+	if r.helper != "" {
+		log = log.With("via", "hook-helper")
+	}
+	switch o.Result {
+	case ResultOK:
+		log.Info("carpd: hook ran", "exit", 0)
+		r.report(j, "ok", o.Exit, took, "")
+	case ResultTimeout:
+		log.Warn("carpd: hook killed at its timeout", "timeout", timeout, "stderr", o.Stderr)
+		r.report(j, "timeout", nil, took, o.Stderr)
+	case ResultFailed:
+		log.Warn("carpd: hook failed", "exit", *o.Exit, "stderr", o.Stderr)
+		r.report(j, "failed", o.Exit, took, o.Stderr)
+	default: // error, refused
+		log.Error("carpd: hook could not run", "err", o.Error)
+		r.report(j, "error", nil, took, o.Error)
+	}
+}
+
+// Results of a run.
+const (
+	ResultOK      = "ok"      // exit 0
+	ResultFailed  = "failed"  // another exit status
+	ResultTimeout = "timeout" // killed at the timeout
+	ResultError   = "error"   // could not run
+	ResultRefused = "refused" // the helper refused the request: nothing ran
+)
+
+// Outcome is how a run ended.
+type Outcome struct {
+	Result string `json:"result"`
+	Exit   *int   `json:"exit,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Execute runs argv with env in its own process group (as cred unless
+// nil), from /, with stdin and stdout on /dev/null and the first
+// maxOutput bytes of stderr kept; at the timeout the whole group is
+// killed.
+func Execute(argv, env []string, cred *syscall.Credential, timeout time.Duration) Outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	argv := append(append([]string(nil), r.o.Wrapper...), j.argv...)
+	return execute(ctx, argv, env, cred)
+}
+
+// execute runs argv until it ends or ctx is done, when its process group
+// is killed (an Outcome with ResultTimeout).
+func execute(ctx context.Context, argv, env []string, cred *syscall.Credential) Outcome {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = j.env
+	cmd.Env = env
 	cmd.Dir = "/"
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	cmd.Cancel = func() error {
 		// The whole group: a script's children die with it.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
 	cmd.WaitDelay = time.Second
-	start := time.Now()
 	err := cmd.Run()
-	took := time.Since(start)
-	log := r.o.Log.With("vhid", j.key.VHID, "iface", j.key.Interface, "hook", j.hook, "command", strings.Join(j.argv, " "), "took", took.Round(time.Millisecond))
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 		code := 0
-		log.Info("carpd: hook ran", "exit", 0)
-		r.report(j, "ok", &code, took, "")
-	case ctx.Err() != nil:
-		log.Warn("carpd: hook killed at its timeout", "timeout", timeout, "stderr", stderr.String())
-		r.report(j, "timeout", nil, took, stderr.String())
+		return Outcome{Result: ResultOK, Exit: &code}
+	case ctx.Err() != nil && cmd.Process != nil:
+		return Outcome{Result: ResultTimeout, Stderr: stderr.String()}
 	case errors.As(err, &exitErr):
 		code := exitErr.ExitCode()
-		log.Warn("carpd: hook failed", "exit", code, "stderr", stderr.String())
-		r.report(j, "failed", &code, took, stderr.String())
-	default:
-		log.Error("carpd: hook could not run", "err", err)
-		r.report(j, "error", nil, took, err.Error())
+		return Outcome{Result: ResultFailed, Exit: &code, Stderr: stderr.String()}
 	}
+	return Outcome{Result: ResultError, Error: err.Error()}
+}
+
+// carpEnv returns the CARP_* variables of env: what the helper takes from
+// carpd (it sets PATH and LANG itself).
+func carpEnv(env []string) []string {
+	var out []string
+	for _, e := range env {
+		if strings.HasPrefix(e, "CARP_") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (r *Runner) report(j job, result string, exit *int, took time.Duration, msg string) {
@@ -471,4 +607,23 @@ func (r *Runner) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ScriptsOf returns the scripts of every vhid of cfg that has hooks (carpd
+// and its root hook helper compute them alike).
+func ScriptsOf(cfg *config.Config) map[Key]Scripts {
+	scripts := map[Key]Scripts{}
+	for i := range cfg.VHIDs {
+		v := &cfg.VHIDs[i]
+		h := cfg.HooksOf(v)
+		s := Scripts{
+			Devd: h.Devd, Up: h.UpScript, Down: h.DownScript, XParam: h.XParam, Neutral: h.Neutral,
+			Notify: h.Notify, NotifyMaster: h.NotifyMaster, NotifyBackup: h.NotifyBackup,
+			NotifyFault: h.NotifyFault, NotifyStop: h.NotifyStop, Name: v.Name, Addresses: v.Addresses,
+		}
+		if len(s.Paths()) > 0 {
+			scripts[Key{VHID: v.VHID, Interface: v.Interface}] = s
+		}
+	}
+	return scripts
 }

@@ -221,9 +221,7 @@ func TestProcs(t *testing.T) {
 // TestClose checks that Close kills the processes and deletes every
 // namespace, and that it is idempotent.
 func TestClose(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
+	labtest.RequireRoot(t)
 	l, err := lab.New("labtest")
 	if err != nil {
 		t.Fatal(err)

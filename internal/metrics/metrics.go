@@ -42,11 +42,11 @@ var (
 	descTransitions = prometheus.NewDesc("carpd_transitions_total",
 		"State transitions, by the state entered and the reason.", []string{"iface", "vhid", "proto", "af", "to", "reason"}, nil)
 	descSent = prometheus.NewDesc("carpd_adverts_sent_total",
-		"Adverts sent.", []string{"iface", "vhid", "proto", "af", "family"}, nil)
+		"Adverts sent, by address family.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descSendFailed = prometheus.NewDesc("carpd_adverts_send_failures_total",
 		"Adverts that could not be sent.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descReceived = prometheus.NewDesc("carpd_adverts_received_total",
-		"Valid adverts received from other hosts.", []string{"iface", "vhid", "proto", "af", "family"}, nil)
+		"Valid adverts received from other hosts, by address family.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descDropped = prometheus.NewDesc("carpd_adverts_dropped_total",
 		"Received adverts dropped, by reason (FreeBSD's carpstats names).", []string{"iface", "proto", "reason"}, nil)
 	descSkew = prometheus.NewDesc("carpd_advertised_skew",
@@ -72,7 +72,9 @@ var (
 	descQueueDrops = prometheus.NewDesc("carpd_adverts_queue_dropped_total",
 		"Checked adverts dropped because the event loop was behind.", nil, nil)
 	descReload = prometheus.NewDesc("carpd_config_last_reload_successful",
-		"Whether the last configuration (re)load succeeded.", nil, nil)
+		"Whether the last configuration reload succeeded (1 until one is refused).", nil, nil)
+	descReloadTime = prometheus.NewDesc("carpd_config_last_reload_success_timestamp_seconds",
+		"When the configuration in force was loaded: at start, or by the last reload that succeeded.", nil, nil)
 	descBuild = prometheus.NewDesc("carpd_build_info",
 		"carpd's version, as labels; always 1.", []string{"version", "goversion"}, nil)
 	descUp = prometheus.NewDesc("carpd_up",
@@ -93,7 +95,7 @@ type Collector struct {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTransitions, descSent, descSendFailed, descReceived, descDropped,
 		descSkew, descPriority, descMasterAdverInterval, descDemotion, descDemotionSource, descAnnouncements, descRestores, descLastTransition, descHookRuns,
-		descResyncs, descQueueDrops, descReload, descBuild, descUp, descCheckUp, descCheckDemotion} {
+		descResyncs, descQueueDrops, descReload, descReloadTime, descBuild, descUp, descCheckUp, descCheckDemotion} {
 		ch <- d
 	}
 }
@@ -122,6 +124,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		// them apart ("" for a CARP vhid, which covers both).
 		l := []string{v.Interface, strconv.Itoa(v.VHID), v.Protocol, v.Family}
 		with := func(extra ...string) []string { return append(l[:4:4], extra...) }
+		// The advert counters, by family: af is the adverts' family
+		// (for a CARP vhid, inet and inet6; for a VRRP instance, its own).
+		withAF := func(af string) []string { return append(l[:3:3], af) }
 		gauge(descState, stateValue(v.State), l...)
 		if v.Protocol == "vrrp" {
 			gauge(descPriority, float64(v.AdvertisedPriority), l...)
@@ -130,11 +135,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descSkew, float64(v.AdvertisedSkew), l...)
 		}
 		k := v.Counters
-		counter(descSent, k.SentInet, with("inet")...)
-		counter(descSent, k.SentInet6, with("inet6")...)
+		for _, f := range []struct {
+			af             string
+			sent, received uint64
+		}{{"inet", k.SentInet, k.ReceivedInet}, {"inet6", k.SentInet6, k.ReceivedInet6}} {
+			if v.Family == "" || v.Family == f.af {
+				counter(descSent, f.sent, withAF(f.af)...)
+				counter(descReceived, f.received, withAF(f.af)...)
+			}
+		}
 		counter(descSendFailed, k.SendFailed, l...)
-		counter(descReceived, k.ReceivedInet, with("inet")...)
-		counter(descReceived, k.ReceivedInet6, with("inet6")...)
 		counter(descAnnouncements, k.Announcements, l...)
 		counter(descRestores, k.AddressRestores, l...)
 		for _, t := range k.TransitionsByKind {
@@ -173,7 +183,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descHookRuns, stats.HookFailures, "failed")
 	counter(descResyncs, stats.MonitorResyncs)
 	counter(descQueueDrops, stats.DroppedQueueFull)
-	gauge(descReload, 1)
+	reloaded := 0.0
+	if stats.ConfigLastReloadSuccessful {
+		reloaded = 1
+	}
+	gauge(descReload, reloaded)
+	gauge(descReloadTime, float64(stats.ConfigLastReloadSuccess.UnixNano())/1e9)
 }
 
 func stateValue(s string) float64 {

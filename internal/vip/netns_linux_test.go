@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"runtime"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // testNS is a network namespace made for one test and deleted when the
@@ -22,12 +23,11 @@ type testNS struct {
 	nl   *netlink.Handle
 }
 
-// requireRoot skips the test unless it runs as root.
+// requireRoot: the test needs root to create network namespaces; a
+// failure with CI set (labtest.Missing).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
+	labtest.RequireRoot(t)
 }
 
 // newNS creates namespace "carpd-<tag>-<random>" with lo up.

@@ -145,6 +145,9 @@ func (m *Manager) options() AddOptions {
 	return m.opts
 }
 
+// List returns the addresses the interface holds, as the kernel has them.
+func (m *Manager) List(ifname string) ([]netip.Prefix, error) { return m.os.list(ifname) }
+
 // Set makes the interface hold exactly the addresses of want among managed:
 // every prefix in want is present (added if missing), every prefix in
 // managed but not in want is absent (removed if present); a wanted address

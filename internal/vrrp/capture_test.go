@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 var capture = flag.Bool("capture", false, "regenerate testdata/keepalived-*.pcap by running keepalived in namespaces (root)")
@@ -46,13 +47,9 @@ func TestCaptureKeepalived(t *testing.T) {
 	if !*capture {
 		t.Skip("-capture not given")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	labtest.RequireRoot(t)
 	keepalived := "/usr/sbin/keepalived"
-	if _, err := os.Stat(keepalived); err != nil {
-		t.Skip(err)
-	}
+	labtest.File(t, keepalived)
 	l, err := lab.New("vrrpcap")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/carpd/carpd/internal/craft"
+
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // writeRawPcap writes IP packets as a classic pcap of link type raw IP
@@ -38,10 +40,7 @@ func writeRawPcap(path string, pkts [][]byte) error {
 // fields as marshalled, and a bad checksum for one advert spoiled on
 // purpose, which shows the check can fail.
 func TestTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed")
-	}
+	tshark := labtest.Tool(t, "tshark")
 	type row struct {
 		a        Advert
 		src, dst netip.Addr

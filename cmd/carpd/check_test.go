@@ -1,0 +1,328 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/carpd/carpd/internal/access"
+	"github.com/carpd/carpd/internal/lab/labtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// carpdBin builds carpd once for the package's tests, into a directory
+// every user may search (the tests run it as nobody too).
+func carpdBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "carpd-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "carpd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		buildErr = os.Chmod(dir, 0o755)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// openDir returns a temporary directory that every user may search.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func writeFile(t *testing.T, path, body string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runBin runs the built carpd with args in a network namespace of its own
+// (unshare --net, as root: a start that should have been refused holds
+// nothing of the host's), or as uid when uid is not 0 (which can hold
+// nothing), and returns its exit status and stderr.
+func runBin(t *testing.T, uid int, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 && uid == 0 {
+		cmd = exec.CommandContext(ctx, "unshare", append([]string{"--net", carpdBin(t)}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, carpdBin(t), args...)
+	}
+	if uid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("carpd %q still running after 20 s; stderr:\n%s", args, stderr.String())
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, stderr.String()
+	case errors.As(err, &ee):
+		return ee.ExitCode(), stderr.String()
+	}
+	t.Fatal(err)
+	return 0, ""
+}
+
+// requireRoot: the test needs root (a network namespace of its own for
+// carpd, the user nobody); a failure with CI set (labtest.Missing).
+func requireRoot(t *testing.T) {
+	t.Helper()
+	labtest.RequireRoot(t)
+}
+
+// TestExitStatus runs the built carpd: a bad command line exits 64
+// (EX_USAGE), a configuration refused at start 78 (EX_CONFIG), the checks
+// 0 or 2.
+func TestExitStatus(t *testing.T) {
+	requireRoot(t)
+	dir := openDir(t)
+	empty := writeFile(t, filepath.Join(dir, "empty.toml"), "", 0o644)
+	good := writeFile(t, filepath.Join(dir, "good.toml"), "[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n", 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // in stderr
+	}{
+		{"a bad flag", []string{"--config", good, "--frobnicate"}, exitUsage, "frobnicate"},
+		{"a stray argument", []string{"--config", good, "extra"}, exitUsage, `"extra"`},
+		{"two configurations", []string{"--config", good, "--rc-conf", empty}, exitUsage, "give one of"},
+		{"an empty configuration", []string{"--config", empty}, exitConfig, "no vhid configured"},
+		{"a missing configuration", []string{"--config", filepath.Join(dir, "none.toml")}, exitConfig, "no such file"},
+		{"--check-config of an empty file", []string{"--check-config", empty}, exitProblems, "no vhid configured"},
+		{"--check-config of a good file", []string{"--check-config", good}, exitOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runBin(t, 0, tc.args...)
+			if code != tc.code {
+				t.Errorf("carpd %q: exit %d, want %d; stderr:\n%s", tc.args, code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("carpd %q: stderr lacks %q:\n%s", tc.args, tc.want, stderr)
+			}
+		})
+	}
+	// As the service would meet it: a file root alone may read, a
+	// directory root alone may search.
+	nobody, err := access.LookupUser("65534")
+	if err != nil {
+		labtest.Missing(t, "no user 65534: %v", err)
+	}
+	closed := filepath.Join(dir, "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	private := writeFile(t, filepath.Join(dir, "private.toml"), "", 0o600)
+	hidden := writeFile(t, filepath.Join(closed, "carpd.toml"), "", 0o644)
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"a configuration the user cannot read", private, fmt.Sprintf(
+			"carpd: load config: open %s: permission denied: carpd runs as uid 65534 (%s): user %[2]s cannot read it (mode 0600, owner root:root); fix: chown root:%s %[1]s; chmod 0640 %[1]s\n",
+			private, nobody.Name, nobody.GroupName)},
+		{"a configuration in a directory the user cannot search", hidden, fmt.Sprintf(
+			"carpd: load config: open %s: permission denied: carpd runs as uid 65534 (%s): user %[2]s cannot search the directory %s (mode 0700, owner root:root); fix: chgrp %s %[3]s; chmod g+x %[3]s\n",
+			hidden, nobody.Name, closed, nobody.GroupName)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stderr := runBin(t, 65534, "--config", tc.path)
+			if code != exitConfig {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
+			}
+			if diff := cmp.Diff(tc.want, stderr); diff != "" {
+				t.Errorf("stderr mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStartAndCheckAgree feeds bad configurations to the daemon's start
+// and to the checks: each refuses every one with the same messages, the
+// start with 78 and the checks with 2. What only this host makes wrong (an
+// interface, a hook) passes --check-config, the file alone, and is refused
+// by --check and the start alike.
+func TestStartAndCheckAgree(t *testing.T) {
+	requireRoot(t)
+	dir := openDir(t)
+	const vhid = "[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
+	for _, tc := range []struct {
+		name, body string
+		host       bool // a problem of this host, not of the file
+		want       string
+	}{
+		{"empty.toml", "", false, "no vhid configured"},
+		{"comments.toml", "# preempt = true\n\n# [[vhid]]\n", false, "no vhid configured"},
+		{"globals.toml", "preempt = true\nlog-level = \"debug\"\n", false, "no vhid configured"},
+		{"rc.conf", "hostname=\"fw1\"\nifconfig_lo=\"inet 192.0.2.2/24\"\n", false, "no vhid configured"},
+		{"toml-in.rc.conf", vhid, false, "looks like carpd TOML"},
+		{"carpd.conf", "preempt = true\n" + vhid, false, "looks like carpd TOML"},
+		{"rc-in.toml", "ifconfig_lo_alias0=\"inet 192.0.2.50/32 vhid 1\"\n", false, "looks like a FreeBSD rc.conf"},
+		{"unknown-key.toml", "electorate = \"all\"\n" + vhid, false, `"electorate": unknown key`},
+		{"bad-vhid.toml", strings.Replace(vhid, "vhid = 1", "vhid = 300", 1), false, "vhid must be 1..255"},
+		{"missing-password-file.toml", vhid + "password-file = \"none.pass\"\n", false, "no such file"},
+		{"missing-interface.toml", strings.Replace(vhid, `"lo"`, `"carpdnone0"`, 1), true, "carpdnone0"},
+		{"missing-hook.toml", "upscript = \"/nonexistent/up\"\n" + vhid, true, "/nonexistent/up"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeFile(t, filepath.Join(dir, tc.name), tc.body, 0o644)
+			startCode, start := runBin(t, 0, "--config", path)
+			checkCode, check := runBin(t, 0, "--check-config", path, "--check", "--check-user", "root")
+			fileCode, file := runBin(t, 0, "--check-config", path)
+			if startCode != exitConfig || checkCode != exitProblems {
+				t.Errorf("start: exit %d, want %d; --check: exit %d, want %d\nstart:\n%s\n--check:\n%s",
+					startCode, exitConfig, checkCode, exitProblems, start, check)
+			}
+			if !strings.Contains(start, tc.want) || !strings.Contains(start, path) {
+				t.Errorf("start: stderr lacks %q and the file's name:\n%s", tc.want, start)
+			}
+			if diff := cmp.Diff(start, check); diff != "" {
+				t.Errorf("start and --check disagree (-start +check):\n%s", diff)
+			}
+			if tc.host {
+				if fileCode != exitOK {
+					t.Errorf("--check-config (the file alone): exit %d, want 0; stderr:\n%s", fileCode, file)
+				}
+				return
+			}
+			if fileCode != exitProblems {
+				t.Errorf("--check-config: exit %d, want %d", fileCode, exitProblems)
+			}
+			if diff := cmp.Diff(start, file); diff != "" {
+				t.Errorf("start and --check-config disagree (-start +check-config):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCheckAsServiceUser: --check run as root checks the configuration
+// file, the password files, the hooks and the exec checks' programs as the
+// service's user meets them (here nobody), and names each problem with its
+// place and its fix.
+func TestCheckAsServiceUser(t *testing.T) {
+	requireRoot(t)
+	nobody, err := access.LookupUser("nobody")
+	if err != nil {
+		labtest.Missing(t, "no user nobody: %v", err)
+	}
+	dir := openDir(t)
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The tests' files are in /tmp, which the real unit hides: stand in
+	// home for /home.
+	old := unitSandbox
+	unitSandbox = []access.Hidden{{Dir: home, Setting: "ProtectHome=yes"}}
+	t.Cleanup(func() { unitSandbox = old })
+
+	pass := writeFile(t, filepath.Join(dir, "v.pass"), "secret\n", 0o600)
+	up := writeFile(t, filepath.Join(dir, "up.sh"), "#!/bin/sh\n", 0o700)
+	notify := writeFile(t, filepath.Join(home, "notify.sh"), "#!/bin/sh\n", 0o755)
+	good := writeFile(t, filepath.Join(dir, "good.sh"), "#!/bin/sh\n", 0o755)
+	body := fmt.Sprintf(`upscript = %q
+notify = %q
+
+[[vhid]]
+interface = "lo"
+vhid = 1
+addresses = ["192.0.2.50/32"]
+password-file = "v.pass"
+
+[[check]]
+name = "db"
+exec = "/nonexistent/check-db"
+
+[[check]]
+name = "web"
+exec = [%q, "-q"]
+`, up, notify, good)
+	conf := writeFile(t, filepath.Join(dir, "carpd.toml"), body, 0o600)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--config", conf, "--check", "--check-user", "nobody"}, &stdout, &stderr)
+	if code != exitProblems {
+		t.Errorf("exit %d, want %d; stdout %q", code, exitProblems, stdout.String())
+	}
+	g := nobody.GroupName
+	want := []string{
+		fmt.Sprintf("carpd: %s: configuration file %s: user nobody cannot read it (mode 0600, owner root:root); fix: chown root:%s %s; chmod 0640 %s", conf, conf, g, conf, conf),
+		fmt.Sprintf("carpd: %s:1: upscript %s: user nobody cannot execute it (mode 0700, owner root:root); fix: chmod 0755 %s", conf, up, up),
+		fmt.Sprintf("carpd: %s:2: notify %s: under %s, which the unit's ProtectHome=yes hides from the service; move it (to /etc/carpd or /usr/local/sbin, say)", conf, notify, home),
+		fmt.Sprintf("carpd: %s:8: password file %s: user nobody cannot read it (mode 0600, owner root:root); fix: chown nobody %s; chmod 0600 %s", conf, pass, pass, pass),
+		fmt.Sprintf("carpd: %s:12: exec check program /nonexistent/check-db: /nonexistent: does not exist", conf),
+	}
+	if diff := cmp.Diff(strings.Join(want, "\n")+"\n", stderr.String()); diff != "" {
+		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
+	}
+
+	// Put right as the messages say (the password file aside: as root,
+	// carpd accepts only root's or carpd's), they pass.
+	for _, p := range []string{up, conf} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body = strings.Replace(body, notify, good, 1)
+	body = strings.Replace(body, "password-file = \"v.pass\"\n", "", 1)
+	body = strings.Replace(body, "/nonexistent/check-db", good, 1)
+	writeFile(t, conf, body, 0o640)
+	if err := os.Chown(conf, 0, nobody.GID); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"--config", conf, "--check", "--check-user", "nobody"}, &stdout, &stderr); code != exitOK {
+		t.Errorf("put right: exit %d, want 0; stderr:\n%s", code, stderr.String())
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/carpd/carpd/internal/hooks"
+)
+
+// buildCarpd builds this carpd into dir.
+func buildCarpd(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "carpd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Skipf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// helperRequest runs `carpd hook-helper args...` on one end of a socket
+// pair (its stdin and stdout, as systemd's Accept=yes gives it), sends req
+// on the other and returns the answer and the helper's stderr.
+func helperRequest(t *testing.T, bin string, args []string, req string) (hooks.Outcome, string) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "carpd"), os.NewFile(uintptr(fds[1]), "helper")
+	defer ours.Close()
+	cmd := exec.Command(bin, append([]string{hooks.HelperCommand}, args...)...)
+	cmd.Stdin, cmd.Stdout = theirs, theirs
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	if _, err := ours.WriteString(req + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(ours).ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("no answer: %v; stderr %s", err, stderr.String())
+	}
+	_ = cmd.Wait()
+	var o hooks.Outcome
+	if err := json.Unmarshal(line, &o); err != nil {
+		t.Fatalf("answer %q: %v", line, err)
+	}
+	return o, stderr.String()
+}
+
+// TestHookHelper runs the real `carpd hook-helper` over a socket pair: a
+// hook root configured with hook-user = "root" runs as root and its exit
+// status and stderr come back; anything else is refused and nothing runs.
+func TestHookHelper(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildCarpd(t, dir)
+	log := filepath.Join(dir, "log")
+	up := filepath.Join(dir, "up.sh")
+	if err := os.WriteFile(up, []byte("#!/bin/sh\necho \"$* uid=$(id -u) $CARP_VHID\" >> "+log+"\necho done >&2\nexit 7\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(name, extra string) string {
+		p := filepath.Join(dir, name)
+		body := fmt.Sprintf("%s\nupscript = %q\n\n[[vhid]]\ninterface = \"eth0\"\nvhid = 100\naddresses = [\"192.0.2.50/24\"]\n", extra, up)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	root := conf("root.toml", `hook-user = "root"`)
+	req := func(argv ...string) string {
+		data, _ := json.Marshal(hooks.Request{VHID: 100, Interface: "eth0", Hook: "upscript", Argv: argv, Env: []string{"CARP_VHID=100"}})
+		return string(data)
+	}
+
+	o, stderr := helperRequest(t, bin, []string{"--config", root}, req(up, "eth0", "192.0.2.50"))
+	if o.Result != hooks.ResultFailed || o.Exit == nil || *o.Exit != 7 || o.Stderr != "done" {
+		t.Errorf("a configured hook: %+v, want failed, exit 7, stderr done; helper: %s", o, stderr)
+	}
+	if data, _ := os.ReadFile(log); string(data) != "eth0 192.0.2.50 uid=0 100\n" {
+		t.Errorf("the hook ran as %q", data)
+	}
+	for _, tc := range []struct {
+		args []string
+		req  string
+		want string
+	}{
+		{[]string{"--config", root}, req("/bin/sh", "-c", "id"), "is not the configured"},
+		{[]string{"--config", root}, req(up, "eth0", "203.0.113.1"), "one of its addresses"},
+		{[]string{"--config", root}, `{"vhid":100,"iface":"eth0","hook":"upscript","argv":["` + up + `"],"cmd":"x"}`, `unknown field "cmd"`},
+		{[]string{"--config", root}, `garbage`, "malformed request"},
+		{[]string{"--config", conf("user.toml", "")}, req(up, "eth0", "192.0.2.50"), `does not set hook-user = "root"`},
+		{[]string{"--config", filepath.Join(dir, "none.toml")}, req(up, "eth0", "192.0.2.50"), "cannot read the configuration"},
+	} {
+		o, stderr := helperRequest(t, bin, tc.args, tc.req)
+		if o.Result != hooks.ResultRefused || !strings.Contains(o.Error, tc.want) {
+			t.Errorf("%s: %+v, want refused: %q", tc.req, o, tc.want)
+		}
+		if !strings.Contains(stderr, "hook not run") && !strings.Contains(stderr, "request refused") {
+			t.Errorf("the helper does not log the refusal: %s", stderr)
+		}
+	}
+	if data, _ := os.ReadFile(log); strings.Count(string(data), "\n") != 1 {
+		t.Errorf("a refused request ran the hook:\n%s", data)
+	}
+}
+
+// TestCheckHookUser: --check refuses a hook-user that cannot work under
+// the unit (carpd as the user carpd) and says which sandbox hooks run in.
+func TestCheckHookUser(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "hook.sock")
+	t.Setenv("CARPD_HOOK_SOCKET", sock)
+	conf := func(user string) string {
+		p := filepath.Join(dir, "c.toml")
+		body := user + "\nhook = \"/bin/true\"\n\n[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	check := func(user string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		code := run(t.Context(), []string{"--config", conf(user), "--check"}, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := check(""); code != exitOK || !strings.Contains(out, "hooks run as carpd inside carpd's sandbox") || !strings.Contains(out, "ProtectHome=yes") {
+		t.Errorf("no hook-user: %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := check(`hook-user = "www-data"`); code == exitOK || !strings.Contains(errOut, `c.toml:1: hook-user "www-data": carpd runs as carpd with NoNewPrivileges`) {
+		t.Errorf("hook-user www-data: %d %q", code, errOut)
+	}
+	for _, p := range []string{"/etc/systemd/system/carpd-hook.socket", "/usr/lib/systemd/system/carpd-hook.socket", "/lib/systemd/system/carpd-hook.socket"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s is installed here", p)
+		}
+	}
+	if code, _, errOut := check(`hook-user = "root"`); code == exitOK || !strings.Contains(errOut, "the root hook helper is not installed") {
+		t.Errorf("hook-user root, no helper: %d %q", code, errOut)
+	}
+	if err := os.WriteFile(sock, nil, 0o600); err != nil { // the socket's place taken: "exists"
+		t.Fatal(err)
+	}
+	if code, out, errOut := check(`hook-user = "root"`); code != exitOK || !strings.Contains(out, "hooks run as root in the root hook helper (carpd-hook@.service)") {
+		t.Errorf("hook-user root with the helper: %d %q %q", code, out, errOut)
+	}
+}
