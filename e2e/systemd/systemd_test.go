@@ -14,6 +14,7 @@ package systemd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -100,6 +101,18 @@ func requirements(t *testing.T) (deb, newer string) {
 		}
 	}
 	return deb, newer
+}
+
+// exitCode is a command's exit status: 0 for nil, -1 when it did not exit.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
 }
 
 // debVersion reads a package's version with dpkg-deb.
@@ -280,19 +293,6 @@ func TestSystemd(t *testing.T) {
 	t.Run("purge", p.purge)
 }
 
-// forAll runs f for both containers at once.
-func (p *pair) forAll(t *testing.T, f func(c *container)) {
-	var wg sync.WaitGroup
-	for _, c := range p.cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(c)
-		}()
-	}
-	wg.Wait()
-}
-
 // withT points the containers' transcript at t (a subtest).
 func (p *pair) withT(t *testing.T) {
 	for _, c := range p.cs {
@@ -300,27 +300,43 @@ func (p *pair) withT(t *testing.T) {
 	}
 }
 
-// install: dpkg -i, then the configuration, root:carpd 0640.
+// install: dpkg -i, then the configuration, root:carpd 0640. One
+// container after the other, for a readable transcript.
 func (p *pair) install(t *testing.T) {
 	p.withT(t)
 	skews := map[*container]int{p.cs[0]: 100, p.cs[1]: 200}
-	p.forAll(t, func(c *container) {
+	for _, c := range p.cs {
 		if _, err := c.run(180*time.Second, "dpkg -i /mnt/carpd/carpd.deb"); err != nil {
 			t.Errorf("%s: dpkg -i: %v", c.name, err)
-			return
+			continue
 		}
 		if _, err := c.run(10*time.Second, "getent passwd carpd && systemctl cat carpd.service | head -3"); err != nil {
 			t.Errorf("%s: after dpkg -i: no user carpd or no unit: %v", c.name, err)
 		}
-		if _, err := c.runIn(10*time.Second, "mkdir -p /etc/carpd && cat > /etc/carpd/carpd.toml && "+
-			"chown root:carpd /etc/carpd/carpd.toml && chmod 0640 /etc/carpd/carpd.toml && ls -l /etc/carpd/carpd.toml",
-			config(skews[c], "")); err != nil {
+		// First as anyone would make a file holding a password: 0600
+		// root:root. The service user cannot read it, and --check (run
+		// as root, checking as the unit's user) must say so.
+		if _, err := c.runIn(10*time.Second, "mkdir -p /etc/carpd && cat > /etc/carpd/carpd.toml", config(skews[c], "")); err != nil {
 			t.Errorf("%s: writing /etc/carpd/carpd.toml: %v", c.name, err)
 		}
-		if _, err := c.run(30*time.Second, "carpd --check-config /etc/carpd/carpd.toml"); err != nil {
-			t.Errorf("%s: carpd --check-config: %v", c.name, err)
+		if _, err := c.run(10*time.Second, "chmod 0600 /etc/carpd/carpd.toml && ls -l /etc/carpd/carpd.toml"); err != nil {
+			t.Errorf("%s: chmod /etc/carpd/carpd.toml: %v", c.name, err)
 		}
-	})
+		out, err := c.run(30*time.Second, "carpd --config /etc/carpd/carpd.toml --check")
+		if code := exitCode(err); code != 2 || !strings.Contains(out, "/etc/carpd/carpd.toml") {
+			t.Errorf("%s: carpd --check of a 0600 root:root file the service user cannot read: exit %d, want 2 naming the file", c.name, code)
+		}
+		// Then the documented way: root:carpd 0640.
+		if _, err := c.run(10*time.Second, "chown root:carpd /etc/carpd/carpd.toml && chmod 0640 /etc/carpd/carpd.toml && "+
+			"ls -l /etc/carpd/carpd.toml"); err != nil {
+			t.Errorf("%s: chown/chmod /etc/carpd/carpd.toml: %v", c.name, err)
+		}
+		for _, check := range []string{"carpd --check-config /etc/carpd/carpd.toml", "carpd --config /etc/carpd/carpd.toml --check"} {
+			if _, err := c.run(30*time.Second, check); err != nil {
+				t.Errorf("%s: %s: %v", c.name, check, err)
+			}
+		}
+	}
 }
 
 // enableNow: `systemctl enable --now carpd` on one, then on two: one is
@@ -406,6 +422,10 @@ func (p *pair) reloadBad(t *testing.T) {
 	}
 	if rerr == nil {
 		t.Errorf("%s: systemctl reload with vhid = 300 succeeded", master.name)
+	}
+	// The unit's journal says why.
+	if err := master.waitJournal("vhid must be 1..255", 5*time.Second); err != nil {
+		t.Error(err)
 	}
 	if got := master.mainPID(); got != pid {
 		t.Errorf("%s: carpd PID %d after the refused reload, was %d", master.name, got, pid)
