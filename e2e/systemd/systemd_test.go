@@ -7,9 +7,9 @@
 //
 // The test needs root, systemd-nspawn (Debian's systemd-container) and the
 // packages to install: CARPD_DEB and CARPD_DEB_NEWER, the same carpd built
-// with a higher version (scripts/systemd-test.sh builds both and runs it;
-// scripts/test.sh runs that). Without them it is skipped; with them and
-// CI=true, a missing tool or not being root fails it.
+// with a higher version (scripts/systemd-test.sh builds both with `make deb`
+// and runs it; scripts/test.sh runs that). Without them it is skipped; with
+// them and CI set, a missing tool or not being root fails it.
 package systemd
 
 import (
@@ -75,30 +75,22 @@ vhid = 300
 addresses = ["192.0.2.50/24"]
 `
 
-// requirements returns the two packages, or skips (fails under CI) when
-// something the test needs is missing.
+// requirements returns the two packages. Without them the test is skipped
+// (the `go test ./...` of scripts/test.sh, which runs
+// scripts/systemd-test.sh afterwards); with them, a missing tool or not
+// being root is labtest.Missing: a failure with CI set.
 func requirements(t *testing.T) (deb, newer string) {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf(format, args...)
-		}
-		t.Skipf(format, args...)
-	}
 	deb, newer = os.Getenv("CARPD_DEB"), os.Getenv("CARPD_DEB_NEWER")
 	if deb == "" || newer == "" {
-		// `go test ./...` of scripts/test.sh, which then runs
-		// scripts/systemd-test.sh.
-		t.Skip("CARPD_DEB and CARPD_DEB_NEWER are not set: run scripts/systemd-test.sh")
+		t.Skip("CARPD_DEB and CARPD_DEB_NEWER are not set: scripts/systemd-test.sh builds the packages and runs this test")
 	}
-	if os.Geteuid() != 0 {
-		missing("needs root: network namespaces, mounts and systemd-nspawn")
-	}
+	labtest.RequireRoot(t)
 	for _, tool := range []string{"systemd-nspawn", "unshare", "nsenter", "dpkg-deb"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing("%s not found (apt-get install systemd-container util-linux dpkg): %v", tool, err)
-		}
+		labtest.Tool(t, tool)
+	}
+	for _, f := range []string{deb, newer} {
+		labtest.File(t, f)
 	}
 	return deb, newer
 }
