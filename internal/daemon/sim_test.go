@@ -623,7 +623,7 @@ func (l *simLog) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (l *simLog) WithGroup(string) slog.Handler { return l }
 
-// FuzzSimulation drives three hosts with distinct advskews through random
+// FuzzSimulation drives three hosts with distinct (or equal) advskews through random
 // partitions, losses, link flaps, power cuts, restarts and planned stops.
 // Invariants:
 //   - at every instant, a host holds a vhid's address only while its
@@ -638,6 +638,8 @@ func FuzzSimulation(f *testing.F) {
 	f.Add([]byte{0, 3, 6, 6, 6, 1, 4, 5, 6})
 	f.Add([]byte{8, 6, 1, 6, 3, 6, 4, 6})
 	f.Add([]byte{9, 0, 6, 5, 6, 1, 6, 3, 6, 4, 6})
+	f.Add([]byte{16, 6, 3, 6, 6, 4, 6, 11, 6, 6})
+	f.Add([]byte{16, 0, 6, 6, 1, 6, 3, 6, 4, 6})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return
@@ -645,10 +647,16 @@ func FuzzSimulation(f *testing.F) {
 		s := newSim(uint64(len(ops)))
 		names := []string{"a", "b", "c"}
 		// ops[0]'s bit 3 makes the hosts VRRPv3 (priorities 200, 150,
-		// 100 at 100 ms), its bits 0-2 preempt (CARP) or nopreempt (VRRP).
+		// 100 at 100 ms), its bits 0-2 preempt (CARP) or nopreempt (VRRP),
+		// its bit 4 the CARP hosts' advskews equal (100, the tie-break's
+		// case).
 		vrrpMode := len(ops) > 0 && ops[0]&8 != 0
+		equalSkew := len(ops) > 0 && ops[0]&16 != 0
 		for i, name := range names {
 			args := map[string]string{"advskew": strconv.Itoa(100 * i)}
+			if equalSkew {
+				args["advskew"] = "100"
+			}
 			if vrrpMode {
 				args = map[string]string{"vrrp": strconv.Itoa(200 - 50*i), "interval": "10"}
 			}
