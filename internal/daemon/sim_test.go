@@ -161,6 +161,16 @@ type sim struct {
 	holders    string // the last holders line printed
 	pending    bool   // the holders may have changed at this instant
 	vhids      []int  // every configured vhid, sorted
+	// afterEvent, when set, runs after every event the hosts handle (a
+	// delivery, a timer, a command): FuzzSimulation's invariants.
+	afterEvent func()
+}
+
+// event runs afterEvent, if any.
+func (s *sim) event() {
+	if s.afterEvent != nil {
+		s.afterEvent()
+	}
 }
 
 // delivery is an advert on its way to one host.
@@ -277,6 +287,7 @@ func (s *sim) run(cmd string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown command %q", f[0])
 	}
+	s.event()
 	s.flushHolders()
 	return s.out.String(), err
 }
@@ -465,6 +476,7 @@ func (s *sim) advance(d time.Duration) {
 			node.checkLeft()
 		}
 		s.noteHolders()
+		s.event()
 	}
 	s.flushHolders()
 	s.now = end
@@ -625,7 +637,7 @@ func (l *simLog) WithGroup(string) slog.Handler { return l }
 
 // FuzzSimulation drives three hosts with distinct (or equal) advskews through random
 // partitions, losses, link flaps, power cuts, restarts and planned stops.
-// Invariants:
+// Invariants, the first checked after every event the hosts handle:
 //   - at every instant, a host holds a vhid's address only while its
 //     carpd says MASTER (or bows out, holding them until the new master
 //     is heard);
@@ -688,6 +700,8 @@ func FuzzSimulation(f *testing.F) {
 				}
 			}
 		}
+		// After every event, not only between the operations.
+		s.afterEvent = check
 		for i, op := range ops {
 			n := s.nodes[int(op>>3)%len(s.nodes)]
 			var cmd string
