@@ -253,6 +253,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 // and a warning when the HMAC inputs did.
 func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Config) (bool, string) {
 	oldMC := v.m.Config()
+	mc.Source4, mc.Source6 = oldMC.Source4, oldMC.Source6 // learnt from the interface, not configured
 	sameCfg := v.cfg.AdvBase == vc.AdvBase && v.cfg.AdvSkew == vc.AdvSkew && v.cfg.Password == vc.Password &&
 		slices.Equal(v.prefixes, vc.Addresses) && v.cfg.Peer == vc.Peer && v.cfg.Peer6 == vc.Peer6 &&
 		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks.Equal(vc.Hooks) && v.cfg.Name == vc.Name
