@@ -295,9 +295,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			if _, err := r.reload(context.Background()); err != nil {
-				log.Error("carpd: reload refused; the running configuration stays", "err", err)
-			}
+			_, _ = r.reload(context.Background(), "SIGHUP") // reload logs a refusal
 		}
 	}()
 	if cfg.MetricsListen != "" {
