@@ -333,6 +333,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	if err := d.Run(ctx); err != nil {
 		log.Error("carpd: stopped", "err", err)
+		if errors.Is(err, daemon.ErrStateFile) {
+			// A restart would meet the same file.
+			return exitConfig
+		}
 		return exitFail
 	}
 	return exitOK
