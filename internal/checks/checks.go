@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,7 +80,7 @@ func (r *Runner) Update(checks []config.Check) {
 		want[c.Name] = c
 	}
 	for name, run := range r.running {
-		if c, ok := want[name]; !ok || !sameCheck(c, run.c) {
+		if c, ok := want[name]; !ok || !c.Same(run.c) {
 			run.cancel()
 			<-run.done
 			delete(r.running, name)
@@ -99,11 +98,6 @@ func (r *Runner) Update(checks []config.Check) {
 			r.loop(ctx, c)
 		}()
 	}
-}
-
-func sameCheck(a, b config.Check) bool {
-	a.Origin, b.Origin = "", ""
-	return reflect.DeepEqual(a, b)
 }
 
 // Stop stops every check and waits for them.

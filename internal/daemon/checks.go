@@ -59,7 +59,7 @@ func (d *Daemon) setChecks(now time.Time, checks []config.Check) {
 		want[c.Name] = c
 	}
 	for name, cs := range d.checks {
-		if c, ok := want[name]; ok && sameCheck(c, cs.cfg) {
+		if c, ok := want[name]; ok && c.Same(cs.cfg) {
 			continue
 		}
 		if !cs.up {
@@ -72,11 +72,6 @@ func (d *Daemon) setChecks(now time.Time, checks []config.Check) {
 			d.checks[name] = &checkState{cfg: c, up: true, since: now}
 		}
 	}
-}
-
-func sameCheck(a, b config.Check) bool {
-	a.Origin, b.Origin = "", ""
-	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
 // checkChanged applies a check's new state.
