@@ -41,8 +41,10 @@ type Result struct {
 // Options are the runner's settings.
 type Options struct {
 	Log *slog.Logger
-	// Report receives each change of a check's state; it may block.
-	Report func(Result)
+	// Report receives each change of a check's state; it may block, and
+	// must return when ctx is done (the check is stopped: Update and
+	// Stop wait for it).
+	Report func(ctx context.Context, r Result)
 	// Wrapper is prepended to exec and shell commands (carpd's
 	// __hook-exec, which clears the ambient capabilities).
 	Wrapper []string
@@ -153,7 +155,7 @@ func (r *Runner) loop(ctx context.Context, c config.Check) {
 			} else {
 				log.Warn("carpd: check failing", "detail", detail)
 			}
-			r.o.Report(Result{Name: c.Name, Up: up, Demotion: demotion, Detail: detail})
+			r.o.Report(ctx, Result{Name: c.Name, Up: up, Demotion: demotion, Detail: detail})
 		}
 		t.Reset(max(0, c.Interval-time.Since(start)))
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -38,11 +39,13 @@ type checkIn struct {
 func (checkIn) isInput() {}
 
 // CheckChanged reports a change of a check's state (internal/checks'
-// Report). It waits for the loop, and returns at once after Run.
-func (d *Daemon) CheckChanged(name string, up bool, demotion int, detail string) {
+// Report). It waits for the loop, and returns at once after Run or when
+// ctx is done (the check stopped: the change is dropped).
+func (d *Daemon) CheckChanged(ctx context.Context, name string, up bool, demotion int, detail string) {
 	select {
 	case d.checkResults <- checkIn{name, up, demotion, detail}:
 	case <-d.stopped:
+	case <-ctx.Done():
 	}
 }
 
