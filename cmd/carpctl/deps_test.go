@@ -4,6 +4,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/control/client"
 )
 
 // TestDependencies: carpctl links the control client and the API documents,
@@ -41,5 +44,13 @@ func TestDependencies(t *testing.T) {
 		if !has[want] {
 			t.Errorf("carpctl does not link %s", want)
 		}
+	}
+}
+
+// TestDefaultSocket: carpctl's default socket is carpd's (the client
+// cannot import the configuration to share the constant).
+func TestDefaultSocket(t *testing.T) {
+	if client.DefaultPath != config.DefaultControl {
+		t.Errorf("carpctl's default socket %s, carpd's %s", client.DefaultPath, config.DefaultControl)
 	}
 }
