@@ -121,11 +121,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	for _, vc := range cfg.VHIDs {
 		n := vhidKey{iface: vc.Interface, vhid: vc.VHID}
 		if w := numbers[n]; w != nil {
-			if w.IsVRRP() != vc.IsVRRP() {
-				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface", vc.Origin, vc.VHID, vc.Interface))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface))
-			}
+			errs = append(errs, config.Twice(w, &vc))
 			continue
 		}
 		numbers[n] = &vc
