@@ -36,7 +36,7 @@ export PATH="/usr/local/go/bin:$PATH"
 # (internal/lab/labtest): a skipped test would pass the baseline and let
 # every mutant survive.
 export CI=true
-dir=scripts/mutants
+dir=${MUTANTS_DIR:-scripts/mutants} # another directory of mutants, to try new ones
 
 list=false
 if [ "${1:-}" = -l ]; then
@@ -68,7 +68,7 @@ for n in "${names[@]}"; do
 	done
 	grep -q '^replace:' "$f" || fail "mutant $n: no 'replace:' line in $f"
 	if $list; then
-		printf '%-22s %s\n' "$n" "$(field "$f" what)"
+		printf '%-24s %s\n' "$n" "$(field "$f" what)"
 	fi
 done
 $list && exit 0
@@ -196,7 +196,7 @@ for n in "${names[@]}"; do
 		fail "mutant $n ($file:$line): the tests do not build: fix $f"
 		;;
 	esac
-	printf '%-8s %-22s %-34s %4ds  go test %s\n' "$verdict" "$n" "$file:$line" $((SECONDS - t0)) "$t"
+	printf '%-8s %-24s %-34s %4ds  go test %s\n' "$verdict" "$n" "$file:$line" $((SECONDS - t0)) "$t"
 	[ -z "$by" ] || echo "         failed: $by"
 done
 build || { cat "$tmp/build.log" >&2; fail "the tree does not build once restored"; }
