@@ -144,6 +144,16 @@ build() {
 	) >"$tmp/build.log" 2>&1
 }
 
+# Every mutant applies, before anything runs.
+for n in "${names[@]}"; do
+	f="$dir/$n.mutant"
+	file=$(field "$f" file)
+	if ! mutate "$f" >/dev/null 2>"$tmp/mutate.log"; then
+		fail "mutant $n does not apply to $file: $(cat "$tmp/mutate.log"); the code moved: update $f"
+	fi
+	cp "$file" "$src/$file"
+done
+
 echo "== baseline: the tests pass without a mutant"
 build || { cat "$tmp/build.log" >&2; fail "the unchanged tree does not build"; }
 declare -A seen=()
@@ -155,6 +165,9 @@ for n in "${names[@]}"; do
 	if ! runtests "$t"; then
 		cat "$tmp/test.log" >&2
 		fail "go test $t fails without a mutant (see above): no mutant can be caught by it"
+	fi
+	if grep -q 'no tests to run' "$tmp/test.log"; then
+		fail "go test $t runs no test in some package: check its -run"
 	fi
 	printf '   pass  %4ds  go test %s\n' $((SECONDS - t0)) "$t"
 done
