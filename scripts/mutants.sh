@@ -9,7 +9,7 @@
 #
 # Usage: scripts/mutants.sh [-l] [name...]   (-l lists the mutants)
 #
-# A mutant file has lines `key: value`:
+# A mutant file has lines `key: value` (other lines, # comments, are ignored):
 #   what:    the regression, in words
 #   file:    the file to change
 #   after:   optional: a text that occurs on exactly one line of the file;
