@@ -346,7 +346,8 @@ func (p *pair) hookDevd(t *testing.T) {
 }
 
 // hookJournal: each hook's run is in the journal twice: the helper's line
-// under carpd-hook@*.service, and carpd's with via=hook-helper.
+// under carpd-hook@*.service, and carpd's with via=hook-helper; and the
+// helper refused no request.
 func (p *pair) hookJournal(t *testing.T) {
 	p.withT(t)
 	helper, daemon := map[string]bool{}, map[string]bool{}
@@ -361,6 +362,13 @@ func (p *pair) hookJournal(t *testing.T) {
 		ds, err := c.journal("-u carpd")
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, e := range hs {
+			// The steps change hooks with carpd stopped: the helper,
+			// which reads the file, refused nothing.
+			if strings.Contains(e.message(), "hook not run") {
+				t.Errorf("%s: the helper refused a hook or could not run it: %s", c.name, e.message())
+			}
 		}
 		for _, h := range hooks {
 			for _, e := range hs {
