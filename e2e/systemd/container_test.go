@@ -327,10 +327,11 @@ func (c *container) quiet(script string) (string, error) {
 // status is the part of `carpctl --json status` the test reads.
 type status struct {
 	VHIDs []struct {
-		VHID     int    `json:"vhid"`
-		State    string `json:"state"`
-		AdvSkew  int    `json:"advskew"`
-		Counters struct {
+		VHID      int      `json:"vhid"`
+		State     string   `json:"state"`
+		AdvSkew   int      `json:"advskew"`
+		Addresses []string `json:"addresses"`
+		Counters  struct {
 			Transitions uint64 `json:"transitions"`
 		} `json:"counters"`
 	} `json:"vhids"`

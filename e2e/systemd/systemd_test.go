@@ -3,7 +3,9 @@
 // (systemd-nspawn --boot over an overlay of this machine's own OS), joined
 // by a bridge, with a client probing the virtual address every 10 ms. It
 // drives carpd only through systemctl, journalctl, carpctl, dpkg and apt
-// inside the containers.
+// inside the containers. The hook-* steps (hooks_test.go) run hooks with
+// hook-user = "root" through the shipped root hook helper: Debian's ucarp
+// scripts, a keepalived-style notify_master, a devd-style hook.
 //
 // The test needs root, systemd-nspawn (Debian's systemd-container) and the
 // packages to install: CARPD_DEB and CARPD_DEB_NEWER, the same carpd built
@@ -277,12 +279,18 @@ func TestSystemd(t *testing.T) {
 	if !t.Run("enable-now", func(t *testing.T) { p.enableNow(t, one, two) }) {
 		return
 	}
+	t.Run("hook-socket", p.hookSocket)
 	t.Run("reload-good", p.reloadGood)
 	t.Run("reload-bad", p.reloadBad)
 	t.Run("journal-priority", p.journalPriority)
 	t.Run("stop", p.stop)
 	t.Run("kill", p.kill)
 	t.Run("watchdog", p.watchdog)
+	t.Run("hook-ucarp-scripts", p.hookUcarpScripts)
+	t.Run("hook-notify-restart", p.hookNotifyRestart)
+	t.Run("hook-devd", p.hookDevd)
+	t.Run("hook-journal", p.hookJournal)
+	t.Run("hook-check-refuses", p.hookCheckRefuses)
 	t.Run("upgrade", func(t *testing.T) { p.upgrade(t, newVersion) })
 	t.Run("purge", p.purge)
 }
@@ -298,7 +306,6 @@ func (p *pair) withT(t *testing.T) {
 // container after the other, for a readable transcript.
 func (p *pair) install(t *testing.T) {
 	p.withT(t)
-	skews := map[*container]int{p.cs[0]: 100, p.cs[1]: 200}
 	for _, c := range p.cs {
 		if _, err := c.run(180*time.Second, "dpkg -i /mnt/carpd/carpd.deb"); err != nil {
 			t.Errorf("%s: dpkg -i: %v", c.name, err)
@@ -310,7 +317,7 @@ func (p *pair) install(t *testing.T) {
 		// First as anyone would make a file holding a password: 0600
 		// root:root. The service user cannot read it, and --check (run
 		// as root, checking as the unit's user) must say so.
-		if _, err := c.runIn(10*time.Second, "mkdir -p /etc/carpd && cat > /etc/carpd/carpd.toml", config(skews[c], "")); err != nil {
+		if _, err := c.runIn(10*time.Second, "mkdir -p /etc/carpd && cat > /etc/carpd/carpd.toml", config(p.advskew(c), "")); err != nil {
 			t.Errorf("%s: writing /etc/carpd/carpd.toml: %v", c.name, err)
 		}
 		if _, err := c.run(10*time.Second, "chmod 0600 /etc/carpd/carpd.toml && ls -l /etc/carpd/carpd.toml"); err != nil {
