@@ -72,11 +72,14 @@ func check(f *flags, stdout, stderr io.Writer) int {
 		return exitProblems
 	}
 	if f.check {
-		problems := fileProblems(f, cfg, stderr)
+		hookErr := checkHookUser(cfg, cmp.Or(f.checkUser, serviceUser), stdout)
+		// A hook-user that cannot work is the problem to fix: the hooks
+		// are not checked as that user (its advice, e.g. to give it
+		// /etc/carpd, would be wrong).
+		problems := fileProblems(f, cfg, hookErr == nil, stderr)
 		for _, p := range problems {
 			fmt.Fprintf(stderr, "carpd: %v\n", p)
 		}
-		hookErr := checkHookUser(cfg, cmp.Or(f.checkUser, serviceUser), stdout)
 		if hookErr != nil {
 			printErrors(stderr, hookErr)
 		}
@@ -97,7 +100,9 @@ func (f *flags) name() string { return f.checkConfig + f.config + f.rcConf }
 // sandbox; hooks as hook-user when one is set. Without such a user (run by
 // another user, or no user carpd on this host) the files are checked as
 // carpd's own user: they exist, programs are executable. A warning says so.
-func fileProblems(f *flags, cfg *config.Config, stderr io.Writer) []access.Problem {
+// Without hookUserOK (hook-user itself refused) the hooks of hook-user are
+// not checked.
+func fileProblems(f *flags, cfg *config.Config, hookUserOK bool, stderr io.Writer) []access.Problem {
 	u, hidden, problem := checkUser(f, stderr)
 	if problem != nil {
 		return []access.Problem{*problem}
@@ -112,7 +117,7 @@ func fileProblems(f *flags, cfg *config.Config, stderr io.Writer) []access.Probl
 		}
 	}
 	problems := access.CheckFiles(other, u, hidden)
-	if len(hookTargets) > 0 {
+	if len(hookTargets) > 0 && hookUserOK {
 		// Not in carpd's sandbox: hook-user's hooks run elsewhere.
 		hu, err := access.LookupUser(cfg.HookUser)
 		if err != nil {

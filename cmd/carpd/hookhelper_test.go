@@ -147,6 +147,21 @@ func TestCheckHookUser(t *testing.T) {
 	if code, _, errOut := check(`hook-user = "www-data"`); code == exitOK || !strings.Contains(errOut, `c.toml:1: hook-user "www-data": carpd runs as carpd with NoNewPrivileges`) {
 		t.Errorf("hook-user www-data: %d %q", code, errOut)
 	}
+	// A hook-user that cannot work is the one problem: the hook is not
+	// checked as that user too (which advised giving it the directory).
+	hook := filepath.Join(dir, "devd.sh") // dir: 0700 root, closed to nobody
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := "hook-user = \"nobody\"\nhook = \"" + hook + "\"\n\n[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "c.toml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"--config", filepath.Join(dir, "c.toml"), "--check"}, &stdout, &stderr)
+	if errOut := stderr.String(); code == exitOK || !strings.Contains(errOut, `hook-user "nobody"`) || strings.Contains(errOut, "user nobody cannot") {
+		t.Errorf("hook-user nobody, hook closed to it: %d %q", code, errOut)
+	}
 	for _, p := range []string{"/etc/systemd/system/carpd-hook.socket", "/usr/lib/systemd/system/carpd-hook.socket", "/lib/systemd/system/carpd-hook.socket"} {
 		if _, err := os.Stat(p); err == nil {
 			t.Skipf("%s is installed here", p)
