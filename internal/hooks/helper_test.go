@@ -98,7 +98,7 @@ func serveHelper(t *testing.T, dir string, scripts map[Key]Scripts, timeout time
 			}
 			go func() {
 				defer c.Close()
-				Serve(c, scripts, "root", timeout)
+				Serve(c, Allowed{Scripts: scripts, HookUser: "root"}, timeout)
 			}()
 		}
 	}()
