@@ -5,7 +5,10 @@ package main
 // starts it per connection of carpd-hook.socket (Accept=yes), the
 // connection on stdin (or passed as fd 3, LISTEN_FDS=1); it reads the
 // configuration carpd reads (the same flags, from /etc/default/carpd),
-// serves the one request and exits.
+// serves the one request and exits. A request is a hook to run, or carpd's
+// register (at its start and after each reload): the helper then records
+// the file's root hooks in HelperStatePath, so that they stay runnable
+// after the file is edited (see internal/hooks/known.go).
 
 import (
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/carpd/carpd/internal/config"
 	"github.com/carpd/carpd/internal/hooks"
@@ -23,21 +27,16 @@ import (
 // status: 0 when a hook ran (whatever its result), 1 otherwise.
 func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 	log := slog.New(logging.NewHandler(stderr, nil)) // the journal's priorities under systemd
-	refuse := func(err error) int {
-		// Still an answer: carpd logs why.
-		hooks.Refuse(conn, fmt.Errorf("the helper cannot read the configuration: %w", err))
-		log.Error("carpd hook-helper: no configuration; request refused", "err", err)
-		return exitFail
+	a, timeout := helperAllowed(args, log)
+	req, o := hooks.Serve(conn, a, timeout)
+	if req.Register {
+		if o.Result != hooks.ResultOK {
+			log.Error("carpd hook-helper: configuration not registered", "err", o.Error)
+			return exitFail
+		}
+		log.Info("carpd hook-helper: configuration registered", "state", hooks.HelperStatePath())
+		return exitOK
 	}
-	f, err := parseFlags(args, io.Discard) // the default files when args name none
-	if err != nil {
-		return refuse(err)
-	}
-	cfg, err := f.load()
-	if err != nil {
-		return refuse(err)
-	}
-	req, o := hooks.Serve(conn, hooks.ScriptsOf(cfg), cfg.HookUser, cfg.HookTimeout)
 	l := log.With("vhid", req.VHID, "iface", req.Interface, "hook", req.Hook, "argv", req.Argv, "result", o.Result)
 	switch o.Result {
 	case hooks.ResultRefused, hooks.ResultError:
@@ -49,6 +48,34 @@ func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 		l.Warn("carpd hook-helper: hook killed (timeout, or carpd gave up)")
 	}
 	return exitOK
+}
+
+// helperAllowed returns what the helper serves a request against: the
+// configuration file as it is now (read with carpd's flags, the default
+// files when args name none) and the configurations registered since boot
+// (HelperStatePath), and the hook timeout.
+func helperAllowed(args []string, log *slog.Logger) (hooks.Allowed, time.Duration) {
+	var a hooks.Allowed
+	timeout := hooks.DefaultTimeout
+	f, err := parseFlags(args, io.Discard)
+	var cfg *config.Config
+	if err == nil {
+		cfg, err = f.load()
+	}
+	if err != nil {
+		a.LoadErr = err
+		log.Error("carpd hook-helper: the configuration cannot be read; only the registered ones count", "err", err)
+	} else {
+		a.Scripts, a.HookUser, timeout = hooks.ScriptsOf(cfg), cfg.HookUser, cfg.HookTimeout
+		state := hooks.HelperStatePath()
+		scripts := a.Scripts
+		a.Register = func() error { return hooks.RegisterKnown(state, hooks.KnownOf(scripts)) }
+	}
+	a.Known, err = hooks.LoadKnown(hooks.HelperStatePath())
+	if err != nil {
+		log.Warn("carpd hook-helper: the registered configurations cannot be read; only the file counts", "err", err)
+	}
+	return a, timeout
 }
 
 // checkHookUser is --check's verdict on hook-user when carpd runs as

@@ -71,6 +71,7 @@ func TestHookHelper(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := buildCarpd(t, dir)
+	t.Setenv("CARPD_HOOK_STATE", filepath.Join(dir, "state", "known.json"))
 	log := filepath.Join(dir, "log")
 	up := filepath.Join(dir, "up.sh")
 	if err := os.WriteFile(up, []byte("#!/bin/sh\necho \"$* uid=$(id -u) $CARP_VHID\" >> "+log+"\necho done >&2\nexit 7\n"), 0o755); err != nil {
@@ -119,6 +120,87 @@ func TestHookHelper(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(log); strings.Count(string(data), "\n") != 1 {
 		t.Errorf("a refused request ran the hook:\n%s", data)
+	}
+}
+
+// TestHookHelperRegistered runs the real `carpd hook-helper`: carpd
+// registers configuration A, root edits the file to B (another down
+// script, another address, vhid 100 gone); A's down script, which the
+// running carpd still calls, runs; a hook in neither A nor B is refused;
+// without the register, A's down script is refused.
+func TestHookHelperRegistered(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildCarpd(t, dir)
+	state := filepath.Join(dir, "state", "known.json")
+	t.Setenv("CARPD_HOOK_STATE", state)
+	log := filepath.Join(dir, "log")
+	script := func(name string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho \""+name+" $*\" >> "+log+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	downA, downB, other := script("down-a.sh"), script("down-b.sh"), script("other.sh")
+	conf := filepath.Join(dir, "carpd.toml")
+	write := func(down string, vhid int, addr string) {
+		body := fmt.Sprintf("hook-user = \"root\"\ndownscript = %q\n\n[[vhid]]\ninterface = \"eth0\"\nvhid = %d\naddresses = [%q]\n", down, vhid, addr)
+		if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := func(vhid uint8, argv ...string) string {
+		data, _ := json.Marshal(hooks.Request{VHID: vhid, Interface: "eth0", Hook: "downscript", Argv: argv})
+		return string(data)
+	}
+	args := []string{"--config", conf}
+	oldDown := req(100, downA, "eth0", "192.0.2.50")
+
+	write(downA, 100, "192.0.2.50/24")
+	write(downB, 101, "198.51.100.7/24") // edited before any register
+	if o, _ := helperRequest(t, bin, args, oldDown); o.Result != hooks.ResultRefused {
+		t.Fatalf("A's down script with A never registered: %+v, want refused", o)
+	}
+
+	write(downA, 100, "192.0.2.50/24")
+	if o, stderr := helperRequest(t, bin, args, `{"register":true}`); o.Result != hooks.ResultOK || !strings.Contains(stderr, "configuration registered") {
+		t.Fatalf("register A: %+v; helper: %s", o, stderr)
+	}
+	write(downB, 101, "198.51.100.7/24")
+	o, stderr := helperRequest(t, bin, args, oldDown)
+	if o.Result != hooks.ResultOK || o.Exit == nil || *o.Exit != 0 {
+		t.Errorf("A's down script after the edit to B: %+v, want run; helper: %s", o, stderr)
+	}
+	if o, stderr := helperRequest(t, bin, args, req(101, downB, "eth0", "198.51.100.7")); o.Result != hooks.ResultOK {
+		t.Errorf("B's down script: %+v; helper: %s", o, stderr)
+	}
+	for _, r := range []string{
+		req(100, other, "eth0", "192.0.2.50"),   // never configured
+		req(100, downA, "eth0", "198.51.100.7"), // A's script, an address A never had for it
+		req(101, downA, "eth0", "198.51.100.7"), // A's script on B's vhid
+		`{"register":true,"argv":["/bin/sh"]}`,  // a register carries nothing else
+	} {
+		o, stderr := helperRequest(t, bin, args, r)
+		if o.Result != hooks.ResultRefused {
+			t.Errorf("%s: %+v, want refused; helper: %s", r, o, stderr)
+		}
+	}
+	data, _ := os.ReadFile(log)
+	if want := "down-a.sh eth0 192.0.2.50\ndown-b.sh eth0 198.51.100.7\n"; string(data) != want {
+		t.Errorf("ran:\n%s\nwant:\n%s", data, want)
+	}
+	if st, err := os.Stat(filepath.Dir(state)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("state directory: %v, %v", st, err)
+	}
+	// A register the helper cannot serve (no configuration) is refused.
+	if o, _ := helperRequest(t, bin, []string{"--config", filepath.Join(dir, "none.toml")}, `{"register":true}`); o.Result != hooks.ResultRefused {
+		t.Errorf("register with no configuration: %+v, want refused", o)
 	}
 }
 

@@ -255,6 +255,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return exitConfig
 	}
+	registerHooks(runner, log)
 	notify, watchdog := systemdNotify(log)
 	h, err := host.Open(cfg)
 	if err != nil {
@@ -356,6 +357,15 @@ func newHooks(cfg *config.Config, log *slog.Logger, report func(api.Event)) (*ho
 		Timeout: cfg.HookTimeout, User: cfg.HookUser, Log: log, Report: report,
 		Wrapper: []string{self, hooks.ExecCommand},
 	}, hookScripts(cfg))
+}
+
+// registerHooks tells the root hook helper (when hooks run there) that
+// the configuration file as it is now is in force, so that its root hooks
+// stay runnable after the file is edited; a failure is a warning.
+func registerHooks(runner *hooks.Runner, log *slog.Logger) {
+	if err := runner.Register(); err != nil {
+		log.Warn("carpd: the root hook helper did not register the configuration; its hooks are refused once the file changes", "err", err)
+	}
 }
 
 // hookScripts returns the scripts of every vhid of cfg that has hooks.

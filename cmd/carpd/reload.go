@@ -63,6 +63,7 @@ func (r *reloader) apply(ctx context.Context) (api.ReloadResult, error) {
 	if err := r.runner.Update(scripts, cfg.HookTimeout); err != nil {
 		res.Warnings = append(res.Warnings, "hooks: "+err.Error())
 	}
+	registerHooks(r.runner, r.log)
 	// What only a restart changes.
 	old := r.cfg
 	for _, c := range []struct {

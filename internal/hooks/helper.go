@@ -21,9 +21,15 @@ package hooks
 //     itself, as root, and runs a request only when the program is a hook
 //     configured there with hook-user = "root" and the arguments are the
 //     ones carpd computes for that hook (a vhid's interface, one of its
-//     addresses, a state word, ...). A carpd taken over can run root's
-//     own hooks at the wrong time, nothing else. Nothing stays running as
-//     root while no hook runs.
+//     addresses, a state word, ...), or when a configuration registered
+//     since boot allowed it (known.go: at its start and after each
+//     reload carpd asks the helper to record the file's root hooks, which
+//     the helper reads itself; the last MaxKnown stay), so that the down
+//     scripts of the configuration carpd runs still run after the file
+//     was edited. A carpd taken over can run root's own hooks (those of
+//     the file, or of a configuration root wrote since boot) at the wrong
+//     time, nothing else. Nothing stays running as root while no hook
+//     runs.
 //
 // The wire format is one JSON line each way on the connection: a Request
 // from carpd (at most MaxRequest bytes), then an Outcome from the helper.
@@ -68,13 +74,65 @@ const MaxRequest = 64 << 10
 // maxEnv bounds the variables of a request.
 const maxEnv = 16
 
-// Request asks the helper to run one hook.
+// Request asks the helper to run one hook, or (Register) to record the
+// root hooks of the configuration file as it is now (see known.go).
 type Request struct {
 	VHID      uint8    `json:"vhid"`
 	Interface string   `json:"iface"`
 	Hook      string   `json:"hook"` // devd, upscript, downscript, notify, notify_master, ...
 	Argv      []string `json:"argv"`
 	Env       []string `json:"env"` // CARP_* only
+	Register  bool     `json:"register,omitempty"`
+}
+
+// Allowed is what the helper serves a request against.
+type Allowed struct {
+	// Scripts and HookUser are the configuration file's, as it is now
+	// (ScriptsOf); LoadErr says why the file could not be read.
+	Scripts  map[Key]Scripts
+	HookUser string
+	LoadErr  error
+	// Known are the root hooks of the configurations registered since
+	// boot, oldest first.
+	Known []KnownConfig
+	// Register records the file's root hooks (a register request).
+	Register func() error
+}
+
+// Validate returns why req is refused, or nil: a request runs when the
+// file as it is now allows it, or any configuration registered since boot
+// does.
+func (a Allowed) Validate(req Request) error {
+	var err error
+	if a.LoadErr != nil {
+		err = fmt.Errorf("the helper cannot read the configuration: %w", a.LoadErr)
+	} else if err = Validate(req, a.Scripts, a.HookUser); err == nil {
+		return nil
+	}
+	for i := len(a.Known) - 1; i >= 0; i-- {
+		if Validate(req, a.Known[i].scripts(), "root") == nil {
+			return nil
+		}
+	}
+	if len(a.Known) > 0 {
+		err = fmt.Errorf("%w; nor does any of the %d configurations registered since boot allow it", err, len(a.Known))
+	}
+	return err
+}
+
+// register serves a register request.
+func (a Allowed) register(req Request) error {
+	switch {
+	case req.Hook != "" || len(req.Argv) > 0 || len(req.Env) > 0 || req.VHID != 0 || req.Interface != "":
+		return errors.New("a register request carries nothing else")
+	case a.LoadErr != nil:
+		return fmt.Errorf("the helper cannot read the configuration: %w", a.LoadErr)
+	case !IsRoot(a.HookUser):
+		return errors.New(`the configuration does not set hook-user = "root": nothing to register`)
+	case a.Register == nil:
+		return errors.New("this helper records nothing")
+	}
+	return a.Register()
 }
 
 // helperEnv names the variables a request may set.
@@ -231,19 +289,25 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 }
 
 // Serve serves one connection of the helper: it reads a request from
-// conn, refuses it unless Validate passes against scripts and hookUser,
-// runs it as the helper's user (root) with timeout, and writes the
-// Outcome. carpd closing conn while the hook runs kills it. It returns
-// the outcome, for the helper's log.
-func Serve(conn io.ReadWriter, scripts map[Key]Scripts, hookUser string, timeout time.Duration) (Request, Outcome) {
+// conn; a register request records the file's root hooks (a.Register);
+// a hook is refused unless a.Validate passes, else run as the helper's
+// user (root) with timeout. It writes the Outcome (ok for a register
+// done). carpd closing conn while the hook runs kills it. It returns the
+// outcome, for the helper's log.
+func Serve(conn io.ReadWriter, a Allowed, timeout time.Duration) (Request, Outcome) {
 	br := bufio.NewReaderSize(conn, 4096)
 	req, err := ReadRequest(br)
 	var o Outcome
 	switch {
 	case err != nil:
 		o = Outcome{Result: ResultRefused, Error: "refused: " + err.Error()}
+	case req.Register:
+		o = Outcome{Result: ResultOK}
+		if err := a.register(req); err != nil {
+			o = Outcome{Result: ResultRefused, Error: "refused: " + err.Error()}
+		}
 	default:
-		if err := Validate(req, scripts, hookUser); err != nil {
+		if err := a.Validate(req); err != nil {
 			o = Outcome{Result: ResultRefused, Error: "refused: " + err.Error()}
 			break
 		}
@@ -267,13 +331,28 @@ func Serve(conn io.ReadWriter, scripts map[Key]Scripts, hookUser string, timeout
 	return req, o
 }
 
-// Refuse answers the request on conn with a refusal for err, running
-// nothing (the helper could not read its configuration).
-func Refuse(conn io.ReadWriter, err error) Request {
-	req, _ := ReadRequest(bufio.NewReaderSize(conn, 4096))
-	data, _ := json.Marshal(Outcome{Result: ResultRefused, Error: "refused: " + err.Error()})
-	_, _ = conn.Write(append(data, '\n'))
-	return req
+// Register tells the root hook helper that the configuration file as it
+// is now is in force (carpd's start, a reload that succeeded), so that
+// its root hooks stay runnable after the file changes. Nothing to do when
+// hooks do not run in the helper.
+func (r *Runner) Register() error {
+	if r.helper == "" {
+		return nil
+	}
+	return registerWithHelper(r.helper)
+}
+
+// RegisterTimeout bounds a register request.
+const RegisterTimeout = 5 * time.Second
+
+// registerWithHelper asks the helper at socket to record the root hooks
+// of the configuration file as it is now.
+func registerWithHelper(socket string) error {
+	o := exchange(socket, Request{Register: true}, RegisterTimeout)
+	if o.Result != ResultOK {
+		return fmt.Errorf("%s: %s", o.Result, o.Error)
+	}
+	return nil
 }
 
 // runInHelper asks the helper at socket to run req and waits for its
@@ -281,6 +360,19 @@ func Refuse(conn io.ReadWriter, err error) Request {
 // hook-timeout and answers first); then it closes the connection, which
 // makes the helper kill the hook.
 func runInHelper(socket string, req Request, timeout time.Duration) Outcome {
+	o := exchange(socket, req, timeout)
+	switch {
+	case o.Result == ResultRefused:
+		o.Result = ResultError
+	case (o.Result == ResultOK || o.Result == ResultFailed) && o.Exit == nil:
+		o = Outcome{Result: ResultError, Error: "the root hook helper's answer has no exit status"}
+	}
+	return o
+}
+
+// exchange sends req to the helper at socket and returns its answer, at
+// most timeout plus a little later.
+func exchange(socket string, req Request, timeout time.Duration) Outcome {
 	deadline := time.Now().Add(timeout + 2*time.Second)
 	d := net.Dialer{Deadline: deadline}
 	conn, err := d.Dial("unix", socket)
@@ -310,12 +402,6 @@ func runInHelper(socket string, req Request, timeout time.Duration) Outcome {
 	var o Outcome
 	if err := json.Unmarshal(line, &o); err != nil {
 		return Outcome{Result: ResultError, Error: fmt.Sprintf("the root hook helper's answer: %v", err)}
-	}
-	switch {
-	case o.Result == ResultRefused:
-		o.Result = ResultError
-	case (o.Result == ResultOK || o.Result == ResultFailed) && o.Exit == nil:
-		o = Outcome{Result: ResultError, Error: "the root hook helper's answer has no exit status"}
 	}
 	return o
 }

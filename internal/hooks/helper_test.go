@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,6 +85,12 @@ func TestReadRequest(t *testing.T) {
 // carpd-hook.socket would, with scripts as root's configuration.
 func serveHelper(t *testing.T, dir string, scripts map[Key]Scripts, timeout time.Duration) string {
 	t.Helper()
+	return serveAllowed(t, dir, Allowed{Scripts: scripts, HookUser: "root"}, timeout)
+}
+
+// serveAllowed serves the helper on a unix socket in dir with a.
+func serveAllowed(t *testing.T, dir string, a Allowed, timeout time.Duration) string {
+	t.Helper()
 	sock := filepath.Join(dir, "hook.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
@@ -98,7 +105,7 @@ func serveHelper(t *testing.T, dir string, scripts map[Key]Scripts, timeout time
 			}
 			go func() {
 				defer c.Close()
-				Serve(c, scripts, "root", timeout)
+				Serve(c, a, timeout)
 			}()
 		}
 	}()
@@ -156,6 +163,36 @@ func TestRunnerThroughHelper(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if p := strings.TrimSpace(string(pid)); p == "" || processRunning(p) {
 		t.Errorf("the hanging hook's child %q survived", p)
+	}
+}
+
+// TestRunnerRegister: a runner whose hooks run in the helper registers
+// its configuration there; a helper that cannot (or none) is an error for
+// carpd's log; a runner that runs its hooks itself asks nothing.
+func TestRunnerRegister(t *testing.T) {
+	dir := safeDir(t)
+	var registered atomic.Int32
+	a := Allowed{HookUser: "root", Register: func() error { registered.Add(1); return nil }}
+	sock := serveAllowed(t, dir, a, time.Second)
+	r, err := New(Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(); err != nil || registered.Load() != 0 {
+		t.Errorf("hooks run by carpd itself: %v, %d registers", err, registered.Load())
+	}
+	r.helper = sock
+	if err := r.Register(); err != nil || registered.Load() != 1 {
+		t.Errorf("register: %v, %d registers", err, registered.Load())
+	}
+	a.HookUser = ""
+	r.helper = serveAllowed(t, t.TempDir(), a, time.Second)
+	if err := r.Register(); err == nil || !strings.Contains(err.Error(), `does not set hook-user = "root"`) || registered.Load() != 1 {
+		t.Errorf("register without hook-user = root: %v, %d registers", err, registered.Load())
+	}
+	r.helper = filepath.Join(dir, "none.sock")
+	if err := r.Register(); err == nil {
+		t.Error("register with no helper: no error")
 	}
 }
 
