@@ -29,6 +29,13 @@ if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2
 	exit 1
 fi
+echo "== go.mod"
+# The benchmark report's plotting and statistics libraries belong to its
+# own module (bench/report), not to carpd's.
+if heavy=$(go list -m all | grep -e '^gonum.org/' -e '^golang.org/x/perf '); then
+	echo "carpd's module requires what only bench/report should: $heavy" >&2
+	exit 1
+fi
 echo "== go vet"
 go vet ./...
 (cd bench/report && go vet ./...)
