@@ -383,6 +383,43 @@ func TestMaintenanceSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestCorruptStateFile: a state file carpd cannot read (here empty) stops
+// the real carpd at start with exit 78 (EX_CONFIG: the unit does not
+// restart it in vain), a message naming the file and the recovery, and
+// no address taken; removed, carpd starts.
+func TestCorruptStateFile(t *testing.T) {
+	c := newCluster(t)
+	state := filepath.Join(c.dir, "master.state")
+	if err := os.WriteFile(state, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := c.start(c.master)
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("carpd runs with an empty state file")
+	}
+	out := p.Output()
+	if code := p.ExitCode(); code != 78 {
+		t.Errorf("exit %d, want 78:\n%s", code, out)
+	}
+	for _, want := range []string{"state file " + state + " is empty", "remove the file", "carpctl demote +N --persist", "carpd(8)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if h := c.holders(); len(h) != 0 {
+		t.Errorf("the VIP is held by %v", h)
+	}
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	p = c.start(c.master)
+	if _, ok := c.waitHolder(c.master, 10*time.Second); !ok {
+		t.Fatalf("no MASTER after the state file was removed:\n%s", p.Output())
+	}
+}
+
 // TestCarpctlEvents: the stream starts with a snapshot, then numbered
 // events without gaps (a failover); a reader that stops reading is dropped
 // while the daemon keeps advertising.

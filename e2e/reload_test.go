@@ -227,10 +227,15 @@ func TestReloadWithoutTransitions(t *testing.T) {
 		!strings.Contains(errOut, `backup.toml:5: "192.0.2.50/33": malformed address`) {
 		t.Errorf("invalid file: exit %d, %s", code, errOut)
 	}
+	// carpd logs the refusal itself, as an error: under systemd,
+	// `journalctl -p warning` tells why `systemctl reload` failed.
+	if err := waitOutput(bp, `level=ERROR msg="carpd: reload refused; the running configuration stays" by=control err=`, 2*time.Second); err != nil {
+		t.Error(err)
+	}
 	if err := c.procs[c.backup].Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitOutput(bp, "carpd: reload refused; the running configuration stays", 2*time.Second); err != nil {
+	if err := waitOutput(bp, `level=ERROR msg="carpd: reload refused; the running configuration stays" by=SIGHUP err=`, 2*time.Second); err != nil {
 		t.Error(err)
 	}
 	if st := c.status(c.backup); st.VHIDs[0].AdvSkew != 50 || st.VHIDs[0].State != "MASTER" {

@@ -200,17 +200,17 @@ func TestInteropCarpdJoinsUcarpMaster(t *testing.T) {
 	})
 }
 
-// TestInteropEqualSkew: carpd and ucarp both with advskew 100. FreeBSD's
-// rule (a MASTER yields to an equal advert) meets ucarp's (a MASTER yields
-// to an equal advert only from a lower source address). The pair starts
+// TestInteropEqualSkew: carpd and ucarp both with advskew 100. carpd
+// breaks ties as ucarp does (a MASTER yields to an equal advert only from
+// a lower source address, compared from the last byte). The pair starts
 // together and settles; then a split (both switch ports isolated, carrier
 // up) makes both MASTER, and the heal makes each hear the other's equal
-// adverts. The pair must settle again with one holder, and then make at
-// most one transition in 30 s. Both address orders, since ucarp's
-// tie-break depends on them. With carpd on the lower address both yield at
-// the heal (carpd to the equal advert, ucarp to the lower source), and no
-// host holds the VIP until carpd's master-down timer fires: the test logs
-// that gap but does not fail on it.
+// adverts. The pair must settle again with one holder, the one with the
+// lower address, the VIP held at every moment, and then make at most one
+// transition in 30 s. Both address orders. (With FreeBSD's rule, as
+// carpd had before, carpd on the lower address yielded at the heal to
+// ucarp's equal advert while ucarp yielded to the lower source, and no
+// host held the VIP until carpd's master-down timer fired.)
 func TestInteropEqualSkew(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -259,8 +259,11 @@ func TestInteropEqualSkew(t *testing.T) {
 				took, holder, gap, healCD, healUC)
 			if gap > 0 {
 				// Both yielded to the other's equal advert: show the logs.
-				t.Logf("no host held the VIP for %v after the heal; carpd:\n%s\nucarp:\n%s", gap,
+				t.Errorf("no host held the VIP for %v after the heal; carpd:\n%s\nucarp:\n%s", gap,
 					strings.Join(tail(cd.Output(), 6), "\n"), strings.Join(tail(uc.Output(), 10), "\n"))
+			}
+			if want := map[bool]string{true: "ucarp", false: "carpd"}[tc.ucarpLow]; holder != want {
+				t.Errorf("healed: %s holds the VIP, want %s, on the lower address", holder, want)
 			}
 
 			// The 30 s measurement window, watched: it ends early, failed,

@@ -663,6 +663,10 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 	requireRoot(b)
 	needBinary(b, "keepalived")
 	window := envDuration(b, "CARPD_VRRP_CPU_WINDOW", 10*time.Second)
+	// The window starts after the takeover's announcements (as
+	// BenchmarkIdleCPU's CARPD_IDLE_CPU_SETTLE): an idle master, not one
+	// that has just become MASTER.
+	settle := envDuration(b, "CARPD_VRRP_CPU_SETTLE", 3*time.Second)
 	cpu := map[string]*spread{}
 	cpuAll := map[string]*spread{}
 	for _, d := range vrrpDaemons {
@@ -677,6 +681,7 @@ func BenchmarkVRRPIdleCPU(b *testing.B) {
 		for _, d := range order {
 			p := startVRRPPair(b, d)
 			pids := p.masterPIDs(b)
+			time.Sleep(settle)
 			sum := func() (own, children float64) {
 				for _, pid := range pids {
 					o, ch, err := procCPUWithChildren(pid)

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # make check: the checks to run before a commit, without root, in a few
 # minutes: gofmt, go vet, staticcheck, and the unit and simulation tests of
-# every package with the race detector, once (the e2e package and
-# internal/demo excepted: they are the namespace tests against the real
-# binary, which sudo scripts/test.sh runs after this). The benchmark
+# every package with the race detector, once (e2e/, e2e/systemd and
+# internal/demo excepted: they are the namespace and systemd tests against
+# the real binary and package, which sudo scripts/test.sh runs after this). The benchmark
 # report's module (bench/report) is vetted and tested too.
 #
 # As a normal user, a test that needs root (a network namespace, chown,
@@ -46,6 +46,6 @@ echo "== unit and simulation tests (-race)"
 # shellcheck disable=SC2046,SC2086
 go run "$gotestsum" --format pkgname --format-hide-empty-pkg -- \
 	-race -count=1 -timeout 15m ${CHECK_TEST_ARGS:-} \
-	$(go list ./... | grep -v -e '/e2e$' -e '/internal/demo$')
+	$(go list ./... | grep -v -e '/e2e$' -e '/e2e/' -e '/internal/demo$')
 (cd bench/report && go test -count=1 ./...)
 echo "check: ok"

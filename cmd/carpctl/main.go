@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
-	"github.com/carpd/carpd/internal/control"
+	"github.com/carpd/carpd/internal/control/client"
 	"github.com/carpd/carpd/internal/version"
 )
 
@@ -79,7 +79,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("carpctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("control", control.DefaultPath, "carpd's control socket")
+	path := fs.String("control", client.DefaultPath, "carpd's control socket")
 	asJSON := fs.Bool("json", false, "print the API's JSON documents")
 	fs.Usage = func() { fmt.Fprint(stderr, usage, "\nflags:\n"); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		cargs = append(cargs, a)
 	}
-	c := control.NewClient(*path)
+	c := client.New(*path)
 	cc := &command{ctx: ctx, c: c, out: stdout, json: *asJSON}
 	var err error = usageError(fmt.Sprintf("unknown command %q (see carpctl --help)", cmd))
 	for _, sc := range commands {
@@ -164,13 +164,13 @@ func report(cc *command, stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "carpctl: %v\n", err)
 	}
 	var ue usageError
-	var re *control.RequestError
+	var re *client.RequestError
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, control.ErrNotRunning):
+	case errors.Is(err, client.ErrNotRunning):
 		return exitNotRunning
-	case errors.Is(err, control.ErrPermission):
+	case errors.Is(err, client.ErrPermission):
 		return exitPermission
 	case errors.As(err, &re) && re.Status >= 400 && re.Status < 500:
 		return exitUsage
@@ -180,7 +180,7 @@ func report(cc *command, stderr io.Writer, err error) int {
 
 type command struct {
 	ctx  context.Context
-	c    *control.Client
+	c    *client.Client
 	out  io.Writer
 	json bool
 }
@@ -374,7 +374,7 @@ func (cc *command) isMaster(args []string) error {
 		}
 	}
 	if len(found) == 0 {
-		return &control.RequestError{Status: 404, Msg: fmt.Sprintf("no such vhid %s", args[0])}
+		return &client.RequestError{Status: 404, Msg: fmt.Sprintf("no such vhid %s", args[0])}
 	}
 	// A VRRP vhid with both families is two instances on one interface:
 	// MASTER only when both are.

@@ -265,15 +265,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	h.Hooks = runner
 	d, err = daemon.New(cfg, &h.Host, daemon.Options{
 		Log: log, Level: level, StateFile: cfg.StateFile, UnmanagedAddresses: !cfg.ManageAddresses,
-		Notify: notify, Watchdog: watchdog, Clock: host.Clock{},
+		Notify: notify, Watchdog: watchdog, Clock: host.Clock{Log: log},
 	})
 	if err != nil {
 		printErrors(stderr, err)
 		return exitConfig
 	}
-	self, _ := os.Executable()
+	self, err := os.Executable()
+	if err != nil {
+		// The checks run through it (hooks.ExecCommand).
+		fmt.Fprintf(stderr, "carpd: finding carpd's own executable, which runs the checks: %v\n", err)
+		return exitFail
+	}
 	chk := checks.New(checks.Options{Log: log, Wrapper: []string{self, hooks.ExecCommand},
-		Report: func(r checks.Result) { d.CheckChanged(r.Name, r.Up, r.Demotion, r.Detail) }})
+		Report: func(ctx context.Context, r checks.Result) { d.CheckChanged(ctx, r.Name, r.Up, r.Demotion, r.Detail) }})
 	chk.Update(cfg.Checks)
 	defer chk.Stop()
 	r := &reloader{f: f, d: d, runner: runner, checks: chk, log: log, cfg: cfg}
@@ -295,9 +300,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			if _, err := r.reload(context.Background()); err != nil {
-				log.Error("carpd: reload refused; the running configuration stays", "err", err)
-			}
+			_, _ = r.reload(context.Background(), "SIGHUP") // reload logs a refusal
 		}
 	}()
 	if cfg.MetricsListen != "" {
@@ -333,6 +336,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}()
 	if err := d.Run(ctx); err != nil {
 		log.Error("carpd: stopped", "err", err)
+		if errors.Is(err, daemon.ErrStateFile) {
+			// A restart would meet the same file.
+			return exitConfig
+		}
 		return exitFail
 	}
 	return exitOK

@@ -31,9 +31,18 @@ type reloader struct {
 }
 
 // reload applies the configuration file as it is now. A file with errors
-// is refused with every error (file:line) and the running configuration
-// stays.
-func (r *reloader) reload(ctx context.Context) (api.ReloadResult, error) {
+// is refused with every error (file:line), logged as an error (by says
+// who asked: SIGHUP or control, so that `journalctl -p warning` tells why
+// `systemctl reload` failed), and the running configuration stays.
+func (r *reloader) reload(ctx context.Context, by string) (api.ReloadResult, error) {
+	res, err := r.apply(ctx)
+	if err != nil {
+		r.log.Error("carpd: reload refused; the running configuration stays", "by", by, "err", err)
+	}
+	return res, err
+}
+
+func (r *reloader) apply(ctx context.Context) (api.ReloadResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cfg, err := r.f.load()
@@ -87,7 +96,7 @@ type controlled struct {
 
 // ReloadConfig re-reads and applies the configuration.
 func (c controlled) ReloadConfig(ctx context.Context) (api.ReloadResult, error) {
-	return c.r.reload(ctx)
+	return c.r.reload(ctx, "control")
 }
 
 // systemdNotify returns the notifier of systemd's Type=notify (nil when

@@ -60,6 +60,9 @@ const (
 	ReasonShutdown     = "shutting down"
 	ReasonDemoted      = "preempting a demoted master"
 	ReasonReleased     = "released by a check"
+	// ReasonTieBreak is carpd's own: FreeBSD has no tie-break (see
+	// Config.Source4).
+	ReasonTieBreak = "equal advertisement from a preferred address"
 )
 
 // demoteCount is the OpenBSD group demote count carpd sends in byte 4 and
@@ -111,6 +114,19 @@ type Config struct {
 	// its old adverts replayed between its new ones cannot start a new
 	// sequence. Off by default: ucarp sends random counters.
 	ReplayProtection bool
+	// Source4 and Source6 are the addresses this host sends the vhid's
+	// adverts of each family from (the daemon learns them from the
+	// interface). Known, they break ties between equal adverts
+	// (PreferredSource): a MASTER yields to an equal advert only from a
+	// preferred source, and keeps MASTER against an equal advert from
+	// any other, where FreeBSD and OpenBSD yield to every equal advert,
+	// so that two equal masters whose adverts cross do not both yield
+	// and leave the addresses unheld. A BACKUP's master-down timer runs
+	// TieOffset longer, a little more the less preferred its source, so
+	// that two equal backups do not time out at the same instant. The
+	// zero Addr (unknown): FreeBSD's rule and no offset. Nothing on the
+	// wire changes.
+	Source4, Source6 netip.Addr
 }
 
 // ReplayWindow bounds how far above the first advert of a new sequence the
@@ -264,6 +280,85 @@ func (m *Machine) AdvertInterval() time.Duration {
 // skew not tripled (FreeBSD).
 func (m *Machine) MasterDownInterval() time.Duration {
 	return 3*time.Duration(m.cfg.AdvBase)*time.Second + time.Duration(m.cfg.AdvSkew)*time.Second/256
+}
+
+// TieOffsetStep is the unit of the master-down offset (TieOffset).
+const TieOffsetStep = 250 * time.Microsecond
+
+// TieOffset is how much longer than MasterDownInterval a BACKUP waits for
+// an advert: (1 + the last byte of its source address mod 16) x 250 us,
+// 0.25 to 4 ms, the IPv4 source deciding when the vhid has one, 0 with no
+// source known. Two backups with equal settings whose master dies restart
+// their timers on its last advert, so without it they time out together
+// and both become MASTER; with it, the one with the lower last byte
+// (mod 16), the one PreferredSource prefers among neighbours numbered in
+// a row, times out first, and its advert reaches the other before that
+// one's timer fires, given a latency below the difference. Where it does
+// not (a wrap of the modulo, equal offsets, a slow network), both become
+// MASTER and the tie-break settles them within an advert's flight.
+func (m *Machine) TieOffset() time.Duration {
+	src := m.tieSource()
+	if !src.IsValid() {
+		return 0
+	}
+	return time.Duration(1+src.As16()[15]%16) * TieOffsetStep
+}
+
+// tieSource is the source whose adverts break ties: the IPv4 one when the
+// vhid has IPv4 addresses and it is known, else the IPv6 one.
+func (m *Machine) tieSource() netip.Addr {
+	if m.families[IPv4] && m.cfg.Source4.IsValid() {
+		return m.cfg.Source4
+	}
+	if m.families[IPv6] {
+		return m.cfg.Source6
+	}
+	return netip.Addr{}
+}
+
+// masterDown is the master-down interval the timers run: the protocol's
+// and the tie offset.
+func (m *Machine) masterDown() time.Duration { return m.MasterDownInterval() + m.TieOffset() }
+
+// PreferredSource reports whether a source address a wins a tie against
+// b, of the same family: the lower one, the bytes compared from the last to
+// the first. That is ucarp 1.5.2's rule, a MASTER yields to an equal
+// advert from a lower source, with its comparison of two in_addr's s_addr
+// (stored in network byte order) as native integers on a little-endian
+// host (x86, ARM), where the last byte weighs most. Among addresses of one
+// /24 (or one IPv6 /120) it is the numeric order.
+func PreferredSource(a, b netip.Addr) bool {
+	x, y := a.Unmap().As16(), b.Unmap().As16()
+	for i := len(x) - 1; i >= 0; i-- {
+		if x[i] != y[i] {
+			return x[i] < y[i]
+		}
+	}
+	return false
+}
+
+// yieldsTie reports whether a MASTER yields to r, an advert equal to its
+// own. FreeBSD's rule (yield) when the source of r's family is not known.
+// In a vhid with IPv4 and IPv6 addresses the IPv4 adverts decide, the
+// orders of the two families' sources may differ: an equal IPv6 advert
+// leaves a MASTER with a known IPv4 source as it is.
+func (m *Machine) yieldsTie(r Received) bool {
+	if r.Family == IPv6 && m.families[IPv4] && m.cfg.Source4.IsValid() {
+		return false
+	}
+	own := m.ownSource(r.Family)
+	if !own.IsValid() || !r.Src.IsValid() {
+		return true
+	}
+	return PreferredSource(r.Src, own)
+}
+
+// ownSource is this host's source of the adverts of family f, if known.
+func (m *Machine) ownSource(f Family) netip.Addr {
+	if f == IPv6 {
+		return m.cfg.Source6
+	}
+	return m.cfg.Source4
 }
 
 func interval(advbase, advskew uint8) time.Duration {
@@ -448,7 +543,7 @@ func (m *Machine) becomeBackup(now time.Time, reason string, out []Action) []Act
 	m.stopTimers()
 	for f := range numFamilies {
 		if m.families[f] {
-			m.mdTimer[f] = now.Add(m.MasterDownInterval())
+			m.mdTimer[f] = now.Add(m.masterDown())
 		}
 	}
 	return out
@@ -517,7 +612,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 		for f, t := range m.mdTimer {
 			if !t.IsZero() && !now.Before(t) {
 				if m.released {
-					m.mdTimer[f] = now.Add(m.MasterDownInterval())
+					m.mdTimer[f] = now.Add(m.masterDown())
 					continue
 				}
 				return m.becomeMaster(now, ReasonTimedOut, out)
@@ -647,7 +742,8 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	case Master:
 		// OpenBSD: never yield to a master with a higher demote count;
 		// always yield to one with a lower count.
-		if (theirs <= ours && a.Demote <= demoteCount) || a.Demote < demoteCount {
+		switch {
+		case (theirs < ours && a.Demote <= demoteCount) || a.Demote < demoteCount:
 			if theirs < ours {
 				// Step-down advert: after a partition heals, the better
 				// master may speak first, so it would never hear us
@@ -656,17 +752,27 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 				out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
 			}
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
-		} else {
-			// Another master, worse than us: a healed partition. It
-			// will step down, but the neighbours may still point at
-			// it: announce again (ucarp does; FreeBSD does not).
+		case theirs == ours && a.Demote == demoteCount && m.yieldsTie(r):
+			// An equal master, preferred (or FreeBSD's rule): yield,
+			// without a step-down advert, which FreeBSD and OpenBSD,
+			// yielding to any equal advert, would yield to as well.
+			reason := ReasonTieBreak
+			if !m.ownSource(r.Family).IsValid() {
+				reason = ReasonMoreFrequent
+			}
+			out = m.becomeBackup(now, reason, out)
+		default:
+			// Another master, worse than us or equal and not
+			// preferred: a healed partition. It will step down, but
+			// the neighbours may still point at it: announce again
+			// (ucarp does; FreeBSD does not).
 			out = append(out, Announce{})
 		}
 	case Backup:
 		mayPreempt := m.cfg.Preempt && !now.Before(m.started.Add(m.cfg.PreemptDelay))
 		switch {
 		case m.released:
-			m.mdTimer[r.Family] = now.Add(m.MasterDownInterval())
+			m.mdTimer[r.Family] = now.Add(m.masterDown())
 		case mayPreempt && ours < theirs && a.Demote >= demoteCount:
 			out = m.becomeMaster(now, ReasonPreempt, out)
 		case a.Demote > demoteCount:
@@ -676,7 +782,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		case rank(3*int(m.cfg.AdvBase), int(m.AdvSkew())) < theirs:
 			out = m.becomeMaster(now, ReasonWillTimeOut, out)
 		default:
-			m.mdTimer[r.Family] = now.Add(m.MasterDownInterval())
+			m.mdTimer[r.Family] = now.Add(m.masterDown())
 		}
 	}
 	return out
@@ -728,7 +834,7 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	if sameConfig(old, cfg) {
 		return nil, nil
 	}
-	oldMD := m.MasterDownInterval()
+	oldMD := m.masterDown()
 	advertChanged := old.AdvBase != cfg.AdvBase || old.AdvSkew != cfg.AdvSkew || old.Password != cfg.Password ||
 		!sameAddrs(old.Addrs, cfg.Addrs)
 	fresh, err := NewMachine(cfg, 0)
@@ -752,13 +858,13 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 			m.adTimer = now.Add(m.AdvertInterval())
 		}
 	case Backup:
-		shift := m.MasterDownInterval() - oldMD
+		shift := m.masterDown() - oldMD
 		for f := range numFamilies {
 			switch {
 			case !m.families[f]:
 				m.mdTimer[f] = time.Time{}
 			case !oldFamilies[f] || m.mdTimer[f].IsZero():
-				m.mdTimer[f] = now.Add(m.MasterDownInterval())
+				m.mdTimer[f] = now.Add(m.masterDown())
 			default:
 				m.mdTimer[f] = m.mdTimer[f].Add(shift)
 			}
@@ -773,7 +879,7 @@ func sameConfig(a, b Config) bool {
 	return a.VHID == b.VHID && a.AdvBase == b.AdvBase && a.AdvSkew == b.AdvSkew && a.Password == b.Password &&
 		a.Preempt == b.Preempt && a.Peer4 == b.Peer4 && a.Peer6 == b.Peer6 && a.PreemptDelay == b.PreemptDelay &&
 		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion && sameAddrs(a.Addrs, b.Addrs) &&
-		a.ReplayProtection == b.ReplayProtection
+		a.ReplayProtection == b.ReplayProtection && a.Source4 == b.Source4 && a.Source6 == b.Source6
 }
 
 func sameAddrs(a, b []netip.Addr) bool {

@@ -22,7 +22,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // Commands:
 //
 //	config vhid=N advbase=N advskew=N pass=P addrs=A,B preempt peer=A peer6=A counter=N
-//	       preempt-delay=DURATION ifdown=N senderr=N
+//	       preempt-delay=DURATION ifdown=N senderr=N src4=A src6=A
 //	reconfigure ...     the same keys: Machine.Reconfigure (a reload)
 //	link up|down
 //	advance DURATION [late=D]  move the clock, ticking at every deadline on the
@@ -155,7 +155,7 @@ func (s *scenario) run(cmd string) (string, error) {
 	switch f[0] {
 	case "config", "reconfigure":
 		c := Config{Password: args["pass"], Preempt: contains(bare, "preempt"), ReplayProtection: contains(bare, "replay-protection")}
-		for k, p := range map[string]*netip.Addr{"peer": &c.Peer4, "peer6": &c.Peer6} {
+		for k, p := range map[string]*netip.Addr{"peer": &c.Peer4, "peer6": &c.Peer6, "src4": &c.Source4, "src6": &c.Source6} {
 			if v, ok := args[k]; ok {
 				a, err := netip.ParseAddr(v)
 				if err != nil {

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +41,10 @@ type Result struct {
 // Options are the runner's settings.
 type Options struct {
 	Log *slog.Logger
-	// Report receives each change of a check's state; it may block.
-	Report func(Result)
+	// Report receives each change of a check's state; it may block, and
+	// must return when ctx is done (the check is stopped: Update and
+	// Stop wait for it).
+	Report func(ctx context.Context, r Result)
 	// Wrapper is prepended to exec and shell commands (carpd's
 	// __hook-exec, which clears the ambient capabilities).
 	Wrapper []string
@@ -81,7 +82,7 @@ func (r *Runner) Update(checks []config.Check) {
 		want[c.Name] = c
 	}
 	for name, run := range r.running {
-		if c, ok := want[name]; !ok || !sameCheck(c, run.c) {
+		if c, ok := want[name]; !ok || !c.Same(run.c) {
 			run.cancel()
 			<-run.done
 			delete(r.running, name)
@@ -99,11 +100,6 @@ func (r *Runner) Update(checks []config.Check) {
 			r.loop(ctx, c)
 		}()
 	}
-}
-
-func sameCheck(a, b config.Check) bool {
-	a.Origin, b.Origin = "", ""
-	return reflect.DeepEqual(a, b)
 }
 
 // Stop stops every check and waits for them.
@@ -159,7 +155,7 @@ func (r *Runner) loop(ctx context.Context, c config.Check) {
 			} else {
 				log.Warn("carpd: check failing", "detail", detail)
 			}
-			r.o.Report(Result{Name: c.Name, Up: up, Demotion: demotion, Detail: detail})
+			r.o.Report(ctx, Result{Name: c.Name, Up: up, Demotion: demotion, Detail: detail})
 		}
 		t.Reset(max(0, c.Interval-time.Since(start)))
 	}

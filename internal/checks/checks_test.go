@@ -94,7 +94,7 @@ func TestRiseFall(t *testing.T) {
 	file := filepath.Join(dir, "w")
 	os.WriteFile(file, []byte("0"), 0o644)
 	results := make(chan Result, 10)
-	r := New(Options{Report: func(res Result) { results <- res }})
+	r := New(Options{Report: func(_ context.Context, res Result) { results <- res }})
 	c := check(config.CheckFile, file)
 	c.Fall, c.Rise = 3, 2
 	r.Update([]config.Check{c})
@@ -142,7 +142,7 @@ func TestMissingProgram(t *testing.T) {
 	results := make(chan Result, 10)
 	r := New(Options{
 		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
-		Report: func(res Result) { results <- res },
+		Report: func(_ context.Context, res Result) { results <- res },
 	})
 	c := check(config.CheckExec, prog)
 	c.Argv, c.Interval = []string{prog}, 10*time.Millisecond
@@ -189,4 +189,38 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestStopWhileReporting: a check whose Report blocks (the daemon's loop
+// busy, or gone) is still stopped: Report gets the check's context, which
+// Stop cancels, and Stop does not wait forever.
+func TestStopWhileReporting(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "w")
+	if err := os.WriteFile(file, []byte("5"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reporting := make(chan struct{})
+	r := New(Options{Report: func(ctx context.Context, _ Result) {
+		close(reporting)
+		<-ctx.Done() // a Report that honours its context, and nothing else
+	}})
+	c := check(config.CheckFile, file)
+	c.Fall = 1
+	r.Update([]config.Check{c})
+	select {
+	case <-reporting:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no report of the failing check")
+	}
+	stopped := make(chan struct{})
+	go func() {
+		r.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop waits for a blocked Report")
+	}
 }

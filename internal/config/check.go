@@ -261,7 +261,11 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 		key  vhidKey
 		line int
 	}
-	defined := make(map[vhidKey]int)
+	type definition struct {
+		line int
+		vrrp bool
+	}
+	defined := make(map[vhidKey]definition)
 	used := make(map[netip.Addr]addrUse)
 	var out []VHID
 	for _, s := range specs {
@@ -273,11 +277,12 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 		}
 		checkProtocol(l, s)
 		key := vhidKey{s.iface, s.vhid.val}
+		isVRRP := s.version.val == VersionVRRP
 		if first, dup := defined[key]; dup {
-			l.errorAt(s.vhid.pos, "vhid %d on %s is already defined at %s", key.vhid, key.iface, l.at(first))
+			l.errorAt(s.vhid.pos, "%s", twiceMessage(key.vhid, key.iface, l.at(first.line), first.vrrp != isVRRP))
 			continue
 		}
-		defined[key] = s.at
+		defined[key] = definition{s.at, isVRRP}
 		v := VHID{
 			Interface: s.iface, VHID: uint8(s.vhid.val),
 			AdvBase: DefaultAdvBase, AdvSkew: DefaultAdvSkew,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,19 @@ type Check struct {
 	VHIDs []CheckVHID
 	// Origin is "file:line" of the [[check]] table.
 	Origin string
+}
+
+// Same reports whether c and o are the same check: equal in everything but
+// where they are written (Origin). A reload keeps a check that is the same
+// running with its state; the runner (internal/checks) and the daemon both
+// decide by Same, so that they agree on which checks restart.
+func (c Check) Same(o Check) bool {
+	return c.Name == o.Name && c.Kind == o.Kind && c.Target == o.Target &&
+		slices.Equal(c.Argv, o.Argv) &&
+		c.ExpectStatus == o.ExpectStatus && c.ExpectBody == o.ExpectBody &&
+		c.Interval == o.Interval && c.Timeout == o.Timeout &&
+		c.Rise == o.Rise && c.Fall == o.Fall && c.Weight == o.Weight &&
+		c.Release == o.Release && slices.Equal(c.VHIDs, o.VHIDs)
 }
 
 // CheckVHID names a vhid a check acts on; Interface "" means every

@@ -403,6 +403,27 @@ const (
 // IsVRRP reports whether v speaks VRRPv3 (carpver 3).
 func (v *VHID) IsVRRP() bool { return v.Version == VersionVRRP }
 
+// Twice is carpd's one definition of a vhid configured twice: it returns
+// the error of v when first, defined before it, has its number on its
+// interface (the vhid numbers of an interface are one space for CARP and
+// VRRP), nil otherwise.
+func Twice(first, v *VHID) error {
+	if first.Interface != v.Interface || first.VHID != v.VHID {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", v.Origin, twiceMessage(int(v.VHID), v.Interface, first.Origin, first.IsVRRP() != v.IsVRRP()))
+}
+
+// twiceMessage is the message of vhid n on iface defined again, first at
+// firstAt; mixed: one of the two is CARP, the other VRRP.
+func twiceMessage(n int, iface, firstAt string, mixed bool) string {
+	msg := fmt.Sprintf("vhid %d on %s is already defined at %s", n, iface, firstAt)
+	if mixed {
+		msg += ": a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface"
+	}
+	return msg
+}
+
 // PreemptOf reports whether vhid v preempts: v.Preempt when set, else
 // c.Preempt when it was given (PreemptGiven), else the protocol's default:
 // on for VRRP (RFC 5798 and keepalived), c.Preempt (off unless set) for

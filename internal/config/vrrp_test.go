@@ -249,6 +249,9 @@ var vrrpTOMLErrorTests = []struct {
 	in   string
 	want []string
 }{
+	{"vrrp vrid with a carp vhid's number", oneVHID + "\n[[vhid]]\ninterface = \"eth0\"\nvhid = 100\ncarpver = 3\naddresses = [\"192.0.2.51\"]\n", []string{
+		`carpd.toml:8: "vhid = 100": vhid 100 on eth0 is already defined at carpd.toml:1: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface`,
+	}},
 	{"carpver 4", oneVHID + "carpver = 4\n", []string{`carpd.toml:5: "carpver = 4": carpver must be 2 (CARP) or 3 (VRRPv3)`}},
 	{"carpver as a string", oneVHID + "carpver = \"3\"\n", []string{`carpd.toml:5: "carpver = \"3\"": carpver must be an integer 2..3`}},
 	{"vrrp-priority 0", oneVHID + "carpver = 3\nvrrp-priority = 0\n", []string{`carpd.toml:6: "vrrp-priority = 0": vrrp-priority must be 1..255`}},

@@ -1,7 +1,8 @@
 // Package control is carpd's control API: a small HTTP/JSON server on a
 // unix socket (tailscale's LocalAPI is the model: net/http over a unix
-// listener, so `curl --unix-socket` works) and the client carpctl uses.
-// The documents are internal/api's.
+// listener, so `curl --unix-socket` works). The client carpctl uses is
+// internal/control/client, a package of its own; the documents are
+// internal/api's.
 //
 // Access is decided by the peer's credentials (SO_PEERCRED): root and
 // carpd's own user may read and change; members of the control group may
@@ -33,9 +34,6 @@ import (
 	"github.com/carpd/carpd/internal/daemon"
 	"github.com/carpd/carpd/internal/version"
 )
-
-// DefaultPath is the control socket's default path.
-const DefaultPath = "/run/carpd/carpd.sock"
 
 // Daemon is what the control API serves (*daemon.Daemon).
 type Daemon interface {

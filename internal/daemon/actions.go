@@ -21,6 +21,10 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 		}
 		return
 	}
+	switch ev.(type) {
+	case carp.Received, carp.LinkUp:
+		d.syncSources(now, v)
+	}
 	// The actions go in the daemon's reused slice (taken while they run,
 	// should carrying one out step a machine again).
 	acts := v.m.AppendStep(d.carpActs, now, ev)
@@ -28,6 +32,51 @@ func (d *Daemon) step(now time.Time, v *vhost, ev carp.Event) {
 	d.runActions(now, v, acts, ev)
 	clear(acts)
 	d.carpActs = acts[:0]
+}
+
+// syncSources gives v's machine the addresses its adverts leave from, for
+// the tie-break between equal adverts and the master-down offset
+// (carp.Config.Source4), when they changed: before an advert is judged and
+// when the link comes up. A family whose source is not known (no address
+// yet) keeps the last known.
+func (d *Daemon) syncSources(now time.Time, v *vhost) {
+	ifc := v.iface
+	if ifc.gone || ifc.link.Index == 0 {
+		return
+	}
+	cfg := v.m.Config()
+	src4, ok4 := d.advertSource(v, carp.IPv4)
+	src6, ok6 := d.advertSource(v, carp.IPv6)
+	if (!ok4 || src4 == cfg.Source4) && (!ok6 || src6 == cfg.Source6) {
+		return
+	}
+	if ok4 {
+		cfg.Source4 = src4
+	}
+	if ok6 {
+		cfg.Source6 = src6
+	}
+	acts, err := v.m.Reconfigure(now, cfg)
+	if err != nil {
+		v.log.Error("carp: advert source", "err", err)
+		return
+	}
+	v.log.Debug("carp: advert source", "v4", cfg.Source4, "v6", cfg.Source6)
+	d.runActions(now, v, acts, nil)
+}
+
+// advertSource is the address v's adverts of family f leave from; ok is
+// false if v has no address of f or the interface none to send from.
+func (d *Daemon) advertSource(v *vhost, f carp.Family) (netip.Addr, bool) {
+	if !v.m.HasFamily(f) {
+		return netip.Addr{}, false
+	}
+	dst := v.m.Peer(f)
+	if !dst.IsValid() {
+		dst = carp.Group(f)
+	}
+	src, err := d.source(v.iface, dst)
+	return src, err == nil && src.IsValid()
 }
 
 // runActions carries out the actions of v's machine (ev is the event that

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -38,11 +39,13 @@ type checkIn struct {
 func (checkIn) isInput() {}
 
 // CheckChanged reports a change of a check's state (internal/checks'
-// Report). It waits for the loop, and returns at once after Run.
-func (d *Daemon) CheckChanged(name string, up bool, demotion int, detail string) {
+// Report). It waits for the loop, and returns at once after Run or when
+// ctx is done (the check stopped: the change is dropped).
+func (d *Daemon) CheckChanged(ctx context.Context, name string, up bool, demotion int, detail string) {
 	select {
 	case d.checkResults <- checkIn{name, up, demotion, detail}:
 	case <-d.stopped:
+	case <-ctx.Done():
 	}
 }
 
@@ -59,7 +62,7 @@ func (d *Daemon) setChecks(now time.Time, checks []config.Check) {
 		want[c.Name] = c
 	}
 	for name, cs := range d.checks {
-		if c, ok := want[name]; ok && sameCheck(c, cs.cfg) {
+		if c, ok := want[name]; ok && c.Same(cs.cfg) {
 			continue
 		}
 		if !cs.up {
@@ -72,11 +75,6 @@ func (d *Daemon) setChecks(now time.Time, checks []config.Check) {
 			d.checks[name] = &checkState{cfg: c, up: true, since: now}
 		}
 	}
-}
-
-func sameCheck(a, b config.Check) bool {
-	a.Origin, b.Origin = "", ""
-	return fmt.Sprint(a) == fmt.Sprint(b)
 }
 
 // checkChanged applies a check's new state.

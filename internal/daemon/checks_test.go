@@ -51,8 +51,8 @@ func TestChecks(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	d.CheckChanged("host", false, 0, "refused")
-	d.CheckChanged("web", false, 0, "refused")
+	d.CheckChanged(context.Background(), "host", false, 0, "refused")
+	d.CheckChanged(context.Background(), "web", false, 0, "refused")
 	st := waitStatus("demoted", func(st api.Status) bool {
 		v := st.VHIDs[0]
 		return st.Demotion == 50 && v.Demotion == 80 && v.AdvertisedSkew == 240 && len(st.Checks) == 3
@@ -63,7 +63,7 @@ func TestChecks(t *testing.T) {
 		}
 	}
 	n := f.count()
-	d.CheckChanged("db", false, 0, "refused")
+	d.CheckChanged(context.Background(), "db", false, 0, "refused")
 	waitOps(t, f, n, "advert if2 192.0.2.22->224.0.0.18 advbase=255 advskew=255")
 	waitStatus("released", func(st api.Status) bool { return st.VHIDs[0].Released })
 	f.in <- advert("lampros", 1, 100, 255) // the new master
@@ -78,11 +78,36 @@ func TestChecks(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, name := range []string{"host", "web", "db"} {
-		d.CheckChanged(name, true, 0, "")
+		d.CheckChanged(context.Background(), name, true, 0, "")
 	}
 	waitStatus("all up", func(st api.Status) bool {
 		return st.Demotion == 0 && st.VHIDs[0].Demotion == 0 && !st.VHIDs[0].Released
 	})
 	cancel()
 	<-done
+}
+
+// TestCheckChangedHonoursContext: a report that finds the loop's queue
+// full (the loop busy, or not running yet) returns when its context is
+// done: the checks runner can stop a check that is reporting.
+func TestCheckChangedHonoursContext(t *testing.T) {
+	d, err := New(testConfig(), newFakeHost().host(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(d.checkResults) {
+		d.CheckChanged(context.Background(), "web", false, 0, "refused")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() {
+		d.CheckChanged(ctx, "web", true, 0, "")
+		close(returned)
+	}()
+	cancel()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("CheckChanged blocks after its context is done")
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/carpd/carpd/internal/carp"
 )
 
 // This file checks that the daemon's timers run on the monotonic clock: a
@@ -308,8 +310,10 @@ const (
 	firstHeard = 500 * time.Millisecond
 	heardEvery = time.Second + 100*time.Second/256
 	lastHeard  = firstHeard + 4*heardEvery // 6.06 s
-	// The backup's master-down interval: 3 × 1 + 200/256 s.
-	jumpMasterDown = 3*time.Second + 200*time.Second/256
+	// The backup's master-down interval: 3 × 1 + 200/256 s, and the tie
+	// offset of its source, 192.0.2.22 (carp.TieOffset: 1 + 22 mod 16
+	// steps).
+	jumpMasterDown = 3*time.Second + 200*time.Second/256 + 7*carp.TieOffsetStep
 	// Its advert interval as MASTER: 1 + 200/256 s.
 	ownEvery = time.Second + 200*time.Second/256
 )

@@ -286,7 +286,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 			}
 		}
 		if w := ifc.configured(vc.VHID); w != nil {
-			return nil, twice(&vc, w)
+			return nil, config.Twice(&w.cfg, &vc)
 		}
 		for _, v := range vs {
 			d.attach(ifc, v)
@@ -388,15 +388,6 @@ func (ifc *iface) configured(n uint8) *vhost {
 		return v
 	}
 	return ifc.byVRID[carp.IPv6][n]
-}
-
-// twice is the error of vhid vc configured on an interface where w has its
-// number already.
-func twice(vc *config.VHID, w *vhost) error {
-	if vc.IsVRRP() != w.cfg.IsVRRP() {
-		return fmt.Errorf("%s: vhid %d configured twice on %s: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface", vc.Origin, vc.VHID, vc.Interface)
-	}
-	return fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface)
 }
 
 // proto is the vhid's protocol in the API's and the metrics' words.

@@ -563,7 +563,7 @@ func TestNewRejects(t *testing.T) {
 		want string
 	}{
 		"missing interface": {missing, "rc.conf:2: interface eth9"},
-		"twice":             {twice, "vhid 100 configured twice on eth0"},
+		"twice":             {twice, "rc.conf:2: vhid 100 on eth0 is already defined at rc.conf:2"},
 		"empty":             {&config.Config{}, "no vhid configured"},
 	} {
 		_, err := New(tc.cfg, f.host(), Options{})

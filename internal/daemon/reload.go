@@ -121,11 +121,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	for _, vc := range cfg.VHIDs {
 		n := vhidKey{iface: vc.Interface, vhid: vc.VHID}
 		if w := numbers[n]; w != nil {
-			if w.IsVRRP() != vc.IsVRRP() {
-				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface", vc.Origin, vc.VHID, vc.Interface))
-			} else {
-				errs = append(errs, fmt.Errorf("%s: vhid %d configured twice on %s", vc.Origin, vc.VHID, vc.Interface))
-			}
+			errs = append(errs, config.Twice(w, &vc))
 			continue
 		}
 		numbers[n] = &vc
@@ -253,6 +249,7 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 // and a warning when the HMAC inputs did.
 func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Config) (bool, string) {
 	oldMC := v.m.Config()
+	mc.Source4, mc.Source6 = oldMC.Source4, oldMC.Source6 // learnt from the interface, not configured
 	sameCfg := v.cfg.AdvBase == vc.AdvBase && v.cfg.AdvSkew == vc.AdvSkew && v.cfg.Password == vc.Password &&
 		slices.Equal(v.prefixes, vc.Addresses) && v.cfg.Peer == vc.Peer && v.cfg.Peer6 == vc.Peer6 &&
 		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks.Equal(vc.Hooks) && v.cfg.Name == vc.Name

@@ -161,6 +161,16 @@ type sim struct {
 	holders    string // the last holders line printed
 	pending    bool   // the holders may have changed at this instant
 	vhids      []int  // every configured vhid, sorted
+	// afterEvent, when set, runs after every event the hosts handle (a
+	// delivery, a timer, a command): FuzzSimulation's invariants.
+	afterEvent func()
+}
+
+// event runs afterEvent, if any.
+func (s *sim) event() {
+	if s.afterEvent != nil {
+		s.afterEvent()
+	}
 }
 
 // delivery is an advert on its way to one host.
@@ -277,6 +287,7 @@ func (s *sim) run(cmd string) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown command %q", f[0])
 	}
+	s.event()
 	s.flushHolders()
 	return s.out.String(), err
 }
@@ -465,6 +476,7 @@ func (s *sim) advance(d time.Duration) {
 			node.checkLeft()
 		}
 		s.noteHolders()
+		s.event()
 	}
 	s.flushHolders()
 	s.now = end
@@ -623,9 +635,9 @@ func (l *simLog) WithAttrs(as []slog.Attr) slog.Handler {
 
 func (l *simLog) WithGroup(string) slog.Handler { return l }
 
-// FuzzSimulation drives three hosts with distinct advskews through random
+// FuzzSimulation drives three hosts with distinct (or equal) advskews through random
 // partitions, losses, link flaps, power cuts, restarts and planned stops.
-// Invariants:
+// Invariants, the first checked after every event the hosts handle:
 //   - at every instant, a host holds a vhid's address only while its
 //     carpd says MASTER (or bows out, holding them until the new master
 //     is heard);
@@ -638,6 +650,8 @@ func FuzzSimulation(f *testing.F) {
 	f.Add([]byte{0, 3, 6, 6, 6, 1, 4, 5, 6})
 	f.Add([]byte{8, 6, 1, 6, 3, 6, 4, 6})
 	f.Add([]byte{9, 0, 6, 5, 6, 1, 6, 3, 6, 4, 6})
+	f.Add([]byte{16, 6, 3, 6, 6, 4, 6, 11, 6, 6})
+	f.Add([]byte{16, 0, 6, 6, 1, 6, 3, 6, 4, 6})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return
@@ -645,10 +659,16 @@ func FuzzSimulation(f *testing.F) {
 		s := newSim(uint64(len(ops)))
 		names := []string{"a", "b", "c"}
 		// ops[0]'s bit 3 makes the hosts VRRPv3 (priorities 200, 150,
-		// 100 at 100 ms), its bits 0-2 preempt (CARP) or nopreempt (VRRP).
+		// 100 at 100 ms), its bits 0-2 preempt (CARP) or nopreempt (VRRP),
+		// its bit 4 the CARP hosts' advskews equal (100, the tie-break's
+		// case).
 		vrrpMode := len(ops) > 0 && ops[0]&8 != 0
+		equalSkew := len(ops) > 0 && ops[0]&16 != 0
 		for i, name := range names {
 			args := map[string]string{"advskew": strconv.Itoa(100 * i)}
+			if equalSkew {
+				args["advskew"] = "100"
+			}
 			if vrrpMode {
 				args = map[string]string{"vrrp": strconv.Itoa(200 - 50*i), "interval": "10"}
 			}
@@ -680,6 +700,8 @@ func FuzzSimulation(f *testing.F) {
 				}
 			}
 		}
+		// After every event, not only between the operations.
+		s.afterEvent = check
 		for i, op := range ops {
 			n := s.nodes[int(op>>3)%len(s.nodes)]
 			var cmd string

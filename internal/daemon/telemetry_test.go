@@ -46,7 +46,7 @@ func TestVHIDDemotion(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done, _ := started(t, d, h.fakeHost, ctx)
-	d.CheckChanged("web", false, 0, "refused")
+	d.CheckChanged(context.Background(), "web", false, 0, "refused")
 	demotions := func(st api.Status) map[string]int {
 		m := map[string]int{"host": st.Demotion}
 		for _, v := range st.VHIDs {

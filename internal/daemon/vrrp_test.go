@@ -157,7 +157,7 @@ func TestVRRPDaemon(t *testing.T) {
 func TestVRRPNumbersShared(t *testing.T) {
 	cfg := vrrpTestConfig(100)
 	cfg.VHIDs[1].VHID = 100
-	const want = "rc.conf:3: vhid 100 configured twice on eth0: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface"
+	const want = "rc.conf:3: vhid 100 on eth0 is already defined at rc.conf:2: a CARP vhid and a VRRP vrid (carpver 3) share the numbers of an interface"
 	if _, err := New(cfg, newFakeHost().host(), Options{}); err == nil || err.Error() != want {
 		t.Errorf("New: %v, want %q", err, want)
 	}

@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
@@ -30,18 +31,21 @@ func ExecWithoutCapabilities(argv []string) error {
 	}
 	// The nice value is the thread's: the one that calls exec(2) keeps it.
 	runtime.LockOSThread()
-	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0) // lowering one's priority needs no privilege
+	// Lowering one's priority needs no privilege; should it fail all the
+	// same, the command runs at carpd's priority: worth a line, not a
+	// refusal.
+	if err := setpriority(unix.PRIO_PROCESS, 0, 0); err != nil {
+		fmt.Fprintf(warnings, "carpd: hook: %s runs at carpd's raised priority: resetting the nice value: %v\n", argv[0], err)
+	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clearing the ambient capabilities: %w", err)
 	}
-	if os.Getuid() != 0 {
+	if getuid() != 0 {
 		// Nothing inheritable either: an executable with file
-		// capabilities gets only its own.
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err == nil {
-			data[0].Inheritable, data[1].Inheritable = 0, 0
-			_ = unix.Capset(&hdr, &data[0])
+		// capabilities gets only its own. A command that would keep
+		// carpd's does not run.
+		if err := dropInheritable(); err != nil {
+			return err
 		}
 	}
 	path, err := exec.LookPath(argv[0])
@@ -49,6 +53,29 @@ func ExecWithoutCapabilities(argv []string) error {
 		return err
 	}
 	return unix.Exec(path, argv, os.Environ())
+}
+
+// The system calls of ExecWithoutCapabilities; tests make them fail.
+var (
+	setpriority           = unix.Setpriority
+	capget                = unix.Capget
+	capset                = unix.Capset
+	getuid                = os.Getuid
+	warnings    io.Writer = os.Stderr
+)
+
+// dropInheritable empties this process's inheritable capabilities.
+func dropInheritable() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("reading the capabilities to clear the inheritable ones: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clearing the inheritable capabilities: %w", err)
+	}
+	return nil
 }
 
 // hasCapSetuid reports whether this process may change its uid

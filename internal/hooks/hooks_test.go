@@ -171,7 +171,10 @@ func TestOrderAndTimeout(t *testing.T) {
 	var res results
 	other := Key{VHID: 7, Interface: "eth1"}
 	third := Key{VHID: 8, Interface: "eth1"}
-	r, err := New(Options{Report: res.add, Timeout: 500 * time.Millisecond}, map[Key]Scripts{
+	// The timeout well above the slow script's 0.3 s (a loaded machine
+	// took it past 500 ms: the line went missing) and far below the
+	// hanging one's 30 s.
+	r, err := New(Options{Report: res.add, Timeout: 2 * time.Second}, map[Key]Scripts{
 		key: {Devd: slow}, other: {Devd: hang}, third: {Devd: fail},
 	})
 	if err != nil {
@@ -195,7 +198,7 @@ func TestOrderAndTimeout(t *testing.T) {
 	if want := "100@eth0 MASTER\n100@eth0 BACKUP\n100@eth0 MASTER\n100@eth0 BACKUP\n"; string(data) != want {
 		t.Errorf("order:\n%s\nwant:\n%s", data, want)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > 6*time.Second {
 		t.Errorf("the hanging hook held things up: %v", took)
 	}
 	byCmd := map[string]api.Event{}

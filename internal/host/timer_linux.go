@@ -1,8 +1,10 @@
 package host
 
 import (
+	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -25,8 +27,15 @@ import (
 // system calls too (advsock's sender), an idle master's loop wakes once
 // per advert, as keepalived's does.
 //
-// Where a timerfd cannot be had, NewTimer falls back to Go's timers.
-type Clock struct{ daemon.SystemClock }
+// Where a timerfd cannot be had, NewTimer falls back to Go's timers; where
+// arming one fails, that timer wakes through a Go timer from then on (see
+// arm): the loop never stops waking.
+type Clock struct {
+	daemon.SystemClock
+	// Log gets the first failure to arm a timerfd (slog.Default when
+	// nil).
+	Log *slog.Logger
+}
 
 // NewTimer returns a timer that fires once, after d.
 func (c Clock) NewTimer(d time.Duration) daemon.Timer {
@@ -34,9 +43,14 @@ func (c Clock) NewTimer(d time.Duration) daemon.Timer {
 	if err != nil {
 		return c.SystemClock.NewTimer(d)
 	}
+	t.log = c.Log
 	t.Reset(d)
 	return t
 }
+
+// armFailureLogged: the first failure to arm a timerfd is logged, once
+// per process (every timer would report the same).
+var armFailureLogged atomic.Bool
 
 // fdTimer is a timer on a timerfd. Its goroutine waits in the poller for
 // the timerfd to become readable, and the poller's callback (check)
@@ -67,6 +81,15 @@ type fdTimer struct {
 	// each call would be allocated at each call).
 	checkFn func(fd uintptr) bool
 	armCtl  func(fd uintptr)
+
+	// settime is timerfd_settime (a test's failing one in its place);
+	// armErr its last error, mu held.
+	settime func(fd uintptr, its *unix.ItimerSpec) syscall.Errno
+	armErr  error
+	// backup wakes check in the timerfd's place once an arming failed;
+	// nil until then.
+	backup *time.Timer
+	log    *slog.Logger
 }
 
 func newFDTimer() (*fdTimer, error) {
@@ -83,6 +106,7 @@ func newFDTimer() (*fdTimer, error) {
 	t := &fdTimer{f: f, rc: rc, c: make(chan time.Time, 1), base: time.Now()}
 	t.checkFn = t.check
 	t.armCtl = t.setTime
+	t.settime = settime
 	go t.wait()
 	return t, nil
 }
@@ -114,6 +138,9 @@ func (t *fdTimer) Stop() {
 		return
 	}
 	t.stopped = true
+	if t.backup != nil {
+		t.backup.Stop()
+	}
 	t.mu.Unlock()
 	_ = t.f.Close() // wakes wait, which ends
 }
@@ -128,12 +155,51 @@ func (t *fdTimer) arm(d time.Duration) {
 		t.due = time.Since(t.base) + d
 	}
 	t.its = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
-	_ = t.rc.Control(t.armCtl)
+	t.armErr = nil
+	if err := t.rc.Control(t.armCtl); err != nil {
+		t.armErr = err
+	}
+	if t.armErr == nil && t.backup == nil {
+		return
+	}
+	if t.armErr != nil {
+		t.armFailed()
+	}
+	// A Go timer wakes check: the timerfd may not expire.
+	if t.backup == nil {
+		t.backup = time.AfterFunc(d, t.wake)
+	} else {
+		t.backup.Reset(d)
+	}
 }
+
+// armFailed reports a failed arming (once per process) and goes on with
+// the backup; mu held.
+func (t *fdTimer) armFailed() {
+	if t.backup != nil || armFailureLogged.Swap(true) {
+		return
+	}
+	log := t.log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Error("carpd: a timerfd cannot be armed; its timer wakes through a Go timer from now on", "err", t.armErr)
+}
+
+// wake is the backup's callback.
+func (t *fdTimer) wake() { t.check(0) }
 
 // setTime sets the timerfd to t.its; mu held.
 func (t *fdTimer) setTime(fd uintptr) {
-	_, _, _ = unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.its)), 0, 0, 0)
+	if errno := t.settime(fd, &t.its); errno != 0 {
+		t.armErr = os.NewSyscallError("timerfd_settime", errno)
+	}
+}
+
+// settime is timerfd_settime, a raw system call (see Clock).
+func settime(fd uintptr, its *unix.ItimerSpec) syscall.Errno {
+	_, _, errno := unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(its)), 0, 0, 0)
+	return errno
 }
 
 // wait delivers the timerfd's fires until Stop, from check: Read returns

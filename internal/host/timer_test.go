@@ -1,9 +1,16 @@
 package host
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestFDTimer: the timerfd timer fires once after its duration, a Reset
@@ -118,5 +125,43 @@ func waitFire(t *testing.T, tm *fdTimer, start time.Time, least time.Duration, w
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s: no fire in 5 s", what)
+	}
+}
+
+// TestFDTimerArmFails: when timerfd_settime fails, the timer still fires
+// (through a Go timer), every time it is reset, and the failure is logged
+// once.
+func TestFDTimerArmFails(t *testing.T) {
+	armFailureLogged.Store(false)
+	t.Cleanup(func() { armFailureLogged.Store(false) })
+	var logs bytes.Buffer
+	tm, err := newFDTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Stop()
+	tm.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tm.settime = func(uintptr, *unix.ItimerSpec) syscall.Errno { return syscall.EINVAL }
+	for i := range 3 {
+		start := time.Now()
+		tm.Reset(20 * time.Millisecond)
+		waitFire(t, tm, start, 20*time.Millisecond, fmt.Sprintf("fire %d with a failing timerfd_settime", i))
+	}
+	if n := strings.Count(logs.String(), "cannot be armed"); n != 1 || !strings.Contains(logs.String(), "timerfd_settime: invalid argument") {
+		t.Errorf("logged %d times, want once with the error:\n%s", n, logs.String())
+	}
+	// A second timer's failure is not logged again.
+	tm2, err := newFDTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm2.Stop()
+	tm2.log = tm.log
+	tm2.settime = tm.settime
+	start := time.Now()
+	tm2.Reset(10 * time.Millisecond)
+	waitFire(t, tm2, start, 10*time.Millisecond, "the second timer")
+	if n := strings.Count(logs.String(), "cannot be armed"); n != 1 {
+		t.Errorf("logged %d times after a second timer failed, want once", n)
 	}
 }

@@ -1,4 +1,9 @@
-package control
+// Package client is carpctl's side of carpd's control API: it speaks the
+// HTTP/JSON protocol of internal/control's server over the unix socket and
+// depends on the documents (internal/api) alone, so that carpctl does not
+// link the daemon, the configuration, the protocol machines or TOML
+// (cmd/carpctl's deps_test.go holds it to that).
+package client
 
 import (
 	"bufio"
@@ -15,6 +20,9 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 )
+
+// DefaultPath is the control socket's default path (carpd.toml's control).
+const DefaultPath = "/run/carpd/carpd.sock"
 
 // The client's errors, for carpctl's exit codes.
 var (
@@ -38,8 +46,8 @@ type Client struct {
 	hc   *http.Client
 }
 
-// NewClient returns a client of the socket at path.
-func NewClient(path string) *Client {
+// New returns a client of the socket at path.
+func New(path string) *Client {
 	d := net.Dialer{}
 	return &Client{path: path, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
