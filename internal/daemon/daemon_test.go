@@ -311,6 +311,25 @@ func TestDaemonWiring(t *testing.T) {
 			t.Errorf("drops[%v] = %d, want %d", r, got, want)
 		}
 	}
+	// And what carpctl status and the metrics read (Stats): the host's
+	// totals and the interface's counts by reason.
+	st, err := d.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	totals := map[carp.DropReason]uint64{carp.DropAuth: st.DroppedBadAuth, carp.DropTTL: st.DroppedWrongTTL,
+		carp.DropHeader: st.DroppedShortHeader, carp.DropVersion: st.DroppedBadVersion}
+	var byIface map[string]uint64
+	for _, id := range st.DropsByInterface {
+		if id.Interface == "eth0" && id.Proto == "" {
+			byIface = id.Drops
+		}
+	}
+	for r, got := range totals {
+		if got != 1 || byIface[r.String()] != 1 {
+			t.Errorf("Stats: %v drops %d, on eth0 %d (%v); want 1 and 1", r, got, byIface[r.String()], st.DropsByInterface)
+		}
+	}
 
 	// A bow-out advert: MASTER at once, advert, address, announcement.
 	n = f.count()

@@ -94,9 +94,20 @@ func TestVRRPDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The host's totals and eth0's (carpctl status's per-interface
+	// drops, the metrics' iface label).
+	var onEth0 map[string]uint64
+	for _, id := range st.DropsByInterface {
+		if id.Interface == "eth0" && id.Proto == "vrrp" {
+			onEth0 = id.Drops
+		}
+	}
 	for reason, want := range map[string]uint64{"badsum": 10, "badttl": 10, "badvrid": 10, "badlen": 10, "loop": 0} {
 		if got := st.VRRP.Drops[reason]; got != want {
 			t.Errorf("vrrp drops[%s] = %d, want %d", reason, got, want)
+		}
+		if got := onEth0[reason]; got != want {
+			t.Errorf("vrrp drops[%s] on eth0 = %d, want %d (%v)", reason, got, want, st.DropsByInterface)
 		}
 	}
 	if st.VRRP.ReceivedInet != 50 || st.ReceivedInet != 10 {
