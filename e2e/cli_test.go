@@ -74,6 +74,7 @@ addresses = ["192.0.2.50/32"]
 // status and messages, and none touches the host (the VIP stays, no
 // macvlan appears, eth0's ARP settings are unchanged).
 func TestCommandLine(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	requireRoot(t)
 	l := labtest.New(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr, netipPrefix("2001:db8::22/64"), netipPrefix("192.0.2.50/32"))
@@ -170,6 +171,7 @@ func TestCommandLine(t *testing.T) {
 // (--check does that): a good file naming an interface this host lacks
 // passes, so that configurations can be checked anywhere.
 func TestCheckConfigIsFileOnly(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	requireRoot(t)
 	l := labtest.New(t, "carpcli")
 	h, err := l.AddHost("host", backupAddr)

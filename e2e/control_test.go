@@ -77,6 +77,7 @@ func matchLines(t testing.TB, what, out string, res ...string) {
 // TestCarpctlStatusAndStats: status and stats of master and backup, in
 // text and JSON, checked field by field; is-master's exit statuses.
 func TestCarpctlStatusAndStats(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	c.waitAdverts(t, 2, 10*time.Second) // the counts checked below
@@ -152,6 +153,7 @@ func TestCarpctlStatusAndStats(t *testing.T) {
 // TestCarpctlChangesState: a forced state, demotion moving the master
 // (peer with preempt) and back, the log level, a malformed request.
 func TestCarpctlChangesState(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t, "--preempt")
 	startPair(t, c)
 
@@ -267,6 +269,7 @@ func unixClient(path string) *http.Client {
 // TestCarpctlAccess: carpd not running; an unprivileged user refused; the
 // control group's members may read but not change.
 func TestCarpctlAccess(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	if _, _, code := runCarpctl(t, nil, "--control", filepath.Join(t.TempDir(), "none.sock"), "status"); code != 3 {
 		t.Errorf("no carpd: exit %d, want 3", code)
 	}
@@ -332,6 +335,7 @@ addresses = ["192.0.2.50/32"]
 // TestMaintenanceSurvivesRestart: `carpctl demote +240 --persist` keeps
 // the demotion in the state file across a restart, until --clear.
 func TestMaintenanceSurvivesRestart(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	out, errOut, code := c.carpctl(c.master, "demote", "+240", "--persist", "--reason", "patching")
@@ -420,6 +424,7 @@ func TestCorruptStateFile(t *testing.T) {
 // events without gaps (a failover); a reader that stops reading is dropped
 // while the daemon keeps advertising.
 func TestCarpctlEvents(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -14,6 +14,7 @@ import (
 // first and without time=: the warning `carpctl log-level` logs starts
 // with <4>. The backup, with a plain stderr, logs slog's text format.
 func TestJournalLogFormat(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	stream := filepath.Join(c.dir, "journal-stream")
 	// JOURNAL_STREAM is the device and inode of the file stderr is.

@@ -58,6 +58,7 @@ func jsonDocs(out []byte) (docs []map[string]any, ok bool) {
 // stdout and nothing on stderr (events: one per line, until interrupted);
 // with a bad argument, one error document.
 func TestCarpctlJSONEveryCommand(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	args := map[string][]string{

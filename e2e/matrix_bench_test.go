@@ -4,8 +4,11 @@ package e2e
 // 1.5.2), keepalived VRRPv2 at 1 s, carpd VRRPv3 at 10 ms and keepalived
 // VRRPv3 at 10 ms in one run, on the same topology (the walkthrough's
 // master, backup and client on one bridge, VIP 192.0.2.50), a fresh lab for
-// every run of every daemon, and writes the report with internal/benchreport
-// (BENCHMARKS.md, results.csv, jitter.csv, PNG charts). It is skipped unless
+// every run of every daemon, and writes the raw figures (results.csv,
+// jitter.csv, meta.json) into its output directory; the report drawn from
+// them (BENCHMARKS.md, PNG charts) is the module bench/report's, which
+// scripts/bench.sh runs afterwards (`cd bench/report && go run . DIR`).
+// It is skipped unless
 // CARPD_BENCHMARKS is "full" or "quick"; scripts/bench.sh runs it:
 //
 //	CARPD_BENCHMARKS=quick go test ./e2e -run '^TestBenchmarkMatrix$' -v -timeout 60m
@@ -21,9 +24,9 @@ package e2e
 //	                          portcut, sigkill, sigterm, failback, idle1, idle255
 //	CARPD_BENCH_DAEMONS       a comma list of daemon IDs to run (all by default)
 //	CARPD_BENCH_COMMAND       the command line shown in the report
-//	CARPD_BENCH_MICRO         go test -bench output to add to the report
-//	                          (scripts/bench.sh runs the micro-benchmarks)
-//	CARPD_BENCH_MICRO_COMMAND the command that wrote it
+//	CARPD_BENCH_MICRO_COMMAND the command that wrote micro.txt, the micro-
+//	                          benchmarks' output scripts/bench.sh puts beside
+//	                          the figures for the report
 //	CARPD_BENCH_SEED          the seed of the phase draws (random by default)
 //	CARPD_BENCH_BASE          another carpd binary (an earlier commit's, say):
 //	                          each carpd daemon chosen gets a twin, "base-" and
@@ -55,7 +58,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/carpd/carpd/internal/benchreport"
 	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/probe"
 )
@@ -1080,7 +1082,7 @@ func TestBenchmarkMatrix(t *testing.T) {
 
 	cpu, cores, kernel := mxMachine()
 	vers := mxVersions()
-	meta := benchreport.Meta{
+	meta := mxMeta{
 		Date: began.UTC().Format(time.RFC3339), Mode: s.mode, Runs: s.runs, CPU: cpu, Cores: cores, Kernel: kernel,
 		Command: os.Getenv("CARPD_BENCH_COMMAND"),
 	}
@@ -1088,35 +1090,25 @@ func TestBenchmarkMatrix(t *testing.T) {
 		meta.Command = fmt.Sprintf("CARPD_BENCHMARKS=%s go test ./e2e -run '^TestBenchmarkMatrix$' -v", s.mode)
 	}
 	for _, d := range s.daemons {
-		meta.Daemons = append(meta.Daemons, benchreport.Daemon{ID: d.id, Title: d.title, Version: vers[d.kind],
+		meta.Daemons = append(meta.Daemons, mxMetaDaemon{ID: d.id, Title: d.title, Version: vers[d.kind],
 			Probe: d.probe.String(), BoundMS: mxMS(d.bound)})
 	}
 	meta.Settings = mxSettingsText(s)
 	meta.Notes = mxNotes
-	if path := os.Getenv("CARPD_BENCH_MICRO"); path != "" {
-		// The micro-benchmarks scripts/bench.sh ran first.
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta.Micro, err = benchreport.ParseMicro(f)
-		f.Close()
-		if err != nil || len(meta.Micro) == 0 {
-			t.Fatalf("the micro-benchmarks in %s: %d read, err %v", path, len(meta.Micro), err)
-		}
-		meta.MicroCommand = os.Getenv("CARPD_BENCH_MICRO_COMMAND")
-	}
-	var rows []benchreport.Row
+	// The micro-benchmarks scripts/bench.sh ran first are in micro.txt
+	// beside the figures; the report tool reads them.
+	meta.MicroCommand = os.Getenv("CARPD_BENCH_MICRO_COMMAND")
+	var rows []mxRow
 	pools := map[string]map[string][]float64{} // daemon -> condition -> lateness
 	write := func() {
-		var qs []benchreport.Quantile
+		var qs []mxQuantile
 		for _, d := range s.daemons {
 			for _, cond := range []string{"idle", "busy"} {
-				qs = append(qs, benchreport.Percentiles(d.id, cond, pools[d.id][cond])...)
+				qs = append(qs, mxPercentiles(d.id, cond, pools[d.id][cond])...)
 			}
 		}
 		meta.Elapsed = time.Since(began).Round(time.Second).String()
-		if err := benchreport.Write(s.out, meta, rows, qs); err != nil {
+		if err := mxWriteRaw(s.out, meta, rows, qs); err != nil {
 			t.Errorf("writing the report: %v", err)
 		}
 	}
@@ -1137,7 +1129,7 @@ func TestBenchmarkMatrix(t *testing.T) {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(f.vals)) {
 			scn, m := mxMetricScenario(sc, k)
-			rows = append(rows, benchreport.Row{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
+			rows = append(rows, mxRow{Daemon: d.id, Scenario: scn, Metric: m, Run: run, Value: f.vals[k], Censored: f.censored[k], Note: note})
 			ge := ""
 			if f.censored[k] {
 				ge = ">="

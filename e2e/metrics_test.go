@@ -96,6 +96,7 @@ next:
 // TestMetrics scrapes both hosts before and after a failover and checks
 // the values; /healthz answers 200.
 func TestMetrics(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t, "--metrics-listen", metricsAddr)
 	startPair(t, c)
 	c.waitAdverts(t, 2, 10*time.Second) // the counts checked below
@@ -173,6 +174,7 @@ func oneFamilyLabel(t testing.TB, who string, mf map[string]*dto.MetricFamily) {
 // of the last good load stays), 1 again after a good reload, which moves
 // the timestamp.
 func TestReloadMetrics(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	cfg := filepath.Join(c.dir, "master.toml")
 	reloadTOML(t, cfg, 100, false, "")
@@ -238,6 +240,7 @@ func listening(h *lab.Host, addr string) bool {
 // reading is dropped with a last "lagged" line, while carpd goes on (no
 // transition, its adverts keep leaving).
 func TestSlowEventReaderDropped(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	hc := unixClient(c.ctlPath(c.master))

@@ -270,6 +270,7 @@ func writeFile(t *testing.T, path, body string, perm os.FileMode) {
 // of it may show a pass phrase, its 19-byte key, their hex or base64, or
 // a word of them as a dump prints it.
 func TestSecretsNeverShown(t *testing.T) {
+	t.Parallel() // control and configuration, no timing measured: see parallel_test.go
 	c := newCluster(t, "--metrics-listen", metricsAddr, "--preempt")
 	scan := newSecretScan(secretRC, secretRC2, secretFile, secretTOML, secretOther)
 	scan.selfTest(t)

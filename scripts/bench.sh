@@ -7,10 +7,11 @@
 # with 255 vhids, idle and with the other core busy. It installs the peers
 # (scripts/setup.sh), prints a progress line per run of each cell (the runs
 # of a scenario interleaved: run 1 of every daemon, then run 2 ...), and
-# writes the report:
-# BENCHMARKS.md, results.csv (every run's figures), jitter.csv, meta.json,
-# PNG charts and micro.txt (the Go micro-benchmarks' output, also tabled in
-# BENCHMARKS.md), in bench/ (full) or a temporary directory (--quick).
+# writes the raw figures: results.csv (every run's figures), jitter.csv,
+# meta.json and micro.txt (the Go micro-benchmarks' output); then the
+# report drawn from them, BENCHMARKS.md and PNG charts, by the module
+# bench/report (a module of its own: carpd's does not carry its plotting
+# libraries). All in bench/ (full) or a temporary directory (--quick).
 #
 #   sudo scripts/bench.sh            5 runs per cell (about an hour on 2 cores)
 #   sudo scripts/bench.sh --quick    1 run per cell, short windows (about 8 min; CI)
@@ -75,10 +76,15 @@ fi
 # inherit its nice value, and every one must start at 0 (carpd then
 # renices itself to -10, as it does in production; keepalived and ucarp
 # stay at 0, their default; the test checks it).
-CARPD_BENCH_MICRO=$out/micro.txt CARPD_BENCH_MICRO_COMMAND="$micro" \
+CARPD_BENCH_MICRO_COMMAND="$micro" \
 CARPD_BENCHMARKS=$mode CARPD_BENCH_OUT=$out CARPD_BENCH_COMMAND="${envs}${cmd% }" CI=1 \
 	nice -n "$((-$(nice)))" go test ./e2e -count=1 -run '^TestBenchmarkMatrix$' -v -timeout "$timeout" 2>&1 |
 	grep --line-buffered -v -e '^=== RUN' -e '^=== PAUSE' -e '^=== CONT' || status=$?
+# The report from the figures, even after a failed run (those it has).
+if [ -s "$out/meta.json" ]; then
+	echo "bench: the report: (cd bench/report && go run . $out)"
+	(cd bench/report && go run . "$out") || status=$?
+fi
 for f in BENCHMARKS.md results.csv outage.png micro.txt; do
 	if [ ! -s "$out/$f" ]; then
 		echo "bench: $out/$f is missing or empty" >&2

@@ -73,12 +73,12 @@ want() { # file pattern what
 	[ -f "$tmp/control/$1" ] && grep -qE "$2" "$tmp/control/$1" || fail "$1 does not $3"
 }
 want postinst 'systemd-sysusers .*carpd\.conf' "make the user with systemd-sysusers"
-want postinst "deb-systemd-helper enable 'carpd\.service'" "enable carpd.service on install"
+want postinst "deb-systemd-helper enable (.* )?'carpd\.service'" "enable carpd.service on install"
 want postinst '_dh_action=restart' "restart carpd.service after an upgrade"
-want postinst "deb-systemd-invoke \\\$_dh_action 'carpd\.service'" "start or restart carpd.service"
+want postinst "deb-systemd-invoke \\\$_dh_action (.* )?'carpd\.service'" "start or restart carpd.service"
 want postinst 'chown root:carpd /etc/carpd' "make /etc/carpd root:carpd"
-want prerm "deb-systemd-invoke stop 'carpd\.service'" "stop carpd.service on removal"
-want postrm "deb-systemd-helper purge 'carpd\.service'" "purge carpd.service's state"
+want prerm "deb-systemd-invoke stop (.* )?'carpd\.service'" "stop carpd.service on removal"
+want postrm "deb-systemd-helper purge (.* )?'carpd\.service'" "purge carpd.service's state"
 want postrm 'userdel carpd' "remove the user carpd on purge"
 if grep -q useradd "$tmp/control/postinst"; then
 	fail "postinst makes the user with useradd, not the sysusers file"

@@ -1,47 +1,58 @@
 #!/usr/bin/env bash
-# Runs every test: static checks, unit tests, fuzz seeds, and the
-# network-namespace tests against the real carpd binary and real peers.
-# Needs root (network namespaces); installs what it needs first.
+# The test command: every test, once. Needs root (network namespaces);
+# installs what the tests need first (scripts/setup.sh). In order:
+#
+#   scripts/check.sh        gofmt, go vet, staticcheck, and the unit and
+#                           simulation tests with -race, once; as root,
+#                           their tests that need root run there too
+#   the namespace tests     e2e/ and internal/demo against the real carpd
+#                           binary and real peers (ucarp, keepalived), one
+#                           package at a time, without -race; then the 15
+#                           slowest of them, with their times
+#   scripts/package-test.sh the man pages, the Debian package, the unit
+#   scripts/systemd-test.sh the package under a real systemd (e2e/systemd)
+#
+# About 20 to 25 minutes on 2 cores (the namespace tests about 15, the
+# package's two tests about 5). It changes no kernel setting outside the
+# network namespaces its tests create. The benchmarks (scripts/bench.sh,
+# scripts/vrrp-bench.sh, scripts/flood.sh), the wake-phase tracer
+# (scripts/trace-wake.sh, which mounts tracefs and sets tracing on the
+# host) and long fuzzing (scripts/fuzz.sh) are commands of their own;
+# CI (.ci/run) runs their short forms after this. `make check` is the
+# first step alone, without root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
-	echo "scripts/test.sh: needs root for network namespaces: sudo scripts/test.sh" >&2
+	echo "scripts/test.sh: needs root for network namespaces: sudo scripts/test.sh (make check runs the tests that need no root)" >&2
 	exit 2
 fi
+export PATH="$PATH:/usr/local/go/bin"
 # With CI set, a test whose prerequisite is missing (root, tshark, ucarp,
-# keepalived, tracefs, the ucarp example scripts...) fails rather than
-# skipping (internal/lab/labtest.Missing): setup.sh installs them all, so
-# under the test command a skip would hide a test that never ran.
+# keepalived, the ucarp example scripts...) fails rather than skipping
+# (internal/lab/labtest.Missing): setup.sh installs them all, so under the
+# test command a skip would hide a test that never ran.
 export CI=${CI:-true}
+began=$SECONDS
 scripts/setup.sh
-echo "== gofmt, go vet, staticcheck"
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-if [ -n "$unformatted" ]; then
-	echo "gofmt would change: $unformatted" >&2
-	exit 1
-fi
-go vet ./...
-go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
-echo "== go test"
-# internal/demo's walkthrough test runs the real binary named here.
+scripts/check.sh
+echo "== namespace tests: e2e, internal/demo"
+# internal/demo's walkthrough test runs the binary CARPD_BIN names (the e2e
+# tests build their own).
 go build -o bin/carpd ./cmd/carpd
 export CARPD_BIN="$PWD/bin/carpd"
-# The race detector over the unit tests (the namespace tests run once,
-# without it, below).
-go test -race -count=1 -timeout 10m $(go list ./... | grep -v -e /e2e -e /internal/demo)
-go test -count=1 -p 1 -timeout 40m ./...
-echo "== fuzz (short)"
-# Every fuzz target for 10 s (their seed corpora already ran above as unit
-# tests); the 10-minute runs are `scripts/fuzz.sh` on its own.
-scripts/fuzz.sh 10s
-echo "== VRRP benchmarks (short form: 1 run each, 20 s steady state without the CPU burner)"
-# The full runs are `scripts/vrrp-bench.sh` on its own (about 45 minutes);
-# this checks that they still work end to end against keepalived.
-CARPD_VRRP_BURN=0 scripts/vrrp-bench.sh --quick
-echo "== idle wake phases (short form: 1 run, 10 s traced per daemon)"
-# The full run is 5 runs of 20 s (see e2e/phases_bench_test.go).
-CARPD_PHASES_WINDOW=10s go test ./e2e -count=1 -run '^$' -bench 'BenchmarkIdleWakePhases$' -benchtime=1x -timeout 10m
+events=$(mktemp /tmp/carpd-test-events.XXXXXX)
+trap 'rm -f "$events"' EXIT
+gotestsum=gotest.tools/gotestsum@v1.13.0
+status=0
+go run "$gotestsum" --format testname --jsonfile "$events" -- \
+	-count=1 -p 1 -timeout 40m ./e2e ./internal/demo || status=$?
+echo "== the slowest namespace tests"
+go run "$gotestsum" tool slowest --jsonfile "$events" --threshold 10s | head -15 || true
+if [ "$status" -ne 0 ]; then
+	exit "$status"
+fi
 echo "== packaging (man pages, Debian package, systemd unit)"
 scripts/package-test.sh
 echo "== the package under a real systemd (systemd-nspawn containers booting systemd as PID 1)"
 scripts/systemd-test.sh
+echo "test: ok in $(((SECONDS - began) / 60)) min $(((SECONDS - began) % 60)) s"

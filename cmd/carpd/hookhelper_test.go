@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/hooks"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // buildCarpd builds this carpd into dir.
@@ -207,6 +208,9 @@ func TestHookHelperRegistered(t *testing.T) {
 // TestCheckHookUser: --check refuses a hook-user that cannot work under
 // the unit (carpd as the user carpd) and says which sandbox hooks run in.
 func TestCheckHookUser(t *testing.T) {
+	// As another user, carpd without CAP_SETUID refuses any hook-user
+	// first, for that reason.
+	labtest.RequireRoot(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "hook.sock")
 	t.Setenv("CARPD_HOOK_SOCKET", sock)

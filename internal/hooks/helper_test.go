@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/daemon"
+	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // helperScripts is a fake configuration: vhid 100 on eth0 with every
@@ -199,6 +200,9 @@ func TestRunnerRegister(t *testing.T) {
 // TestHelperKillsWhenCarpdGivesUp: carpd closing the connection (its own
 // deadline) kills the hook at once.
 func TestHelperKillsWhenCarpdGivesUp(t *testing.T) {
+	// The helper runs only hooks root owns: a script of another user's is
+	// refused before it starts.
+	labtest.RequireRoot(t)
 	dir := safeDir(t)
 	marker := filepath.Join(dir, "child")
 	devd := script(t, dir, "devd.sh", "sleep 300 &\necho $! > "+marker+"\nsleep 300\n", 0o755)

@@ -1,5 +1,7 @@
 // Package benchreport turns the per-run figures of the comparison
-// benchmark (e2e/matrix_bench_test.go, scripts/bench.sh) into its report:
+// benchmark (e2e/matrix_bench_test.go writes results.csv, jitter.csv and
+// meta.json; scripts/bench.sh then runs this module's command) into its
+// report:
 // BENCHMARKS.md (a table of median [min .. max] per scenario and daemon,
 // the machine, the daemons' versions, the command, the date), the raw
 // figures as results.csv and jitter.csv, and PNG charts drawn with
@@ -262,8 +264,8 @@ func Markdown(meta Meta, rows []Row, charts []string) string {
 	return b.String()
 }
 
-// Write writes BENCHMARKS.md, results.csv, jitter.csv, meta.json and the
-// charts into dir.
+// Write writes the raw figures (results.csv, jitter.csv, meta.json) into
+// dir, then the report from them (Render).
 func Write(dir string, meta Meta, rows []Row, qs []Quantile) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -289,11 +291,82 @@ func Write(dir string, meta Meta, rows []Row, qs []Quantile) error {
 	if err := os.WriteFile(filepath.Join(dir, "meta.json"), append(mj, '\n'), 0o644); err != nil {
 		return err
 	}
+	return Render(dir)
+}
+
+// Render reads the raw figures the benchmark wrote into dir (meta.json,
+// results.csv, jitter.csv, and micro.txt when present: the Go
+// micro-benchmarks' output) and writes the charts and BENCHMARKS.md
+// beside them.
+func Render(dir string) error {
+	var meta Meta
+	mj, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(mj, &meta); err != nil {
+		return fmt.Errorf("benchreport: %s: %v", filepath.Join(dir, "meta.json"), err)
+	}
+	rows, err := readFile(filepath.Join(dir, "results.csv"), ReadCSV)
+	if err != nil {
+		return err
+	}
+	qs, err := readFile(filepath.Join(dir, "jitter.csv"), ReadQuantiles)
+	if err != nil {
+		return err
+	}
+	if micro, err := os.Open(filepath.Join(dir, "micro.txt")); err == nil {
+		meta.Micro, err = ParseMicro(micro)
+		micro.Close()
+		if err != nil {
+			return fmt.Errorf("benchreport: %s: %v", filepath.Join(dir, "micro.txt"), err)
+		}
+	} else if !os.IsNotExist(err) {
+		return err
+	}
 	charts, err := Charts(dir, meta, rows, qs)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "BENCHMARKS.md"), []byte(Markdown(meta, rows, charts)), 0o644)
+}
+
+// readFile opens path and reads it with read, naming the file in an error.
+func readFile[T any](path string, read func(io.Reader) (T, error)) (T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer f.Close()
+	v, err := read(f)
+	if err != nil {
+		return v, fmt.Errorf("%s: %v", path, err)
+	}
+	return v, nil
+}
+
+var quantileHeader = []string{"daemon", "condition", "percentile", "late_ms"}
+
+// ReadQuantiles reads what writeQuantiles wrote (jitter.csv).
+func ReadQuantiles(r io.Reader) ([]Quantile, error) {
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 || !slices.Equal(recs[0], quantileHeader) {
+		return nil, fmt.Errorf("benchreport: the CSV header is not %v", quantileHeader)
+	}
+	var qs []Quantile
+	for i, rec := range recs[1:] {
+		p, err1 := strconv.ParseFloat(rec[2], 64)
+		v, err2 := strconv.ParseFloat(rec[3], 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("benchreport: line %d: %v %v", i+2, err1, err2)
+		}
+		qs = append(qs, Quantile{Daemon: rec[0], Condition: rec[1], P: p, LateMS: v})
+	}
+	return qs, nil
 }
 
 func writeQuantiles(path string, qs []Quantile) error {
@@ -302,7 +375,7 @@ func writeQuantiles(path string, qs []Quantile) error {
 		return err
 	}
 	cw := csv.NewWriter(f)
-	_ = cw.Write([]string{"daemon", "condition", "percentile", "late_ms"})
+	_ = cw.Write(quantileHeader)
 	for _, q := range qs {
 		_ = cw.Write([]string{q.Daemon, q.Condition, strconv.FormatFloat(q.P, 'f', -1, 64), strconv.FormatFloat(q.LateMS, 'f', 4, 64)})
 	}
