@@ -63,6 +63,10 @@ const (
 	// ReasonTieBreak is carpd's own: FreeBSD has no tie-break (see
 	// Config.Source4).
 	ReasonTieBreak = "equal advertisement from a preferred address"
+	// ReasonStalled is carpd's own too: a master that sent nothing for
+	// longer than StallBound (a SIGSTOP, a VM pause) steps down rather
+	// than displace the backup that took over meanwhile (see stalled).
+	ReasonStalled = "stalled longer than a backup waits"
 )
 
 // demoteCount is the OpenBSD group demote count carpd sends in byte 4 and
@@ -195,6 +199,7 @@ type Machine struct {
 	windowed  uint64 // the last of our own last counters heard (replayed); first: none
 	linkUp    bool
 	adTimer   time.Time              // MASTER: next advert
+	sentAt    time.Time              // when the last advert went out
 	mdTimer   [numFamilies]time.Time // BACKUP: master-down, per family
 	annTimer  time.Time              // MASTER: next announcement
 	annRepeat int                    // announcements still to send
@@ -316,6 +321,25 @@ func (m *Machine) tieSource() netip.Addr {
 	return netip.Addr{}
 }
 
+// StallBound is how long a MASTER may go without sending before it must
+// assume that a backup took over: 3*advbase + 1 s. A backup of the same
+// advbase takes over 3*advbase + advskew/256 s (advskew <= 254, so under
+// 3*advbase + 0.993 s) plus its TieOffset (4 ms at most) after the last
+// advert it heard, under the bound by 3.8 ms at least.
+func (m *Machine) StallBound() time.Duration {
+	return 3*time.Duration(m.cfg.AdvBase)*time.Second + time.Second
+}
+
+// stalled reports whether the machine is a MASTER that has sent no advert
+// for longer than StallBound: the process was stopped or paused, its
+// backups timed out and one of them is MASTER now. Sending now, with a
+// better advskew and the state of before the stall, would displace it,
+// and a stop that ends in a kill (systemd's watchdog sends SIGABRT and
+// SIGCONT) would leave nobody MASTER for a master-down interval.
+func (m *Machine) stalled(now time.Time) bool {
+	return m.state == Master && !m.leaving && !m.sentAt.IsZero() && now.Sub(m.sentAt) > m.StallBound()
+}
+
 // masterDown is the master-down interval the timers run: the protocol's
 // and the tie offset.
 func (m *Machine) masterDown() time.Duration { return m.MasterDownInterval() + m.TieOffset() }
@@ -396,6 +420,14 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 // AppendStep is Step that appends the actions to out: a caller that reuses
 // its slice allocates nothing for them.
 func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
+	if m.stalled(now) {
+		// Before any event: a stalled master neither sends (a tick,
+		// a worse advert queued while it stood still, a demotion) nor
+		// announces. As a BACKUP it hears the new master and stays,
+		// or preempts by the ordinary rule, or times out and takes
+		// over again when nobody did.
+		out = m.becomeBackup(now, ReasonStalled, out)
+	}
 	switch ev := ev.(type) {
 	case LinkUp:
 		m.linkUp = true
@@ -444,7 +476,7 @@ func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
 		if m.state == Master && !m.leaving {
 			// Make before break: bow out, but keep answering for the
 			// addresses until the new master is heard (or LeaveTimeout).
-			out = m.appendAdvert(out, BowOutAdvBase, BowOutAdvSkew)
+			out = m.appendAdvert(out, now, BowOutAdvBase, BowOutAdvSkew)
 			m.stopTimers()
 			m.leaving = true
 			m.leaveTimer = now.Add(m.LeaveTimeout())
@@ -460,7 +492,7 @@ func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
 		m.released = ev.On
 		if ev.On && m.state == Master && !m.leaving {
 			// As a shutdown's bow-out, but to BACKUP.
-			out = m.appendAdvert(out, BowOutAdvBase, BowOutAdvSkew)
+			out = m.appendAdvert(out, now, BowOutAdvBase, BowOutAdvSkew)
 			m.stopTimers()
 			m.leaving, m.releasing = true, true
 			m.leaveTimer = now.Add(m.LeaveTimeout())
@@ -558,7 +590,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 	// The addresses first: a master that bowed out releases its own when
 	// it hears this advert (make before break).
 	out = append(out, HoldAddresses{Hold: true})
-	out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
+	out = m.appendAdvert(out, now, m.cfg.AdvBase, m.AdvSkew())
 	out = append(out, Announce{})
 	m.adTimer = now.Add(m.AdvertInterval())
 	m.annRepeat = AnnounceRepeats
@@ -568,8 +600,9 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 
 // appendAdvert appends one advert per family the vhid has, with the next
 // counter.
-func (m *Machine) appendAdvert(out []Action, advbase, advskew uint8) []Action {
+func (m *Machine) appendAdvert(out []Action, now time.Time, advbase, advskew uint8) []Action {
 	m.counter++
+	m.sentAt = now
 	a := Advert{VHID: m.cfg.VHID, AdvSkew: advskew, AdvBase: advbase, Counter: m.counter}
 	a.Digest = m.filter.auth.Digest(m.counter)
 	for f := range numFamilies {
@@ -590,7 +623,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	switch m.state {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
-			out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
+			out = m.appendAdvert(out, now, m.cfg.AdvBase, m.AdvSkew())
 			// From the deadline, not from now: the loop's lateness
 			// (a millisecond with 255 vhids due at once) must not
 			// add up into a longer interval. An advert more than an
@@ -749,7 +782,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 				// master may speak first, so it would never hear us
 				// and never re-announce; this worse advert makes it do
 				// so. Peers that are not carpd ignore a worse advert.
-				out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
+				out = m.appendAdvert(out, now, m.cfg.AdvBase, m.AdvSkew())
 			}
 			out = m.becomeBackup(now, ReasonMoreFrequent, out)
 		case theirs == ours && a.Demote == demoteCount && m.yieldsTie(r):
@@ -808,7 +841,7 @@ func (m *Machine) setDemotion(now time.Time, d int, out []Action) []Action {
 	old := m.AdvSkew()
 	m.demotion = d
 	if m.state == Master && !m.leaving && m.AdvSkew() != old {
-		out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
+		out = m.appendAdvert(out, now, m.cfg.AdvBase, m.AdvSkew())
 		m.adTimer = now.Add(m.AdvertInterval())
 	}
 	return out
@@ -834,6 +867,11 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	if sameConfig(old, cfg) {
 		return nil, nil
 	}
+	var out []Action
+	if m.stalled(now) {
+		// As in AppendStep: no advert of a changed configuration.
+		out = m.becomeBackup(now, ReasonStalled, out)
+	}
 	oldMD := m.masterDown()
 	advertChanged := old.AdvBase != cfg.AdvBase || old.AdvSkew != cfg.AdvSkew || old.Password != cfg.Password ||
 		!sameAddrs(old.Addrs, cfg.Addrs)
@@ -847,14 +885,13 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 		// New HMACs (or no protection): what was learnt is void.
 		m.replay = nil
 	}
-	var out []Action
 	if m.leaving {
 		return out, nil
 	}
 	switch m.state {
 	case Master:
 		if advertChanged {
-			out = m.appendAdvert(out, m.cfg.AdvBase, m.AdvSkew())
+			out = m.appendAdvert(out, now, m.cfg.AdvBase, m.AdvSkew())
 			m.adTimer = now.Add(m.AdvertInterval())
 		}
 	case Backup:

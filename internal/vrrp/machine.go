@@ -37,6 +37,7 @@ const (
 	ReasonTieBreak       = "equal priority advertisement from a greater address"
 	ReasonPreempt        = "preempting a lower priority master"
 	ReasonResigned       = "master resigned (priority 0)"
+	ReasonStalled        = carp.ReasonStalled
 )
 
 // Priorities and intervals (RFC 5798 sections 5.2.4 and 5.2.7).
@@ -135,6 +136,7 @@ type Machine struct {
 	learned bool // mai was taken from an advert
 
 	adTimer   time.Time // MASTER: Adver_Timer
+	sentAt    time.Time // when the last advert went out
 	mdTimer   time.Time // BACKUP: Master_Down_Timer
 	annTimer  time.Time // MASTER: next announcement
 	annRepeat int       // announcements still to send
@@ -219,6 +221,23 @@ func (m *Machine) MasterDownInterval() time.Duration {
 // priority 0 (3 * interval + Skew_Time, the skew below one interval).
 func (m *Machine) LeaveTimeout() time.Duration { return 4 * m.AdvertInterval() }
 
+// StallBound is how long a MASTER may go without sending before it must
+// assume that a backup took over: 4 advert intervals. A backup that learnt
+// our interval takes over 3 * Master_Adver_Interval + Skew_Time after the
+// last advert it heard, Skew_Time = (256 - Priority) / 256 of the interval
+// (Priority >= 1): under 4 intervals.
+func (m *Machine) StallBound() time.Duration { return 4 * m.AdvertInterval() }
+
+// stalled reports whether the machine is a MASTER that has sent no advert
+// for longer than StallBound: the process was stopped or paused, its
+// backups timed out and one of them is MASTER now. Sending now, with a
+// higher priority and the state of before the stall, would displace it,
+// and a stop that ends in a kill (systemd's watchdog sends SIGABRT and
+// SIGCONT) would leave nobody MASTER for a master-down interval.
+func (m *Machine) stalled(now time.Time) bool {
+	return m.state == Master && !m.leaving && !m.sentAt.IsZero() && now.Sub(m.sentAt) > m.StallBound()
+}
+
 // NextDeadline returns the earliest time at which the machine wants a Tick,
 // or the zero time if it waits for nothing.
 func (m *Machine) NextDeadline() time.Time {
@@ -244,6 +263,14 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 // AppendStep is Step that appends the actions to out: a caller that reuses
 // its slice allocates nothing for them.
 func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
+	if m.stalled(now) {
+		// Before any event: a stalled master neither sends (a tick,
+		// an advert queued while it stood still, a demotion) nor
+		// announces. As a BACKUP it hears the new master and stays,
+		// or preempts by the ordinary rule, or times out and takes
+		// over again when nobody did.
+		out = m.becomeBackup(now, ReasonStalled, m.cfg.Interval, false, out)
+	}
 	switch ev := ev.(type) {
 	case LinkUp:
 		m.linkUp = true
@@ -297,7 +324,7 @@ func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
 		old := m.Priority()
 		m.demotion = ev.Demotion
 		if m.state == Master && !m.leaving && m.Priority() != old {
-			out = append(out, m.advert(m.Priority()))
+			out = append(out, m.send(now, m.Priority()))
 			m.adTimer = now.Add(m.AdvertInterval())
 		}
 	case Shutdown:
@@ -334,7 +361,7 @@ func (m *Machine) initialize(now time.Time, reason string, out []Action) []Actio
 // 6.4.3) and keeps the addresses until the new master is heard or
 // LeaveTimeout passes (make before break).
 func (m *Machine) resign(now time.Time, release bool, out []Action) []Action {
-	out = append(out, m.advert(ResignPriority))
+	out = append(out, m.send(now, ResignPriority))
 	m.stopTimers()
 	m.leaving, m.releasing = true, release
 	m.leaveTimer = now.Add(m.LeaveTimeout())
@@ -412,7 +439,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 	m.stopTimers()
 	// The addresses first: a master that resigned releases its own when
 	// it hears this advert (make before break).
-	out = append(out, HoldAddresses{Hold: true}, m.advert(m.Priority()), Announce{})
+	out = append(out, HoldAddresses{Hold: true}, m.send(now, m.Priority()), Announce{})
 	m.adTimer = now.Add(m.AdvertInterval())
 	m.annRepeat = carp.AnnounceRepeats
 	m.annTimer = now.Add(carp.AnnounceInterval)
@@ -420,9 +447,10 @@ func (m *Machine) becomeMaster(now time.Time, reason string, out []Action) []Act
 	return out
 }
 
-// advert makes an advert with the given priority. Its Addrs is the
-// machine's own slice: the caller must not modify it.
-func (m *Machine) advert(prio uint8) Action {
+// send makes an advert with the given priority, sent at now. Its Addrs is
+// the machine's own slice: the caller must not modify it.
+func (m *Machine) send(now time.Time, prio uint8) Action {
+	m.sentAt = now
 	return SendAdvert{Advert: Advert{VRID: m.cfg.VRID, Priority: prio, Interval: m.cfg.Interval, Addrs: m.cfg.Addrs}}
 }
 
@@ -436,7 +464,7 @@ func (m *Machine) tick(now time.Time, out []Action) []Action {
 	switch m.state {
 	case Master:
 		if !m.adTimer.IsZero() && !now.Before(m.adTimer) {
-			out = append(out, m.advert(m.Priority()))
+			out = append(out, m.send(now, m.Priority()))
 			// From the deadline, not from now: the daemon's lateness
 			// (a fraction of a millisecond per advert) must not
 			// accumulate into a longer interval (10.2 ms at 10 ms
@@ -531,7 +559,7 @@ func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 		case a.Priority == ResignPriority:
 			// Another master stops: advertise at once so that the
 			// backups keep us rather than take over after Skew_Time.
-			out = append(out, m.advert(ours))
+			out = append(out, m.send(now, ours))
 			m.adTimer = now.Add(m.AdvertInterval())
 		case a.Priority > ours:
 			out = m.becomeBackup(now, ReasonHigherPriority, a.Interval, true, out)
@@ -592,20 +620,24 @@ func (m *Machine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	if sameConfig(old, cfg) {
 		return nil, nil
 	}
+	var out []Action
+	if m.stalled(now) {
+		// As in AppendStep: no advert of a changed configuration.
+		out = m.becomeBackup(now, ReasonStalled, m.cfg.Interval, false, out)
+	}
 	oldPrio, oldMD, oldSkew := m.Priority(), m.MasterDownInterval(), m.SkewTime()
 	cfg.Addrs = slices.Clone(cfg.Addrs)
 	m.cfg = cfg
 	if !m.learned {
 		m.mai = cfg.Interval
 	}
-	var out []Action
 	if m.leaving {
 		return out, nil
 	}
 	switch m.state {
 	case Master:
 		if m.Priority() != oldPrio || old.Interval != cfg.Interval || !sameAddrs(old.Addrs, cfg.Addrs) {
-			out = append(out, m.advert(m.Priority()))
+			out = append(out, m.send(now, m.Priority()))
 			m.adTimer = now.Add(m.AdvertInterval())
 		}
 	case Backup:
