@@ -16,7 +16,9 @@ export PATH="/usr/local/go/bin:$PATH"
 # The package as the repository builds it, and the same code as a newer
 # version (the upgrade step installs it over the first).
 # `make deb` prints the package's path last (dist/carpd_<version>_<arch>.deb).
-deb=$(make -s deb | tail -n 1)
+# SYSTEMD_TEST_DEB: a package already built from this tree (scripts/test.sh
+# passes the one package-test.sh checked) instead of building it again.
+deb=${SYSTEMD_TEST_DEB:-$(make -s deb | tail -n 1)}
 base=$(dpkg-deb --field "$deb" Version)
 newer=$(DEB_VERSION="$base+newer1" make -s deb | tail -n 1)
 export CARPD_DEB="$PWD/$deb" CARPD_DEB_NEWER="$PWD/$newer"

@@ -52,7 +52,9 @@ if [ "$status" -ne 0 ]; then
 	exit "$status"
 fi
 echo "== packaging (man pages, Debian package, systemd unit)"
-scripts/package-test.sh
+# Built once, for both package tests.
+deb=$(make -s deb | tail -n 1)
+PACKAGE_DEB=$deb scripts/package-test.sh
 echo "== the package under a real systemd (systemd-nspawn containers booting systemd as PID 1)"
-scripts/systemd-test.sh
+SYSTEMD_TEST_DEB=$deb scripts/systemd-test.sh
 echo "test: ok in $(((SECONDS - began) / 60)) min $(((SECONDS - began) % 60)) s"
