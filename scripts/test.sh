@@ -12,8 +12,8 @@
 #   scripts/package-test.sh the man pages, the Debian package, the unit
 #   scripts/systemd-test.sh the package under a real systemd (e2e/systemd)
 #
-# About 20 to 25 minutes on 2 cores (the namespace tests about 15, the
-# package's two tests about 5). It changes no kernel setting outside the
+# About 20 minutes on 2 cores (the namespace tests about 17, the
+# package's two tests about 3). It changes no kernel setting outside the
 # network namespaces its tests create. The benchmarks (scripts/bench.sh,
 # scripts/vrrp-bench.sh, scripts/flood.sh), the wake-phase tracer
 # (scripts/trace-wake.sh, which mounts tracefs and sets tracing on the
