@@ -58,7 +58,7 @@ const failoverMargin = 6 * time.Second
 // upgrade's restart) may lose here. The target is 0, and 0 is what most
 // runs lose; 2 of about 30 runs of this test on 2026-12-07 lost 1 probe
 // (20 ms: once at stop, once at the upgrade), an open gap of the
-// hand-over (the old master drops the address as it hears the new
+// hand-over (not yet traced; likely the old master drops the address as it hears the new
 // master, while a probe sent before the client took the new master's
 // gratuitous ARP is still on its way to the old MAC). Issue 23's note
 // keeps it open; more than one lost probe fails.
