@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"testing"
 )
 
 // The comparison benchmark's raw figures, which it writes into its output
@@ -116,4 +117,11 @@ func mxPercentiles(daemon, condition string, vals []float64) []mxQuantile {
 		}
 	}
 	return qs
+}
+
+func TestMXPercentiles(t *testing.T) {
+	qs := mxPercentiles("d", "idle", []float64{3, 1, 2, 4})
+	if len(qs) != 102 || qs[0].LateMS != 1 || qs[len(qs)-1].LateMS != 4 || qs[50].LateMS != 2 {
+		t.Errorf("mxPercentiles = %v", qs)
+	}
 }

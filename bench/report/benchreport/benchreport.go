@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -264,36 +263,6 @@ func Markdown(meta Meta, rows []Row, charts []string) string {
 	return b.String()
 }
 
-// Write writes the raw figures (results.csv, jitter.csv, meta.json) into
-// dir, then the report from them (Render).
-func Write(dir string, meta Meta, rows []Row, qs []Quantile) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, "results.csv"))
-	if err != nil {
-		return err
-	}
-	if err := WriteCSV(f, rows); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := writeQuantiles(filepath.Join(dir, "jitter.csv"), qs); err != nil {
-		return err
-	}
-	mj, err := json.MarshalIndent(meta, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "meta.json"), append(mj, '\n'), 0o644); err != nil {
-		return err
-	}
-	return Render(dir)
-}
-
 // Render reads the raw figures the benchmark wrote into dir (meta.json,
 // results.csv, jitter.csv, and micro.txt when present: the Go
 // micro-benchmarks' output) and writes the charts and BENCHMARKS.md
@@ -367,43 +336,4 @@ func ReadQuantiles(r io.Reader) ([]Quantile, error) {
 		qs = append(qs, Quantile{Daemon: rec[0], Condition: rec[1], P: p, LateMS: v})
 	}
 	return qs, nil
-}
-
-func writeQuantiles(path string, qs []Quantile) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	cw := csv.NewWriter(f)
-	_ = cw.Write(quantileHeader)
-	for _, q := range qs {
-		_ = cw.Write([]string{q.Daemon, q.Condition, strconv.FormatFloat(q.P, 'f', -1, 64), strconv.FormatFloat(q.LateMS, 'f', 4, 64)})
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// Percentiles returns the quantiles of vals (any order) at 0, 1, ..., 100
-// and 99.9, nearest rank.
-func Percentiles(daemon, condition string, vals []float64) []Quantile {
-	if len(vals) == 0 {
-		return nil
-	}
-	s := slices.Sorted(slices.Values(vals))
-	at := func(p float64) float64 {
-		i := int(math.Ceil(p/100*float64(len(s)))) - 1
-		return s[max(0, min(i, len(s)-1))]
-	}
-	var qs []Quantile
-	for p := 0; p <= 100; p++ {
-		qs = append(qs, Quantile{daemon, condition, float64(p), at(float64(p))})
-		if p == 99 {
-			qs = append(qs, Quantile{daemon, condition, 99.9, at(99.9)})
-		}
-	}
-	return qs
 }

@@ -2,8 +2,11 @@ package benchreport
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,9 +79,12 @@ func TestMarkdown(t *testing.T) {
 
 func TestWrite(t *testing.T) {
 	dir := t.TempDir()
-	qs := append(Percentiles("carpd-carp", "idle", []float64{0.1, 0.2, 0.3, 5}),
-		Percentiles("carpd-vrrp3-10ms", "busy", []float64{-0.1, 0.05, 1})...)
-	if err := Write(dir, testMeta, testRows, qs); err != nil {
+	var qs []Quantile
+	for p := range 101 {
+		qs = append(qs, Quantile{"carpd-carp", "idle", float64(p), float64(p) / 20},
+			Quantile{"carpd-vrrp3-10ms", "busy", float64(p), float64(p)/100 - 0.1})
+	}
+	if err := writeRaw(dir, testMeta, testRows, qs); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"BENCHMARKS.md", "results.csv", "jitter.csv", "meta.json", "outage.png", "jitter-idle.png", "jitter-busy.png"} {
@@ -106,9 +112,50 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-func TestPercentiles(t *testing.T) {
-	qs := Percentiles("d", "idle", []float64{3, 1, 2, 4})
-	if len(qs) != 102 || qs[0].LateMS != 1 || qs[len(qs)-1].LateMS != 4 || qs[50].LateMS != 2 {
-		t.Errorf("Percentiles = %v", qs)
+// writeRaw writes the raw figures as the benchmark does (results.csv,
+// jitter.csv, meta.json) into dir, then the report from them (Render).
+func writeRaw(dir string, meta Meta, rows []Row, qs []Quantile) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
+	f, err := os.Create(filepath.Join(dir, "results.csv"))
+	if err != nil {
+		return err
+	}
+	if err := WriteCSV(f, rows); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := writeQuantiles(filepath.Join(dir, "jitter.csv"), qs); err != nil {
+		return err
+	}
+	mj, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), append(mj, '\n'), 0o644); err != nil {
+		return err
+	}
+	return Render(dir)
+}
+
+func writeQuantiles(path string, qs []Quantile) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	_ = cw.Write(quantileHeader)
+	for _, q := range qs {
+		_ = cw.Write([]string{q.Daemon, q.Condition, strconv.FormatFloat(q.P, 'f', -1, 64), strconv.FormatFloat(q.LateMS, 'f', 4, 64)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
