@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab"
 )
 
 // pcap is a tcpdump capture running in a namespace.
@@ -36,7 +40,7 @@ func startPcap(t testing.TB, ns, iface, dir, filter string, flags ...string) *pc
 	c.cmd = exec.Command("ip", append(args, filter)...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := c.cmd.Start(); err != nil {
+	if err := lab.StartCmd(c.cmd); err != nil {
 		t.Fatalf("starting tcpdump: %v", err)
 	}
 	done := c.done
@@ -111,4 +115,15 @@ func runTshark(t testing.TB, bin string, args, fields []string) []map[string]str
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// parseEpoch parses a tshark frame.time_epoch ("1765099811.123456789").
+func parseEpoch(s string) (time.Time, error) {
+	ts, frac, _ := strings.Cut(s, ".")
+	sec, err1 := strconv.ParseInt(ts, 10, 64)
+	nsec, err2 := strconv.ParseInt((frac + "000000000")[:9], 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}, fmt.Errorf("frame.time_epoch %q", s)
+	}
+	return time.Unix(sec, nsec), nil
 }

@@ -54,6 +54,7 @@ const healthAddr = "127.0.0.1:8080"
 // fails (fall 2 x interval 500 ms), the demoted master loses the VIP to
 // the backup (preempt); the service returns and the master takes it back.
 func TestHealthCheckDemotes(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	check := `
 [[check]]

@@ -388,6 +388,7 @@ func TestMaintenanceSurvivesRestart(t *testing.T) {
 // restart it in vain), a message naming the file and the recovery, and
 // no address taken; removed, carpd starts.
 func TestCorruptStateFile(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	state := filepath.Join(c.dir, "master.state")
 	if err := os.WriteFile(state, nil, 0o644); err != nil {

@@ -122,6 +122,7 @@ func (c *cluster) steadyVIPs(want *lab.Host, d time.Duration, when string) {
 // master then holds neither address. When the port comes up the demotion
 // drops back to 0 and the master, with preempt, takes both back.
 func TestLinkDownDemotion(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newTwoSegmentCluster(t, "--preempt")
 	mp := c.start(c.master)
 	bp := c.start(c.backup)
@@ -194,6 +195,7 @@ func TestLinkDownDemotion(t *testing.T) {
 // returns after a reboot stays BACKUP for the first 8 s after its carpd
 // started, although it hears the slower backup, and preempts after that.
 func TestPreemptDelay(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	const delay = 8 * time.Second
 	c := newCluster(t, "--preempt", "--preempt-delay", delay.String())
 	startPair(t, c)

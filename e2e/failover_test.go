@@ -17,7 +17,13 @@ import (
 // address (a fresh pair waits a full master-down interval first).
 func startPair(t *testing.T, c *cluster) {
 	t.Helper()
-	c.start(c.master)
+	// The backup once the master's master-down timer runs (its INIT ->
+	// BACKUP): the master's is the shorter by 0.39 s only, and a start of
+	// the master's carpd that a busy machine delays by more would let the
+	// backup take the VIP first.
+	if err := waitOutput(c.start(c.master), "INIT -> BACKUP", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	c.start(c.backup)
 	if took, ok := c.waitHolder(c.master, 15*time.Second); !ok {
 		t.Fatalf("after %v the VIP is held by %v, want only master", took, c.holders())
@@ -27,6 +33,7 @@ func startPair(t *testing.T, c *cluster) {
 // TestSteadyState: exactly one host holds the VIP for 10 s and the client's
 // pings all succeed.
 func TestSteadyState(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	pr := c.ping(100 * time.Millisecond)
@@ -57,6 +64,7 @@ func TestSteadyState(t *testing.T) {
 // The old master returns with preempt off: it stays BACKUP and never holds
 // the address.
 func TestUnplannedFailover(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	pr := c.ping(100 * time.Millisecond)
@@ -112,6 +120,7 @@ func TestUnplannedFailover(t *testing.T) {
 // TestPreemptTakesBack: with preempt on, the returning master (advskew 100)
 // takes the address back from the backup (advskew 200).
 func TestPreemptTakesBack(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t, "--preempt")
 	startPair(t, c)
 	c.reboot(c.master)
@@ -138,6 +147,7 @@ func TestPreemptTakesBack(t *testing.T) {
 // TestStaleAddressRemovedAtStart: a VIP left on the interface (by a crash)
 // is removed when carpd starts, before it is BACKUP.
 func TestStaleAddressRemovedAtStart(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	if err := c.backup.AddAddr(netipPrefix("192.0.2.50/32")); err != nil {
 		t.Fatal(err)
@@ -154,6 +164,7 @@ func TestStaleAddressRemovedAtStart(t *testing.T) {
 // TestBadConfigTouchesNothing: a bad rc.conf makes carpd exit 78 with the
 // file, line and word, before it touches the interface.
 func TestBadConfigTouchesNothing(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	if err := c.master.AddAddr(netipPrefix("192.0.2.50/32")); err != nil {
 		t.Fatal(err)

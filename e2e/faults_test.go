@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,12 +14,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/probe"
@@ -33,15 +36,24 @@ import (
 // polling: a netlink address subscription in each host's namespace
 // (watchVIP) records each time the VIP comes and goes, on any interface.
 // The only overlap carpd allows by design is the planned handover's make
-// before break: the old master keeps the VIP until it hears the new
-// master's first advert, so both hold it for the advert's flight and the
-// old master's reaction (1-5 ms here, 92 ms once under load; maxOverlap is
-// the margin for this shared 2-core machine, far below the seconds of a
-// split brain).
+// before break: the old master keeps the VIP until carp.HandOverHold (10
+// ms) after it hears the new master's first advert, so both hold it for
+// the advert's flight, that hold and the old master's reaction.
 
 // maxOverlap is the longest time two hosts may both hold the VIP: a make
-// before break handover, never a lasting split.
-const maxOverlap = 500 * time.Millisecond
+// before break handover, never a lasting split. Measured (from the one
+// ordered notification socket of watchVIP) with
+//
+//	go test ./e2e -run 'TestRestartWhileMaster$|TestBothRestarted$|TestInterfaceRecreatedOnMaster$|TestInterfaceRenamed$' -v | grep overlaps
+//
+// on this machine kind on 2026-12-07, at load 12 to 16: 10.7, 7.8 and
+// 2.0 ms in 3 runs of TestRestartWhileMaster (5 handovers each), 0 to
+// 1.1 ms in 2 runs of the others;
+// issue 25 recorded 1 to 5 ms, and 92 ms once with the polling watch of
+// then under load. 50 ms is about five times the worst measured here.
+// With HandOverHold (10 ms) added: 29.0 ms in 1 run of
+// TestRestartWhileMaster (5 handovers) with mutants.sh running beside it.
+const maxOverlap = 50 * time.Millisecond
 
 // vipWatch records which hosts hold the VIP, from netlink address
 // notifications in each host's namespace.
@@ -62,41 +74,152 @@ type vipEvent struct {
 	n    int // interfaces of host holding the VIP after the change
 }
 
-// watchVIP subscribes to the address changes of each host's namespace and
-// records the VIP's comings and goings until the test ends.
+// watchVIP records the VIP's comings and goings on every host, from one
+// netlink socket in the first host's namespace that listens to all the
+// namespaces it has an id for (NETLINK_LISTEN_ALL_NSID; the test gives
+// each other host's namespace one there). One socket, one queue: the
+// notifications arrive in the order the kernel made the changes, across
+// namespaces, so a handover (the new master's address added, then the
+// old master's removed) is never seen reversed, and any interval with no
+// holder is a real one.
 func watchVIP(t testing.TB, hosts ...*lab.Host) *vipWatch {
 	t.Helper()
 	w := &vipWatch{t: t, held: map[string]map[int]bool{}}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
+	byNSID := map[int32]string{}
+	var fd int
+	err := hosts[0].Do(func() error {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		for i, host := range hosts[1:] {
+			ns, err := netns.GetFromName(host.NS)
+			if err != nil {
+				return err
+			}
+			id, err := h.GetNetNsIdByFd(int(ns))
+			if err == nil && id < 0 {
+				id = 1000 + i
+				err = h.SetNetNsIdByFd(int(ns), id)
+			}
+			ns.Close()
+			if err != nil {
+				return fmt.Errorf("the id of %s's namespace in %s's: %w", host.Name, hosts[0].Name, err)
+			}
+			byNSID[int32(id)] = host.Name
+		}
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		if err != nil {
+			return err
+		}
+		for _, o := range []struct{ level, opt, v int }{
+			{unix.SOL_NETLINK, unix.NETLINK_LISTEN_ALL_NSID, 1},
+			{unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1 << 20},
+		} {
+			if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+				unix.Close(fd)
+				return err
+			}
+		}
+		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK,
+			Groups: unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR}); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("watching the VIP: %v", err)
+	}
 	for _, h := range hosts {
 		w.hosts = append(w.hosts, h.Name)
 		w.held[h.Name] = map[int]bool{}
-		ns, err := netns.GetFromName(h.NS)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch := make(chan netlink.AddrUpdate, 1024)
-		err = netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{
-			Namespace: &ns, ListExisting: true, ReceiveBufferSize: 1 << 20,
-			ErrorCallback: func(err error) { w.fail(fmt.Errorf("%s: address subscription: %w", h.Name, err)) },
-		})
-		ns.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for u := range ch {
-				if a, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok && a.Unmap() == vip {
-					w.note(h.Name, u.LinkIndex, u.NewAddr)
+	}
+	var stop sync.WaitGroup
+	var done atomic.Bool
+	stop.Add(1)
+	go func() {
+		defer stop.Done()
+		defer unix.Close(fd)
+		buf, oob := make([]byte, 1<<16), make([]byte, 256)
+		for !done.Load() {
+			n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				w.fail(fmt.Errorf("address notifications: %w", err))
+				return
+			}
+			host := hosts[0].Name
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if cm.Header.Level == unix.SOL_NETLINK && cm.Header.Type == unix.NETLINK_LISTEN_ALL_NSID && len(cm.Data) >= 4 {
+						host = byNSID[int32(binary.NativeEndian.Uint32(cm.Data))]
+					}
 				}
 			}
-		}()
+			if host == "" {
+				continue // a namespace not watched
+			}
+			msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+			if err != nil {
+				w.fail(fmt.Errorf("address notifications: %w", err))
+				return
+			}
+			for _, m := range msgs {
+				if a, ifindex, ok := vipAddrMsg(m); ok && a == vip {
+					w.note(host, ifindex, m.Header.Type == unix.RTM_NEWADDR)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { done.Store(true); stop.Wait() })
+	// What the hosts hold already, read after the subscription: a change
+	// in between is noted twice, which note ignores.
+	for _, h := range hosts {
+		var addrs []netlink.Addr
+		if err := h.Do(func() (err error) { addrs, err = netlink.AddrList(nil, netlink.FAMILY_ALL); return err }); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip {
+				w.note(h.Name, a.LinkIndex, true)
+			}
+		}
 	}
-	t.Cleanup(func() { close(done); wg.Wait() })
 	return w
+}
+
+// vipAddrMsg returns the address and interface index of an RTM_NEWADDR or
+// RTM_DELADDR message.
+func vipAddrMsg(m syscall.NetlinkMessage) (netip.Addr, int, bool) {
+	if m.Header.Type != unix.RTM_NEWADDR && m.Header.Type != unix.RTM_DELADDR || len(m.Data) < unix.SizeofIfAddrmsg {
+		return netip.Addr{}, 0, false
+	}
+	ifindex := int(binary.NativeEndian.Uint32(m.Data[4:8]))
+	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if err != nil {
+		return netip.Addr{}, 0, false
+	}
+	var a netip.Addr
+	for _, at := range attrs {
+		switch at.Attr.Type {
+		case unix.IFA_LOCAL:
+			a, _ = netip.AddrFromSlice(at.Value)
+		case unix.IFA_ADDRESS:
+			if !a.IsValid() {
+				a, _ = netip.AddrFromSlice(at.Value)
+			}
+		}
+	}
+	return a.Unmap(), ifindex, a.IsValid()
 }
 
 func (w *vipWatch) fail(err error) {
@@ -211,31 +334,45 @@ func (w *vipWatch) checkOverlaps(t testing.TB, from time.Time) time.Duration {
 				s.len(), s.from.Format("15:04:05.000"), maxOverlap)
 		}
 	}
+	t.Logf("overlaps: longest %v (bound %v)", worst, maxOverlap)
 	return worst
 }
 
-// watchJitter is how far apart the notifications of two namespaces may
-// arrive compared with the order of the changes: each namespace has its
-// own socket, read by its own goroutine. A handover seen as a gap this
-// short (the new master's address seen after the old master's release)
-// is that order, not an outage.
-const watchJitter = 5 * time.Millisecond
-
-// checkHeld fails the test for every interval since from, longer than
-// watchJitter, in which no host held the VIP.
+// checkHeld fails the test for every interval since from in which no
+// host held the VIP, however short: the one socket of watchVIP sees the
+// changes in the order they were made.
 func (w *vipWatch) checkHeld(t testing.TB, from time.Time) {
 	t.Helper()
-	var short int
 	for _, s := range w.unheld(from) {
-		if s.len() <= watchJitter {
-			short++
-			continue
-		}
 		t.Errorf("no host held the VIP for %v (from %s)", s.len(), s.from.Format("15:04:05.000"))
 	}
-	if short > 0 {
-		t.Logf("%d handovers seen as a gap of at most %v (the namespaces' notifications crossing)", short, watchJitter)
+}
+
+// waitAnswered waits until one of the client's probes has been answered:
+// the client reaches the VIP before the fault (where a fixed second's
+// sleep stood).
+func waitAnswered(t testing.TB, pr *prober, timeout time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for !pr.answeredSince(start.Add(-time.Hour)) {
+		if time.Since(start) > timeout {
+			t.Fatalf("no probe of the VIP answered in %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// heldSince returns how long after from host's first taking of the VIP
+// (the first notification since from that made it a holder) came.
+func (w *vipWatch) heldSince(host string, from time.Time) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, e := range w.evs {
+		if e.host == host && e.n > 0 && !e.at.Before(from) {
+			return e.at.Sub(from), true
+		}
+	}
+	return 0, false
 }
 
 // waitSoleHolder waits until the watch says that h alone holds the VIP.
@@ -426,6 +563,18 @@ func noTransitions(t testing.TB, who, out string) {
 	}
 }
 
+// whichLost describes the lost probes of res: each one's sequence number
+// and the time it was sent.
+func whichLost(res []probe.Result) []string {
+	var lost []string
+	for _, r := range res {
+		if r.Lost {
+			lost = append(lost, fmt.Sprintf("seq %d sent %s", r.Seq, r.Sent.Format("15:04:05.000")))
+		}
+	}
+	return lost
+}
+
 // waitLogs waits for each of substrs, in p's output after mark.
 func waitLogs(t testing.TB, p *lab.Proc, mark int, timeout time.Duration, substrs ...string) {
 	t.Helper()
@@ -453,14 +602,16 @@ func waitLogs(t testing.TB, p *lab.Proc, mark int, timeout time.Duration, substr
 // probe. When the master then stops (SIGTERM), the backup takes over on its
 // new eth0: it adds the VIP there, announces it with the new MAC (the
 // client's neighbour entry and its ARP answers), and the VIP is nowhere
-// else.
+// else. That is a planned hand-over like any other: the new master
+// announces the new MAC before its first advert, the old one keeps the VIP
+// until it hears that advert, so the client loses no probe then either.
 func TestInterfaceRecreatedOnBackup(t *testing.T) {
 	c := newCluster(t)
 	startPair(t, c)
 	w := watchVIP(t, c.master, c.backup, c.client)
 	pr := c.ping(100 * time.Millisecond)
 	bp := c.procs[c.backup]
-	time.Sleep(time.Second)
+	waitAnswered(t, pr, 5*time.Second)
 	old := linkOf(t, c.backup.NS, "eth0")
 	mark, mmark := len(bp.Output()), len(c.procs[c.master].Output())
 	start := time.Now()
@@ -494,11 +645,16 @@ func TestInterfaceRecreatedOnBackup(t *testing.T) {
 	if len(st.VHIDs) != 1 || st.VHIDs[0].State != "BACKUP" {
 		t.Errorf("the backup's status: %+v, want BACKUP", st.VHIDs)
 	}
-	if s := probe.Summarize(pr.results()); s.Lost != 0 {
-		t.Errorf("the client lost %d probes while the backup's interface was recreated, want 0", s.Lost)
+	if lost := whichLost(pr.results()); len(lost) != 0 {
+		t.Errorf("the client lost %d probes while the backup's interface was recreated, want 0: %v", len(lost), lost)
 	}
 
-	// The backup takes over on its new eth0.
+	// The backup takes over on its new eth0. The client's neighbour entry
+	// for the VIP is first made what a busy client's is, just confirmed
+	// (REACHABLE), so that only the new master's announcement can move it
+	// to the new MAC: one the client was resolving again at the hand-over
+	// would find the new MAC by itself, and hide a missing announcement.
+	ipIn(t, c.client.NS, "neigh", "replace", vip.String(), "lladdr", c.master.MAC.String(), "dev", c.client.Iface, "nud", "reachable")
 	if err := c.procs[c.master].Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -509,11 +665,29 @@ func TestInterfaceRecreatedOnBackup(t *testing.T) {
 	<-c.procs[c.master].Done()
 	w.checkOverlaps(t, stopped)
 	checkPlaces(t, c, "backup/eth0")
-	checkARP(t, c, c.backup)
+	// A second of probes before checkARP, whose own ARP request would
+	// teach the client the new MAC.
 	time.Sleep(time.Second)
+	checkARP(t, c, c.backup)
 	pr.stop()
-	if s := probe.Summarize(pr.results()); s.Lost > 1 || !s.Recovered {
-		t.Errorf("client probes: %+v, want at most 1 lost (100 ms probes) and recovered", s)
+	// 0 lost (it was "at most 1"), on this machine kind on 2026-12-07: 0
+	// in each of 21 runs at load 2 to 12, and 0 in each of 10 runs of
+	// this form (the entry made REACHABLE, checkARP after the second) at
+	// load 8 to 10, with
+	//
+	//	go test ./e2e -run 'TestInterfaceRecreatedOnBackup$' -count=10 -v | grep -E 'client probes|^---'
+	//
+	// A capture on the client showed the order: the old master's bow-out,
+	// 1.6 ms later the new master's gratuitous ARP with its new MAC, then
+	// its advert; the next probe went to the new MAC and was answered.
+	// With the announcement dropped (carpd's announce returning at once)
+	// the client lost 1 or 2 probes in 6 of 7 runs of the earlier form,
+	// sent to the old master's MAC until checkARP's own ARP request (then
+	// made before the second of probes) taught it the new one: "at most
+	// 1" let 5 of the 7 pass. In this form it lost 10 to 13 in 5 of 5.
+	t.Logf("client probes: %d sent, %d lost", len(pr.results()), len(whichLost(pr.results())))
+	if lost := whichLost(pr.results()); len(lost) != 0 || !probe.Summarize(pr.results()).Recovered {
+		t.Errorf("the client lost %d probes in the hand-over to the recreated interface, want 0: %v", len(lost), lost)
 	}
 }
 
@@ -540,7 +714,7 @@ func TestInterfaceRecreatedOnMaster(t *testing.T) {
 	w := watchVIP(t, c.master, c.backup, c.client)
 	pr := c.ping(100 * time.Millisecond)
 	mp := c.procs[c.master]
-	time.Sleep(time.Second)
+	waitAnswered(t, pr, 5*time.Second)
 
 	for _, gap := range []bool{false, true} {
 		old := linkOf(t, c.master.NS, "eth0")
@@ -622,7 +796,7 @@ func TestInterfaceRenamed(t *testing.T) {
 	w := watchVIP(t, c.master, c.backup, c.client)
 	pr := c.ping(100 * time.Millisecond)
 	mp, bp := c.procs[c.master], c.procs[c.backup]
-	time.Sleep(time.Second)
+	waitAnswered(t, pr, 5*time.Second)
 	mark, bmark := len(mp.Output()), len(bp.Output())
 	start := time.Now()
 
@@ -692,11 +866,12 @@ func TestInterfaceRenamed(t *testing.T) {
 // backup, which then takes over.
 //
 // Expected: the master's next advert leaves from the new address (no
-// advert from the old one after the change), at its usual interval; no
-// transition anywhere (the backup keeps hearing the master); the client
-// loses at most one 100 ms probe (the subnet route is gone for the
-// instant between del and add). After the backup's change and the master's
-// SIGTERM, the backup's adverts as MASTER leave from its new address.
+// advert from the old one once the change is made), at its usual
+// interval; no transition anywhere (the backup keeps hearing the master);
+// the client loses at most sourceChangeLoss probes in the master's change
+// and none at any other time (the backup's change, the hand-over). After
+// the backup's change and the master's SIGTERM, the backup's adverts as
+// MASTER leave from its new address.
 func TestAdvertSourceChanged(t *testing.T) {
 	c := newCluster(t)
 	startPair(t, c)
@@ -708,7 +883,9 @@ func TestAdvertSourceChanged(t *testing.T) {
 
 	newMaster := netip.MustParsePrefix("192.0.2.31/24")
 	newBackup := netip.MustParsePrefix("192.0.2.32/24")
-	replace := func(h *lab.Host, from, to netip.Prefix) time.Time {
+	// replace changes h's address; the change is made between from (ip
+	// started) and to (ip done).
+	replace := func(h *lab.Host, from, to netip.Prefix) span {
 		batch := fmt.Sprintf("addr del %s dev eth0\naddr add %s dev eth0\n", from, to)
 		cmd := exec.Command("ip", "-n", h.NS, "-batch", "-")
 		cmd.Stdin = strings.NewReader(batch)
@@ -716,9 +893,10 @@ func TestAdvertSourceChanged(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: ip -batch: %v: %s", h.Name, err, out)
 		}
-		return at
+		return span{at, time.Now()}
 	}
-	changedMaster := replace(c.master, masterAddr, newMaster)
+	masterChange := replace(c.master, masterAddr, newMaster)
+	changedMaster := masterChange.from
 	time.Sleep(5 * time.Second)
 	noTransitions(t, "master", logsSince(mp, mark))
 	noTransitions(t, "backup", logsSince(bp, bmark))
@@ -769,7 +947,10 @@ func TestAdvertSourceChanged(t *testing.T) {
 			if a.Src == masterAddr.Addr() {
 				before++
 			}
-		case a.Src == masterAddr.Addr():
+		case a.Src == masterAddr.Addr() && a.At.After(masterChange.to):
+			// From the old address once ip is done. One sent while ip
+			// ran may be from either: on 2026-12-07, at load 11, an
+			// advert left from the old address 56 ms after ip started.
 			afterOld++
 		case a.Src == newMaster.Addr():
 			afterNew++
@@ -785,7 +966,7 @@ func TestAdvertSourceChanged(t *testing.T) {
 		t.Errorf("master's adverts: %d before the change, %d from the new address after; want some of each", before, afterNew)
 	}
 	if afterOld > 0 {
-		t.Errorf("%d adverts from the old address %v after it was removed", afterOld, masterAddr.Addr())
+		t.Errorf("%d adverts from the old address %v after it was replaced", afterOld, masterAddr.Addr())
 	}
 	// advbase 1 + advskew 100/256: 1.39 s; the margin is for this machine.
 	if firstNew.IsZero() || firstNew.Sub(changedMaster) > 1600*time.Millisecond {
@@ -799,10 +980,56 @@ func TestAdvertSourceChanged(t *testing.T) {
 	if backupNew < 2 || backupOld > 0 {
 		t.Errorf("backup as MASTER: %d adverts from its new address, %d from its old; want >= 2 and 0", backupNew, backupOld)
 	}
-	if s := probe.Summarize(pr.results()); s.Lost > 2 || !s.Recovered {
-		t.Errorf("client probes: %+v, want at most 2 lost (the two changes) and recovered", s)
+	// The probes whose request may meet the master without its subnet
+	// route: sent from an interval before its change began to an interval
+	// after it was done.
+	res := pr.results()
+	var inChange, elsewhere []probe.Result
+	for _, r := range res {
+		switch {
+		case !r.Lost:
+		case !r.Sent.Before(masterChange.from.Add(-100*time.Millisecond)) && r.Sent.Before(masterChange.to.Add(100*time.Millisecond)):
+			inChange = append(inChange, r)
+		default:
+			elsewhere = append(elsewhere, r)
+		}
+	}
+	t.Logf("client probes: %d sent, %d lost in the master's change of address (%v), %d lost elsewhere",
+		len(res), len(inChange), masterChange.to.Sub(masterChange.from).Round(time.Millisecond), len(elsewhere))
+	if len(inChange) > sourceChangeLoss {
+		t.Errorf("the client lost %d probes in the master's change of address, want at most %d: %v", len(inChange), sourceChangeLoss, whichLost(inChange))
+	}
+	if len(elsewhere) > 0 || !probe.Summarize(res).Recovered {
+		t.Errorf("the client lost %d probes outside the master's change of address, want 0: %v", len(elsewhere), whichLost(elsewhere))
 	}
 }
+
+// sourceChangeLoss is the most probes (sent every 100 ms) that the client
+// may lose when the master's own address is replaced (ip -batch: addr del,
+// then addr add). Between the two the master has no route to its subnet,
+// so an echo request that reaches it then goes unanswered, whatever carpd
+// does: the kernel cannot route the reply (carpd holds the VIP, a /32,
+// throughout, and answers nothing itself). That window, from the kernel's
+// "Deleted 192.0.2.0/24" to the new 192.0.2.0/24 route, measured in a lab
+// namespace with
+//
+//	ip -n NS -ts monitor address route & (20 times each way:)
+//	printf 'addr del 192.0.2.21/24 dev va\naddr add 192.0.2.31/24 dev va\n' | ip -n NS -batch -
+//
+// on this machine kind on 2026-12-07 at load 10 to 11: median 0.19 ms, min
+// 0.04, max 28.9 ms in 40 changes. Shorter than one probe interval, it can
+// hold at most one probe: 1. That the loss is the kernel's was seen with
+// the del and the add made 350 ms apart (sh -c 'ip addr del ...; sleep
+// 0.35; ip addr add ...' in place of the batch): the master's capture
+// showed the 4 echo requests of the gap reach its MAC unanswered, and the
+// next one answered. No probe was lost in 21 runs of the test (load 2 to
+// 12), with
+//
+//	go test ./e2e -run 'TestAdvertSourceChanged$' -count=10 -v | grep -E 'client probes|^---'
+//
+// A probe lost in the backup's change (it holds nothing) or in the
+// hand-over (a planned one: 0) is carpd's, and fails the test.
+const sourceChangeLoss = 1
 
 // TestRestartWhileMaster: carpd on the MASTER is restarted as `systemctl
 // restart` does (SIGTERM, wait for the exit, start again), five times in a
@@ -820,7 +1047,7 @@ func TestRestartWhileMaster(t *testing.T) {
 	startPair(t, c)
 	w := watchVIP(t, c.master, c.backup, c.client)
 	pr := c.ping(10 * time.Millisecond)
-	time.Sleep(time.Second)
+	waitAnswered(t, pr, 5*time.Second)
 	begin := time.Now()
 	holder, other := c.master, c.backup
 	type round struct {
@@ -881,8 +1108,11 @@ func TestRestartWhileMaster(t *testing.T) {
 		}
 		lost = append(lost, n)
 		total += n
-		if n > 2 {
-			t.Errorf("restart %d: %d probes lost, want at most 2", i+1, n)
+		// The target of a planned stop, 0 (it was "at most 2"): one was
+		// lost in 1 of 10 restarts here at load 12 to 16 (2026-12-07),
+		// the gap issue 23 leaves open (the systemd test's stop).
+		if n > 0 {
+			t.Errorf("restart %d: %d probes lost, want 0", i+1, n)
 		}
 	}
 	s := probe.Summarize(res)
@@ -914,7 +1144,7 @@ func TestBothRestarted(t *testing.T) {
 	startPair(t, c)
 	w := watchVIP(t, c.master, c.backup, c.client)
 	pr := c.ping(100 * time.Millisecond)
-	time.Sleep(time.Second)
+	waitAnswered(t, pr, 5*time.Second)
 	mp, bp := c.procs[c.master], c.procs[c.backup]
 	stop := time.Now()
 	for _, p := range []*lab.Proc{mp, bp} {

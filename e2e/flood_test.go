@@ -315,6 +315,7 @@ func envInt(t testing.TB, name string, def int) int {
 // runtime starts later take their creator's value. A hook starts at 0
 // again: it must not compete with the adverts at carpd's priority.
 func TestThreadPriority(t *testing.T) {
+	t.Parallel() // no timing judged: see parallel_test.go
 	c := newCluster(t)
 	out := filepath.Join(c.dir, "hook.nice")
 	hook := filepath.Join(c.dir, "up.sh")

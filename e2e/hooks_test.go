@@ -66,6 +66,7 @@ func waitFileLines(t testing.TB, path string, n int, timeout time.Duration) []st
 // the VIP on their own with manage-addresses = false: they get IFACE VIP
 // as ucarp passes them, and a failover moves the VIP.
 func TestUcarpScriptsUnchanged(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	var scripts [2]string
 	for i, name := range []string{"vip-up.sh", "vip-down.sh"} {
@@ -123,6 +124,7 @@ func TestUcarpScriptsUnchanged(t *testing.T) {
 // the right arguments and environment, in order, at start, on becoming
 // MASTER and at a planned stop.
 func TestHookConventions(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	log := filepath.Join(c.dir, "hooks.log")
 	devd := writeScript(t, c.dir, "devd.sh", `echo "devd $* VHID=$CARP_VHID IFACE=$CARP_IFACE STATE=$CARP_STATE PREV=$CARP_PREVIOUS REASON=$CARP_REASON ADDRS=$CARP_ADDRESSES" >> `+log+"\n")
@@ -161,6 +163,7 @@ func TestHookConventions(t *testing.T) {
 // killed with its whole process group at the timeout and counted as
 // failed, and the protocol goes on meanwhile.
 func TestHooksInOrderAndKilledAtTimeout(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	log := filepath.Join(c.dir, "order.log")
 	slow := writeScript(t, c.dir, "slow.sh", `sleep 0.3; echo "$2 $CARP_REASON" >> `+log+"\n")

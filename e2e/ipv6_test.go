@@ -176,7 +176,13 @@ func (c *cluster) waitSole(h *lab.Host, vips []netip.Addr, timeout time.Duration
 // to hold all of vips.
 func startTOMLPair(t *testing.T, c *cluster, vips []netip.Addr) {
 	t.Helper()
-	c.startTOML(c.master)
+	// The backup once the master's master-down timer runs (its INIT ->
+	// BACKUP): the master's is the shorter by 0.39 s only, and a start of
+	// the master's carpd that a busy machine delays by more would let the
+	// backup take the VIP first.
+	if err := waitOutput(c.startTOML(c.master), "INIT -> BACKUP", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	c.startTOML(c.backup)
 	if took, ok := c.waitSole(c.master, vips, 15*time.Second); !ok {
 		t.Fatalf("after %v the addresses are held as %v, want all on the master only", took, c.sampleVIPs(vips))

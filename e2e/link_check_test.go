@@ -13,6 +13,7 @@ import (
 // loses carrier, the check fails, the demoted master loses the VIP to the
 // backup; the link back, the master takes the VIP back.
 func TestLinkCheckDemotes(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	// up0, the tracked uplink, is one end of a veth pair inside the
 	// master's namespace; up1 is its far end.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -144,6 +145,7 @@ func heldVHIDs(t testing.TB, h *lab.Host, iface string, count int, vip func(int)
 type mvPair struct {
 	t          *testing.T
 	a, b, cl   *lab.Host
+	dir        string
 	cfgA, cfgB string
 
 	mu    sync.Mutex
@@ -165,21 +167,74 @@ func newMVPair(t *testing.T) *mvPair {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	p.cfgA = writeTOML(t, dir, "hosta.toml", true, mvConfig(true))
-	p.cfgB = writeTOML(t, dir, "hostb.toml", true, mvConfig(false))
+	p.dir = t.TempDir()
+	p.cfgA = writeTOML(t, p.dir, "hosta.toml", true, mvConfig(true))
+	p.cfgB = writeTOML(t, p.dir, "hostb.toml", true, mvConfig(false))
 	t.Cleanup(func() {
 		if t.Failed() {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			for h, ps := range p.procs {
-				for i, pr := range ps {
-					t.Logf("carpd #%d on %s:\n%s", i+1, h.Name, pr.Output())
+			t.Logf("MACs: hosta %v, hostb %v, client %v", p.a.MAC, p.b.MAC, p.cl.MAC)
+			for _, h := range []*lab.Host{p.a, p.b} {
+				for i, pr := range p.procs[h] {
+					t.Logf("carpd #%d on %s, its transitions, warnings and errors:\n%s", i+1, h.Name, strings.Join(mvNotable(pr.Output()), "\n"))
 				}
 			}
 		}
 	})
 	return p
+}
+
+// mvNotable returns the lines of a carpd log that say what a failure
+// needs (transitions, warnings, errors), at most 120 of the last: the
+// whole log of 32 vhids hides them.
+func mvNotable(out string) []string {
+	var ls []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, " -> ") || strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			ls = append(ls, l)
+		}
+	}
+	return tail(strings.Join(ls, "\n"), 120)
+}
+
+// mvForeignARP returns the ARP frames of the capture at path from hw whose
+// sender address is one of vhids from..to's VIPs: frames that put hw's
+// host at them, which a host that does not hold them must never send.
+func mvForeignARP(t testing.TB, path string, hw string, from, to int) []string {
+	t.Helper()
+	out, err := exec.Command("tcpdump", "-r", path, "-n", "-e", "-tttt", "arp").Output()
+	if err != nil {
+		t.Errorf("reading the ARP capture: tcpdump -r %s: %v", path, err)
+		return nil
+	}
+	var ls []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.Contains(l, hw) {
+			continue
+		}
+		if a := arpSender(l); a.IsValid() && a.Compare(mvVIP(from)) >= 0 && a.Compare(mvVIP(to)) <= 0 {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}
+
+// arpSender returns the sender protocol address of an ARP frame as
+// `tcpdump -n` prints it ("Request who-has T tell S, ..." or "Reply S
+// is-at ..."), or the zero Addr.
+func arpSender(line string) netip.Addr {
+	var s string
+	if _, after, ok := strings.Cut(line, " tell "); ok {
+		s, _, _ = strings.Cut(after, ",")
+	} else if _, after, ok := strings.Cut(line, "Reply "); ok {
+		s, _, _ = strings.Cut(after, " ")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a
 }
 
 func (p *mvPair) start(h *lab.Host) *lab.Proc {
@@ -315,10 +370,16 @@ func (p *mvPair) waitARP(owner func(n int) *lab.Host, timeout time.Duration) {
 // mvTransitions counts, per vhid, the log lines of transitions that end with
 // suffix, such as "BACKUP -> MASTER (preempting a slower master)".
 func mvTransitions(out, suffix string) map[int]int {
+	return mvTransitionsIf(out, func(l string) bool { return strings.HasSuffix(l, suffix) })
+}
+
+// mvTransitionsIf counts, per vhid, the log lines of transitions for which
+// keep is true.
+func mvTransitionsIf(out string, keep func(line string) bool) map[int]int {
 	counts := map[int]int{}
 	for _, l := range transitions(out) {
 		var n int
-		if !strings.HasSuffix(l, suffix) {
+		if !keep(l) {
 			continue
 		}
 		if _, err := fmt.Sscanf(l, "carp: %d@", &n); err == nil {
@@ -335,6 +396,7 @@ func mvTransitions(out, suffix string) map[int]int {
 // interval + 1 s and the client reaches them all at B. Host A returns and
 // takes back exactly its 16 by preemption, B keeps the other 16.
 func TestManyVHIDsSplit(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	p := newMVPair(t)
 	firstHalf, secondHalf, all := mvRange(1, mvHalf), mvRange(mvHalf+1, mvCount), mvRange(1, mvCount)
 	p.start(p.a)
@@ -384,6 +446,9 @@ func TestManyVHIDsSplit(t *testing.T) {
 	if err := p.a.AddAddr(mvAddrA); err != nil {
 		t.Fatal(err)
 	}
+	// The client's ARP traffic from here on: host A, a backup of vhids
+	// 17-32, must never tell the link that their VIPs are at its MAC.
+	arp := startPcap(t, p.cl.NS, lab.Iface, p.dir, "arp")
 	back := time.Now()
 	pa = p.start(p.a)
 	// A waits for B's adverts (at most 1.8 s apart) and preempts at once.
@@ -407,5 +472,31 @@ func TestManyVHIDsSplit(t *testing.T) {
 	if got := mvTransitions(pb.Output()[bLog:], "MASTER -> BACKUP (more frequent advertisement received)"); !maps.Equal(got, want) {
 		t.Errorf("host B's yields to host A by vhid = %v, want one for each of vhids 1-%d and none else", got, mvHalf)
 	}
+	for n := range mvTransitionsIf(pa.Output(), func(l string) bool { return strings.Contains(l, "-> MASTER") }) {
+		if n > mvHalf {
+			t.Errorf("returning host A went MASTER on vhid %d; want none of vhids %d-%d (B is preferred and advertises them)", n, mvHalf+1, mvCount)
+		}
+	}
 	p.checkReachable(owner, "after host A returned")
+	arp.stop(t)
+	if ls := mvForeignARP(t, arp.path, p.a.MAC.String(), mvHalf+1, mvCount); len(ls) > 0 {
+		t.Errorf("after host A returned, the client saw %d ARP frames from host A (%v) about vhids %d-%d's VIPs, held by B: %q",
+			len(ls), p.a.MAC, mvHalf+1, mvCount, ls[:min(len(ls), 20)])
+	}
+}
+
+// TestARPSender: the sender address of ARP frames as tcpdump -n -e prints
+// them (lines of a capture of TestManyVHIDsSplit).
+func TestARPSender(t *testing.T) {
+	for _, c := range []struct{ line, want string }{
+		{"2026-12-07 17:22:47.504124 d2:7a:bb:3e:56:8d > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60: Request who-has 192.0.2.101 tell 192.0.2.101, length 46", "192.0.2.101"},
+		{"2026-12-07 17:22:47.504141 d2:7a:bb:3e:56:8d > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60: Reply 192.0.2.117 is-at d2:7a:bb:3e:56:8d, length 46", "192.0.2.117"},
+		{"2026-12-07 17:22:48.000000 76:de:06:ed:ab:46 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: Request who-has 192.0.2.117 tell 192.0.2.100, length 28", "192.0.2.100"},
+		{"reading from file x.pcap, link-type EN10MB (Ethernet)", ""},
+	} {
+		got := arpSender(c.line)
+		if (c.want == "" && got.IsValid()) || (c.want != "" && got.String() != c.want) {
+			t.Errorf("arpSender(%q) = %v, want %q", c.line, got, c.want)
+		}
+	}
 }

@@ -610,6 +610,12 @@ type mxFigures struct {
 	censored map[string]bool
 	note     string
 	pool     map[string][]float64 // lateness values per condition, for the distribution
+	// idle255, carpd: moveFault says what moved ("" if nothing);
+	// machine, whether every gap behind it was the machine's, why those
+	// gaps and the canary's oversleeps.
+	moveFault string
+	machine   bool
+	why       []string
 }
 
 func newFigures() *mxFigures {
@@ -924,6 +930,10 @@ func mxIdle255(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 	}
 	mw, bw := mxWatchAddrs(t, c.master), mxWatchAddrs(t, c.backup)
 	mw.lossy, bw.lossy = true, true
+	// The canary, at carpd's nice: a move over a gap in the master's
+	// adverts that the canary overslept as long is the machine's.
+	canary := startCanaryNice(t, -10)
+	defer canary.stopOnce()
 	start := time.Now()
 	idleCap := startPcap(t, c.master.NS, lab.Iface, dir, fmt.Sprintf("ip proto 112 and src host %v", masterAddr.Addr()),
 		"-B", "32768", "-s", "64", "-Q", "out")
@@ -957,6 +967,18 @@ func mxIdle255(t *testing.T, d mxDaemon, window time.Duration) *mxFigures {
 		f.censored["moves"] = true
 		f.note = strings.TrimSpace(f.note + " the address notifications overflowed: moves is a lower bound")
 	}
+	if d.kind == "carpd" && (moves > 0 || mw.failed() || bw.failed()) {
+		// carpd's own target (a peer's moves are only reported): after
+		// settling, no VIP moves, idle or with the other core busy. A
+		// move is a false failover, whatever the host's load, unless
+		// the machine stood still: every gap in the master's adverts past
+		// the backup's Master_Down_Interval matched by the canary
+		// (machineGaps); mxRun then runs the cell again.
+		canary.stopOnce()
+		f.moveFault = fmt.Sprintf("%s: %d VIP moves (at least) in the idle and busy windows after settling, want 0", d.id, moves)
+		down := 3*d.interval + (256-55)*d.interval/256
+		f.machine, f.why = mxMachineGaps(t, []string{idleCap.path, busyCap.path}, down, d.interval, canary)
+	}
 	if m, bk := held(c.master), held(c.backup); !slices.Equal(m, all) || len(bk) != 0 {
 		f.note = strings.TrimSpace(f.note + fmt.Sprintf(" at the end the master held %d VIPs, the backup %d", len(m), len(bk)))
 		if os.Getenv("CARPD_BENCH_SHOW_OUTPUT") != "" {
@@ -981,13 +1003,9 @@ func mxLateness(t *testing.T, f *mxFigures, d mxDaemon, cond, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	by := map[int][]time.Time{}
-	for _, a := range ads {
-		by[a.VHID] = append(by[a.VHID], a.At)
-	}
+	by := advertTimes(ads)
 	var lates []float64
 	for _, ats := range by {
-		slices.SortFunc(ats, func(x, y time.Time) int { return x.Compare(y) })
 		for i := 1; i < len(ats); i++ {
 			lates = append(lates, mxMS(ats[i].Sub(ats[i-1])-d.interval))
 		}
@@ -1172,6 +1190,36 @@ func TestBenchmarkMatrix(t *testing.T) {
 	fmt.Printf("benchmark matrix done in %v: %s\n", time.Since(began).Round(time.Second), filepath.Join(s.out, "BENCHMARKS.md"))
 }
 
+// mxIdle255Tries is how many times an idle255 run of carpd may be made:
+// again only when its moves were the machine's.
+const mxIdle255Tries = 3
+
+// mxMachineGaps judges the gaps longer than d (the backup's
+// Master_Down_Interval) between each vhid's adverts in the captures at
+// paths: whether there is one and each was the machine's, the canary
+// having overslept during it by d less one interval and 2 ms: a stall of
+// the whole machine that long makes the backup take over by itself. With
+// 255 vrids a gap may then run past the stall: a master that stood still
+// longer than StallBound steps down, and preempts back once it hears the
+// backup.
+func mxMachineGaps(t *testing.T, paths []string, d, interval time.Duration, c *canary) (bool, []string) {
+	need := func(time.Duration) time.Duration { return d - interval - 2*time.Millisecond }
+	all := true
+	var why []string
+	for _, path := range paths { // each apart: no gap between two captures
+		ads, err := readAdvertPcap(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, w := vhidGapsMachine(advertTimes(ads), d, c, need)
+		if len(w) > 0 {
+			all = all && m
+		}
+		why = append(why, w...)
+	}
+	return all && len(why) > 0, why
+}
+
 // mxRun runs one run of scenario sc for d; u is the run's phase draw.
 func mxRun(t *testing.T, s mxSettings, sc string, d mxDaemon, u float64) *mxFigures {
 	switch sc {
@@ -1186,7 +1234,21 @@ func mxRun(t *testing.T, s mxSettings, sc string, d mxDaemon, u float64) *mxFigu
 	case "idle1":
 		return mxIdle1(t, d, s.idleWindow)
 	case "idle255":
-		return mxIdle255(t, d, s.scaleWindow)
+		// Run again (mxIdle255Tries in all) only when carpd's moves were
+		// the machine's; each try on a lab of its own.
+		var f *mxFigures
+		for try := 1; ; try++ {
+			t.Run(fmt.Sprintf("try%d", try), func(t *testing.T) { f = mxIdle255(t, d, s.scaleWindow) })
+			if f == nil || f.moveFault == "" {
+				return f
+			}
+			if !f.machine || try == mxIdle255Tries {
+				t.Errorf("%s (try %d of at most %d); the gaps past the Master_Down_Interval in the master's adverts: %s",
+					f.moveFault, try, mxIdle255Tries, strings.Join(f.why, ", "))
+				return f
+			}
+			t.Logf("try %d not judged: %s, every gap behind them the machine's (%s)", try, f.moveFault, strings.Join(f.why, ", "))
+		}
 	}
 	t.Fatalf("unknown scenario %q", sc)
 	return nil

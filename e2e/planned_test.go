@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -10,8 +11,8 @@ import (
 
 // TestPlannedFailover: SIGTERM on the master: it bows out and keeps the
 // VIP until the backup's first advert (make before break); the client,
-// probing every 10 ms, loses (almost) nothing; carpd exits 0 and leaves no
-// address behind.
+// probing every 10 ms, loses nothing; carpd exits 0 and leaves no address
+// behind.
 func TestPlannedFailover(t *testing.T) {
 	c := newCluster(t)
 	startPair(t, c)
@@ -42,9 +43,13 @@ func TestPlannedFailover(t *testing.T) {
 	pr.stop()
 	st := probe.Summarize(pr.results())
 	t.Logf("planned failover: %d probes sent, %d lost", st.Sent, st.Lost)
-	// The target is 0; a shared CI machine gets a margin of 2 probes.
-	if st.Lost > 2 || st.Sent < 100 {
-		t.Errorf("client probes: %+v; want at most 2 lost of >= 100", st)
+	// The target, 0, asserted: scripts/bench.sh's planned stop (bench/
+	// results.csv, 2026-11-30: carpd CARP 1 s and VRRPv3 10 ms, 5 runs
+	// each) lost 0 every time, and so did this test in the runs of
+	// 2026-12-07 (see the issue's note). A lost probe is the regression
+	// this test is for.
+	if st.Lost > 0 || st.Sent < 100 {
+		t.Errorf("client probes: %+v; want 0 lost of >= 100", st)
 	}
 }
 
@@ -53,6 +58,7 @@ func TestPlannedFailover(t *testing.T) {
 // interval (+1 s margin) the killed host no longer holds it, the backup
 // does, and the client's ARP entry points at the backup.
 func TestSIGKILLLeavesNoAddress(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	pr := c.ping(100 * time.Millisecond)
@@ -106,35 +112,43 @@ func TestSIGKILLLeavesNoAddress(t *testing.T) {
 }
 
 // TestAddressRemovedUnderneath: `ip addr del` of the VIP on the master (as
-// systemd-networkd does): carpd puts it back and announces it within a
-// fraction of a second; on the backup, a VIP added underneath is removed.
+// systemd-networkd does): carpd puts it back and announces it within
+// restoreBound; on the backup, a VIP added underneath is removed.
 func TestAddressRemovedUnderneath(t *testing.T) {
 	c := newCluster(t)
 	startPair(t, c)
-	var worst time.Duration
+	w := watchVIP(t, c.master)
+	var took []time.Duration
 	for range 3 {
+		start := time.Now()
 		if err := c.master.DelAddr(netipPrefix("192.0.2.50/32")); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
-		for {
-			if ok, err := c.master.Holds(vip); err != nil {
-				t.Fatal(err)
-			} else if ok {
+		// Until the watch has seen the removal and the restore: right
+		// after the removal it may not have read the removal's
+		// notification yet, and still shows the master holding.
+		var gaps []span
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+			_, ok := w.waitSoleHolder(c.master, time.Until(deadline))
+			if gaps = w.unheld(start); ok && len(gaps) > 0 {
 				break
 			}
-			if time.Since(start) > 2*time.Second {
-				t.Fatal("the master did not restore its VIP within 2 s")
+			if time.Now().After(deadline) {
+				t.Fatalf("the master did not restore its VIP within 2 s (%d intervals without it seen)", len(gaps))
 			}
-			time.Sleep(5 * time.Millisecond)
 		}
-		worst = max(worst, time.Since(start))
+		// The time without the VIP, from the removal's notification to
+		// the restored address's.
+		if len(gaps) != 1 {
+			t.Fatalf("%d intervals without the VIP after one removal, want 1", len(gaps))
+		}
+		took = append(took, gaps[0].len())
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Logf("VIP restored within %v (worst of 3)", worst)
-	// The target is 100 ms; the margin is for a loaded machine.
-	if worst > 500*time.Millisecond {
-		t.Errorf("restoring the VIP took %v, want well under a second", worst)
+	worst := slices.Max(took)
+	t.Logf("VIP restored %v after each removal (bound %v)", took, restoreBound)
+	if worst > restoreBound {
+		t.Errorf("restoring the VIP took %v, want within %v", worst, restoreBound)
 	}
 	if err := waitOutput(c.procs[c.master], "removed underneath carpd", time.Second); err != nil {
 		t.Error(err)
@@ -158,6 +172,15 @@ func TestAddressRemovedUnderneath(t *testing.T) {
 	}
 }
 
+// restoreBound is TestAddressRemovedUnderneath's target, 100 ms, for the
+// time from the removal's netlink notification to the restored address's.
+// carpd reacts to the notification (no polling): measured with
+//
+//	go test ./e2e -run 'TestAddressRemovedUnderneath$' -count=1 -v | grep restored
+//
+// on this machine kind at load 10 to 16 (2026-12-07): see the issue's note.
+const restoreBound = 100 * time.Millisecond
+
 // partition cuts the master and the backup off from each other, while the
 // client still reaches both and no carrier drops (isolate false joins them
 // again).
@@ -172,6 +195,7 @@ func (c *cluster) partition(t *testing.T, isolate bool) {
 // interval only the better master holds the VIP, and it announces again so
 // that the client's ARP entry follows it and the pings keep working.
 func TestSplitBrainHeal(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	startPair(t, c)
 	c.partition(t, true)
@@ -233,6 +257,7 @@ func TestSplitBrainHeal(t *testing.T) {
 // keeps its VIP while it waits for a new master (up to 3*advbase + 1 s); a
 // second SIGTERM makes it release the VIP and exit at once.
 func TestSecondSignalReleasesAtOnce(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	p := c.start(c.master)
 	if took, ok := c.waitHolder(c.master, 15*time.Second); !ok {

@@ -24,6 +24,7 @@ import (
 //     backup has already heard, so each replay is dropped (counted as
 //     replay) and the backup takes over within its master-down interval.
 func TestReplayHoldsBackup(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	for _, protect := range []bool{false, true} {
 		t.Run(fmt.Sprintf("replay-protection=%v", protect), func(t *testing.T) {
 			c := newCluster(t)

@@ -66,6 +66,7 @@ func serveHookHelper(t *testing.T, h *lab.Host, dir, cfg, setup string) string {
 // hook-user = "root": they run as root in the hook helper, the VIP answers,
 // and carpd keeps only its own capabilities; at a stop vip-down removes it.
 func TestDebianUcarpScriptsAsRoot(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	for _, p := range []string{"/usr/share/ucarp/vip-up", "/usr/share/ucarp/vip-down", "/sbin/ifup"} {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("Debian's ucarp and ifupdown: %v", err)
@@ -158,6 +159,7 @@ notify_stop = ["%s", "stopped"]`, notify, notify))
 // not root, with no helper listening: the hook does not run, and the log
 // says why (not an EPERM of setuid).
 func TestRootHookRefusedWithoutHelper(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	for _, d := range []string{c.dir, filepath.Dir(c.dir)} {
 		if err := os.Chmod(d, 0o755); err != nil {
@@ -191,6 +193,7 @@ func TestRootHookRefusedWithoutHelper(t *testing.T) {
 // MASTER whose up script fails shows no inet line for the VIP in carpctl
 // status; with an up script that adds the VIP, status shows it as held.
 func TestStatusShowsOnlyHeldAddresses(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	fail := writeScript(t, c.dir, "fail.sh", "echo 'RTNETLINK answers: Operation not permitted' >&2\nexit 2\n")
 	add := writeScript(t, c.dir, "add.sh", `ip addr add "$2"/24 dev "$1"`+"\n")
@@ -223,6 +226,7 @@ func TestStatusShowsOnlyHeldAddresses(t *testing.T) {
 // MASTER give up (BACKUP, its down script runs, the backup takes the VIP),
 // as ucarp 1.5.2 does.
 func TestUcarpSignals(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newCluster(t)
 	log := filepath.Join(c.dir, "down.log")
 	down := writeScript(t, c.dir, "down.sh", `echo "down $*" >> `+log+"\n")

@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,166 +15,8 @@ import (
 	"github.com/carpd/carpd/internal/lab"
 )
 
-// This file holds BenchmarkManyVHIDs and the packet capture helpers that the
-// many-vhid and unicast tests share: tcpdump writing a pcap file inside a
-// host's namespace, and a reader of the CARP adverts in it.
-
-// advCapture is a tcpdump writing the IPv4 protocol-112 packets seen on one
-// interface of a host to a pcap file.
-type advCapture struct {
-	path string
-	proc *lab.Proc
-}
-
-// captureAdverts starts tcpdump on the host's interface iface and waits
-// until it listens. The lab kills it on Close; stop ends it cleanly.
-func captureAdverts(t testing.TB, h *lab.Host, iface, dir string) *advCapture {
-	t.Helper()
-	path := filepath.Join(dir, h.Name+"-"+iface+".pcap")
-	// -Z root: the capture file is written into the test's private
-	// directory, which the unprivileged tcpdump user cannot enter.
-	p, err := h.Start("tcpdump", "tcpdump", "-i", iface, "-n", "-Z", "root", "--immediate-mode", "-U",
-		"-s", "128", "-w", path, "ip proto 112")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.WaitOutput(ctx, "listening on"); err != nil {
-		t.Fatal(err)
-	}
-	return &advCapture{path: path, proc: p}
-}
-
-// stop ends tcpdump (SIGINT, so that it flushes) and returns the adverts it
-// captured.
-func (c *advCapture) stop(t testing.TB) []wireAdvert {
-	t.Helper()
-	if err := c.proc.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.proc.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("tcpdump does not stop: %s", c.proc.Output())
-	}
-	ads, err := readAdvertPcap(c.path)
-	if err != nil {
-		t.Fatalf("%v; tcpdump said: %s", err, c.proc.Output())
-	}
-	return ads
-}
-
-// wireAdvert is one IPv4 CARP advert as captured.
-type wireAdvert struct {
-	At       time.Time
-	Src, Dst netip.Addr
-	TTL      int
-	VHID     int // the VRID of a VRRP advert
-	AdvBase  int
-	AdvSkew  int
-	// A VRRPv3 advert's priority and interval (centiseconds).
-	VRRP             bool
-	Priority, Centis int
-}
-
-// Interval is the advert interval the packet announces: advbase +
-// advskew/256 s, or a VRRP advert's interval.
-func (a wireAdvert) Interval() time.Duration {
-	if a.VRRP {
-		return time.Duration(a.Centis) * 10 * time.Millisecond
-	}
-	return time.Duration(a.AdvBase)*time.Second + time.Duration(a.AdvSkew)*time.Second/256
-}
-
-// readAdvertPcap reads the IPv4 CARP adverts (protocol 112, version 2, type
-// 1) and VRRPv3 adverts (version 3, type 1) of a classic pcap file with Ethernet framing, microsecond or
-// nanosecond timestamps, in either byte order. Other packets are skipped.
-func readAdvertPcap(path string) ([]wireAdvert, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read pcap: %w", err)
-	}
-	if len(data) < 24 {
-		return nil, fmt.Errorf("pcap %s: %d bytes, no header", path, len(data))
-	}
-	var bo binary.ByteOrder
-	var nano bool
-	switch m := binary.LittleEndian.Uint32(data); m {
-	case 0xa1b2c3d4, 0xa1b23c4d:
-		bo, nano = binary.LittleEndian, m == 0xa1b23c4d
-	default:
-		switch binary.BigEndian.Uint32(data) {
-		case 0xa1b2c3d4:
-			bo = binary.BigEndian
-		case 0xa1b23c4d:
-			bo, nano = binary.BigEndian, true
-		default:
-			return nil, fmt.Errorf("pcap %s: bad magic %x", path, data[:4])
-		}
-	}
-	if lt := bo.Uint32(data[20:]); lt != 1 {
-		return nil, fmt.Errorf("pcap %s: link type %d, want 1 (Ethernet)", path, lt)
-	}
-	var ads []wireAdvert
-	for off := 24; off < len(data); {
-		if off+16 > len(data) {
-			return nil, fmt.Errorf("pcap %s: truncated record header at %d", path, off)
-		}
-		sec, frac := int64(bo.Uint32(data[off:])), int64(bo.Uint32(data[off+4:]))
-		incl := int(bo.Uint32(data[off+8:]))
-		off += 16
-		if off+incl > len(data) {
-			return nil, fmt.Errorf("pcap %s: truncated record at %d", path, off)
-		}
-		pkt := data[off : off+incl]
-		off += incl
-		if !nano {
-			frac *= 1000
-		}
-		if a, ok := parseAdvertFrame(pkt); ok {
-			a.At = time.Unix(sec, frac)
-			ads = append(ads, a)
-		}
-	}
-	return ads, nil
-}
-
-// parseAdvertFrame decodes an Ethernet frame carrying an IPv4 CARP or VRRPv3
-// advert.
-func parseAdvertFrame(f []byte) (wireAdvert, bool) {
-	if len(f) < 14 || binary.BigEndian.Uint16(f[12:]) != 0x0800 {
-		return wireAdvert{}, false
-	}
-	ip := f[14:]
-	if len(ip) < 20 || ip[0]>>4 != 4 || ip[9] != 112 {
-		return wireAdvert{}, false
-	}
-	hl := int(ip[0]&0xf) * 4
-	if len(ip) < hl+8 {
-		return wireAdvert{}, false
-	}
-	c := ip[hl:]
-	if c[0] == 0x31 {
-		return wireAdvert{
-			Src:  netip.AddrFrom4([4]byte(ip[12:16])),
-			Dst:  netip.AddrFrom4([4]byte(ip[16:20])),
-			TTL:  int(ip[8]),
-			VHID: int(c[1]), VRRP: true, Priority: int(c[2]), Centis: int(binary.BigEndian.Uint16(c[4:6]) & 0xfff),
-		}, true
-	}
-	if c[0] != 0x21 {
-		return wireAdvert{}, false // another type
-	}
-	return wireAdvert{
-		Src:     netip.AddrFrom4([4]byte(ip[12:16])),
-		Dst:     netip.AddrFrom4([4]byte(ip[16:20])),
-		TTL:     int(ip[8]),
-		VHID:    int(c[1]),
-		AdvSkew: int(c[2]),
-		AdvBase: int(c[5]),
-	}, true
-}
+// This file holds BenchmarkManyVHIDs and BenchmarkManyVRIDs; the capture
+// of the adverts and their lateness are in adverts_test.go.
 
 // BenchmarkManyVHIDs runs 255 vhids in one carpd on each of two hosts,
 // vhids 1-128 on eth0 and 129-255 on eth1 (a second segment), one VIP
@@ -263,17 +102,24 @@ func scaleRuns(b *testing.B, vrrpInterval int) []scaleRun {
 		for _, r := range runs {
 			vs = append(vs, m.get(r))
 		}
-		slices.Sort(vs)
-		b.ReportMetric(median(vs), m.unit)
-		if len(vs) > 1 {
-			b.ReportMetric(vs[0], "min-"+m.unit)
-			b.ReportMetric(vs[len(vs)-1], "max-"+m.unit)
-		}
+		reportSpread(b, m.unit, vs)
 	}
 	for i, r := range runs {
 		b.Logf("run %d: %s", i+1, r)
 	}
 	return runs
+}
+
+// reportSpread reports the median of the runs' values vs as the metric
+// unit, and with more than one run their minimum and maximum as min-unit
+// and max-unit. It sorts vs.
+func reportSpread(b *testing.B, unit string, vs []float64) {
+	slices.Sort(vs)
+	b.ReportMetric(median(vs), unit)
+	if len(vs) > 1 {
+		b.ReportMetric(vs[0], "min-"+unit)
+		b.ReportMetric(vs[len(vs)-1], "max-"+unit)
+	}
 }
 
 func median(sorted []float64) float64 {
@@ -288,6 +134,10 @@ const (
 	scaleSplit  = 128 // vhids 1..scaleSplit on eth0, the rest on eth1
 	scaleWindow = 60 * time.Second
 )
+
+// scaleVRRPPriority is the master's and the backup's VRRP priority in
+// the scale and load labs.
+var scaleVRRPPriority = [2]int{155, 55}
 
 // scaleVHIDs returns the number of vhids to run: 255, or the value of
 // $CARPD_SCALE_VHIDS (1..255), to see how the figures grow with it.
@@ -347,37 +197,19 @@ func (r scaleRun) String() string {
 func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun {
 	b.Helper()
 	scaleCount := scaleVHIDs(b)
-	l, err := lab.New("carpscale")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := l.Close(); err != nil {
-			b.Errorf("removing the lab: %v", err)
-		}
-	}()
-	if err := l.AddSegment("seg2"); err != nil {
-		b.Fatal(err)
-	}
+	l := newScaleLab(b, "carpscale")
+	defer closeScaleLab(b, l)
 	dir := b.TempDir()
 	hosts := map[string]*lab.Host{}
 	procs := map[string]*lab.Proc{}
-	masterOwn := scaleOwn(0)
 	for i, name := range []string{"master", "backup"} {
-		own := scaleOwn(i)
-		h, err := l.AddHost(name, own[0])
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := h.Attach("seg2", "eth1", own[1]); err != nil {
-			b.Fatal(err)
-		}
+		h := addScaleHost(b, l, i, name)
 		var vs []tomlVHID
 		for n := 1; n <= scaleCount; n++ {
 			vs = append(vs, tomlVHID{
 				Iface: scaleIface(n), VHID: n, AdvSkew: 100 * i, Password: "scale",
 				Addrs:        []netip.Prefix{netip.PrefixFrom(scaleVIP(n), 32)},
-				VRRPInterval: vrrpInterval, VRRPPriority: 155 - 100*i,
+				VRRPInterval: vrrpInterval, VRRPPriority: scaleVRRPPriority[i],
 			})
 		}
 		cfg := writeTOML(b, dir, name+".toml", false, vs)
@@ -401,19 +233,7 @@ func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun 
 	}()
 	master, backup := hosts["master"], hosts["backup"]
 	all := mvRange(1, scaleCount)
-	held := func(h *lab.Host) []int {
-		var ns []int
-		for _, iface := range []string{"eth0", "eth1"} {
-			ns = append(ns, heldVHIDs(b, h, iface, scaleCount, func(n int) netip.Addr {
-				if scaleIface(n) != iface {
-					return netip.Addr{}
-				}
-				return scaleVIP(n)
-			})...)
-		}
-		slices.Sort(ns)
-		return ns
-	}
+	held := func(h *lab.Host) []int { return scaleHeld(b, h, scaleCount) }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		m, bk := held(master), held(backup)
@@ -429,14 +249,16 @@ func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun 
 	}
 	time.Sleep(3 * time.Second) // gratuitous ARPs and start-up work done
 
-	caps := []*advCapture{captureAdverts(b, backup, "eth0", dir), captureAdverts(b, backup, "eth1", dir)}
+	caps := captureScale(b, backup, dir, scaleCount)
 	logStart := map[string]int{}
 	cpu0 := map[string]float64{}
 	for name, p := range procs {
 		logStart[name] = len(p.Output())
-		if cpu0[name], err = procCPU(p.PID()); err != nil {
+		c, err := procCPU(p.PID())
+		if err != nil {
 			b.Fatal(err)
 		}
+		cpu0[name] = c
 	}
 	start := time.Now()
 	// Watch the holders once a second while the window runs: nothing may
@@ -461,10 +283,7 @@ func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun 
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ads []wireAdvert
-	for _, c := range caps {
-		ads = append(ads, c.stop(b)...)
-	}
+	_, lates := masterLateness(b, caps, scaleCount, elapsed)
 	if len(moved) > 0 {
 		b.Errorf("VIPs moved during the window, want the master holding all %d and the backup none: %v", scaleCount, moved)
 	}
@@ -478,22 +297,11 @@ func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun 
 		b.Errorf("%d state transitions during the window, want none; the first: %v", len(flaps), flaps[:min(len(flaps), 5)])
 	}
 
-	// The master's adverts only: the backup's own, if it took over a
-	// vhid, are its business.
-	var mine []wireAdvert
-	for _, a := range ads {
-		if a.Src == masterOwn[0].Addr() || a.Src == masterOwn[1].Addr() {
-			mine = append(mine, a)
-		}
-	}
-	lates, err := advertLateness(mine, scaleCount, elapsed)
-	if err != nil {
-		b.Error(err)
-	}
+	// The master's adverts only (masterLateness): the backup's own, if it
+	// took over a vhid, are its business.
 	if len(lates) == 0 {
 		b.Fatal("no advert gaps to measure")
 	}
-	slices.Sort(lates)
 	ms := func(d float64) float64 { return d * 1000 }
 	return scaleRun{
 		masterCPU: 100 * cpu["master"] / elapsed.Seconds(),
@@ -505,55 +313,6 @@ func oneScaleRun(b testing.TB, vrrpInterval int, window time.Duration) scaleRun 
 		lateMin:   ms(lates[0]),
 		gaps:      len(lates),
 	}
-}
-
-// advertLateness groups the adverts by vhid and returns, in seconds, every
-// gap between consecutive adverts of a vhid minus the nominal interval
-// (advbase + advskew/256). It fails when a vhid of 1..count has no adverts
-// or fewer than 90% of those expected over the window, or when adverts of
-// other vhids appear.
-func advertLateness(ads []wireAdvert, count int, window time.Duration) ([]float64, error) {
-	by := map[int][]wireAdvert{}
-	for _, a := range ads {
-		if a.VHID < 1 || a.VHID > count {
-			return nil, fmt.Errorf("an advert of vhid %d from %v", a.VHID, a.Src)
-		}
-		by[a.VHID] = append(by[a.VHID], a)
-	}
-	var lates []float64
-	var errs []error
-	for n := 1; n <= count; n++ {
-		l, err := vhidLateness(by[n], window)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("vhid %d: %w", n, err))
-		}
-		lates = append(lates, l...)
-	}
-	return lates, errors.Join(errs...)
-}
-
-// vhidLateness returns, in seconds, every gap between consecutive adverts
-// of one vhid minus the nominal interval (the first advert's). It fails
-// when the adverts are of more than one vhid, or fewer than 2 or than 90%
-// of those expected over the window were captured (and then returns the
-// gaps it has).
-func vhidLateness(ads []wireAdvert, window time.Duration) ([]float64, error) {
-	if len(ads) < 2 {
-		return nil, fmt.Errorf("%d adverts captured", len(ads))
-	}
-	if i := slices.IndexFunc(ads, func(a wireAdvert) bool { return a.VHID != ads[0].VHID }); i >= 0 {
-		return nil, fmt.Errorf("adverts of vhids %d and %d", ads[0].VHID, ads[i].VHID)
-	}
-	as := slices.SortedFunc(slices.Values(ads), func(x, y wireAdvert) int { return x.At.Compare(y.At) })
-	nominal := as[0].Interval()
-	var lates []float64
-	for i := 1; i < len(as); i++ {
-		lates = append(lates, (as[i].At.Sub(as[i-1].At) - nominal).Seconds())
-	}
-	if want := int(0.9 * window.Seconds() / nominal.Seconds()); len(as) < want {
-		return lates, fmt.Errorf("%d adverts in %v, want >= %d", len(as), window, want)
-	}
-	return lates, nil
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted values.

@@ -53,6 +53,7 @@ func checkAdverts(t testing.TB, who string, rows []map[string]string, want map[s
 // wrong byte of the virtual MAC). With CARPD_UPDATE_PCAPS=1 it copies the
 // captures to internal/carp/testdata.
 func TestTsharkDecodesAdverts(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	tshark := needBinary(t, "tshark")
 	needBinary(t, "tcpdump")
 	p := newPeers(t, true)

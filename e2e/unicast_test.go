@@ -181,6 +181,7 @@ func uniDrops(out, reason string) []string {
 // to the peer (none to 224.0.0.18), that B's adverts reach A's side with
 // TTL 254, and that A's adverts after the takeover go to 198.51.100.224.
 func TestUnicastPeersAcrossRouter(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	u := newUniLab(t)
 	capA := captureAdverts(t, u.router, "eth0", u.dir) // A's side
 	capB := captureAdverts(t, u.router, "eth1", u.dir) // B's and C's side
@@ -344,6 +345,7 @@ func firstFrom(ads []wireAdvert, src netip.Addr) time.Time {
 // sources), cross the router, and leave exactly one master; the backup
 // takes over when the master's carpd is killed.
 func TestUnicastIPv6PeersAcrossRouter(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	u := newUniLab(t)
 	u.vip = netip.MustParseAddr("2001:db8:c::1")
 	a6, b6 := netip.MustParsePrefix("2001:db8:a::10/64"), netip.MustParsePrefix("2001:db8:b::224/64")

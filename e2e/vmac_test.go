@@ -128,6 +128,7 @@ func fdbPorts(t testing.TB, c *cluster, mac string) []string {
 // still the virtual MAC. carpd on the new master exits on SIGTERM with
 // status 0 and removes its macvlan.
 func TestVirtualMAC(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newTOMLCluster(t, []string{"192.0.2.50/32"}, "virtual-mac = true\n")
 	vips := []netip.Addr{vip}
 	// What each CARP host sends: its adverts and anything from the
@@ -263,6 +264,7 @@ func checkVMACFrames(t *testing.T, c *cluster, sent map[*lab.Host]*pcap, masterU
 // TestVirtualMACOff: with virtual-mac = false (the default) the master
 // answers for the VIP with eth0's own MAC and makes no macvlan.
 func TestVirtualMACOff(t *testing.T) {
+	t.Parallel() // bounds of seconds at advbase 1: see parallel_test.go
 	c := newTOMLCluster(t, []string{"192.0.2.50/32"}, "virtual-mac = false\n")
 	startTOMLPair(t, c, []netip.Addr{vip})
 	since := time.Now()

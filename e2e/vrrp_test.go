@@ -29,10 +29,14 @@ func vrrpRC(c *cluster, master bool, interval int) string {
 // vip6 is the IPv6 VIP of TestVRRPDualStack.
 var vip6 = netip.MustParseAddr("2001:db8::50")
 
-// TestVRRPPair: two carpd in VRRPv3 mode at 10 ms: the priority 155 holds
+// TestVRRPPair: two carpd in VRRPv3 mode at 10 ms (vrrpinterval 1: FreeBSD
+// counts centiseconds; the test ran at 100 ms, vrrpinterval 10, while it
+// only logged its takeover, 325 to 387 ms): the priority 155 holds
 // the VIP, status says so in FreeBSD 15's words; a power cut of the master
-// moves the VIP to the backup within a generous margin of the bound
-// (3 x 10 ms + Skew_Time 7.85 ms); back, the master preempts.
+// moves the VIP to the backup within the bound (Master_Down_Interval,
+// 3 x 10 ms + Skew_Time 7.85 ms) plus vrrpPairMargin, timed from the
+// SIGKILL to the backup's address notification; back, the master
+// preempts.
 func TestVRRPPair(t *testing.T) {
 	c := newCluster(t)
 	for _, h := range []struct {
@@ -42,7 +46,7 @@ func TestVRRPPair(t *testing.T) {
 		if h.master {
 			host = c.master
 		}
-		if err := os.WriteFile(c.rcPath(host), []byte(vrrpRC(c, h.master, 10)), 0o644); err != nil {
+		if err := os.WriteFile(c.rcPath(host), []byte(vrrpRC(c, h.master, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,42 +55,72 @@ func TestVRRPPair(t *testing.T) {
 	if _, ok := c.waitHolder(c.master, 10*time.Second); !ok {
 		t.Fatalf("the priority 155 does not hold the VIP alone (holders %v)", c.holders())
 	}
+	// From here to the power cut the master alone holds the VIP, on
+	// every address notification.
+	w := watchVIP(t, c.master, c.backup)
+	steady := time.Now()
 	time.Sleep(time.Second)
-	if h := c.holders(); len(h) != 1 || h[0] != "master" {
-		t.Fatalf("holders %v after 1 s", h)
-	}
 	out, err := exec.Command(carpctlBin, "--control", c.ctlPath(c.master), "status").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "eth0: vrrp: MASTER vrid 1 prio 155 interval 10\n") {
+	if err != nil || !strings.Contains(string(out), "eth0: vrrp: MASTER vrid 1 prio 155 interval 1\n") {
 		t.Errorf("master's status (%v):\n%s", err, out)
 	}
 	out, err = exec.Command(carpctlBin, "--control", c.ctlPath(c.backup), "status").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "eth0: vrrp: BACKUP vrid 1 prio 55 interval 10\n") {
+	if err != nil || !strings.Contains(string(out), "eth0: vrrp: BACKUP vrid 1 prio 55 interval 1\n") {
 		t.Errorf("backup's status (%v):\n%s", err, out)
 	}
+	cut := time.Now()
+	if n := len(w.spans(steady, func(n int) bool { return n != 1 })); n > 0 || !slices.Equal(w.holders(), []string{"master"}) {
+		t.Fatalf("before the power cut: %d intervals with the VIP not held once, holders now %v; want the master alone", n, w.holders())
+	}
 	c.reboot(c.master)
-	d, ok := c.waitHolder(c.backup, 5*time.Second)
-	if !ok {
+	if _, ok := w.waitSoleHolder(c.backup, 5*time.Second); !ok {
 		t.Fatalf("the backup did not take over (holders %v)", c.holders())
 	}
-	t.Logf("backup holds the VIP %v after the power cut", d)
+	took, ok := w.heldSince(c.backup.Name, cut)
+	if !ok {
+		t.Fatal("no notification of the backup taking the VIP")
+	}
+	bound := kaMasterDown(55, 1)
+	t.Logf("backup holds the VIP %v after the power cut's SIGKILL (bound %v + margin %v)",
+		took.Round(100*time.Microsecond), bound, vrrpPairMargin)
+	if took > bound+vrrpPairMargin {
+		t.Errorf("the backup took the VIP %v after the master's SIGKILL, want within %v + %v", took, bound, vrrpPairMargin)
+	}
 	c.bootBack(c.master, masterAddr)
 	if _, ok := c.waitHolder(c.master, 10*time.Second); !ok {
 		t.Fatalf("the master did not preempt (holders %v)", c.holders())
 	}
 }
 
-// TestVRRPManyVRIDs is BenchmarkManyVRIDs' short form: 255 VRRP vrids on a
-// pair for 5 s at 20 ms (12,750 adverts a second from the master; the
-// benchmark runs 10 ms, which a loaded shared machine can miss by a
-// scheduler stall of ~27 ms): every VIP stays on the master, no transition
-// on either side, and the adverts' lateness p99 under a generous 10 ms
-// (the benchmark's target is 5 ms).
+// vrrpPairMargin is what TestVRRPPair allows past the Master_Down_Interval
+// (37.85 ms): the kill's delivery, the backup's timer, the address's
+// netlink notification. scripts/bench.sh's comparison on this machine kind
+// (bench/results.csv, 2026-11-30, quiet, 5 runs each) measured carpd's
+// 10 ms takeovers at 30.7 to 38.6 ms after a SIGKILL and 38.8 to 39.5 ms
+// after a link cut: at most 1.7 ms past the bound. Measured here with
+//
+//	go test ./e2e -run 'TestVRRPPair$' -count=1 -v | grep 'after the power cut'
+//
+// on 2026-12-07 with the machine at load 6 to 16 (not quiet): see the
+// report in the issue's note.
+const vrrpPairMargin = 10 * time.Millisecond
+
+// TestVRRPManyVRIDs is BenchmarkManyVRIDs' functional form: 255 VRRP
+// vrids on a pair for 5 s at 10 ms, the benchmark's and issue 26's
+// interval (25,500 adverts a second from the master): every VIP stays on
+// the master and neither side makes a transition (oneScaleRun fails on
+// either), and no advert of the master comes late enough for the backup
+// (priority 55) to time out on it, its Master_Down_Interval less one
+// interval, 27.85 ms. The speed target, lateness p99 under 5 ms, is the
+// benchmark's (go test ./e2e -run '^$' -bench ManyVRIDs); this test logs
+// the p99: 2.1 to 3.9 ms here (N=5), 5.41 ms once on the CI machine.
 func TestVRRPManyVRIDs(t *testing.T) {
 	requireRoot(t)
-	r := oneScaleRun(t, 2, 5*time.Second)
+	r := oneScaleRun(t, 1, 5*time.Second)
 	t.Log(r)
-	if r.lateP99 >= 10 {
-		t.Errorf("advert lateness p99 %.2f ms, want < 10 ms", r.lateP99)
+	down := kaMasterDown(scaleVRRPPriority[1], 1) - 10*time.Millisecond
+	if late := time.Duration(r.lateMax * float64(time.Millisecond)); late >= down {
+		t.Errorf("an advert of the master %v late, want under %v (the backup's Master_Down_Interval less an interval: a false failover)", late, down)
 	}
 }
 
@@ -101,6 +135,27 @@ func TestVRRPDualStack(t *testing.T) {
 	if err := os.WriteFile(notify, []byte("#!/bin/sh\necho \"$* $CARP_PROTO\" >> "+hookLog+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	both := func(h *lab.Host) bool {
+		h4, h6 := holdersOf(t, vip, c.master, c.backup), holdersOf(t, vip6, c.master, c.backup)
+		return slices.Equal(h4, []string{h.Name}) && slices.Equal(h6, []string{h.Name})
+	}
+	// waitBoth waits until h alone holds both VIPs, what failing the test
+	// after limit.
+	waitBoth := func(h *lab.Host, limit time.Duration, what string) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !both(h) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: inet %v, inet6 %v", what,
+					holdersOf(t, vip, c.master, c.backup), holdersOf(t, vip6, c.master, c.backup))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// The master first, holding both VIPs, then the backup: started
+	// together at 10 ms, the one whose start came first may time out
+	// first (a backup 11 ms ahead went MASTER for 11 ms in CI), which is
+	// VRRP's start, not what this test counts.
 	for _, h := range []*lab.Host{c.master, c.backup} {
 		prio := 55
 		if h == c.master {
@@ -113,18 +168,7 @@ func TestVRRPDualStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.startCarpd(h, "--config", path)
-	}
-	both := func(h *lab.Host) bool {
-		h4, h6 := holdersOf(t, vip, c.master, c.backup), holdersOf(t, vip6, c.master, c.backup)
-		return slices.Equal(h4, []string{h.Name}) && slices.Equal(h6, []string{h.Name})
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !both(c.master) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the master does not hold both VIPs alone: inet %v, inet6 %v",
-				holdersOf(t, vip, c.master, c.backup), holdersOf(t, vip6, c.master, c.backup))
-		}
-		time.Sleep(100 * time.Millisecond)
+		waitBoth(c.master, 15*time.Second, "the master does not hold both VIPs alone")
 	}
 	out, err := exec.Command(carpctlBin, "--control", c.ctlPath(c.master), "status").CombinedOutput()
 	if err != nil || strings.Count(string(out), "eth0: vrrp: MASTER vrid 1 prio 155 interval 1\n") != 2 ||
@@ -144,17 +188,24 @@ func TestVRRPDualStack(t *testing.T) {
 	if v, ok := value(mf, "carpd_adverts_sent_total", "vhid=1", "af=inet6"); !ok || v < 1 {
 		t.Errorf("carpd_adverts_sent_total{af=inet6} = %v (%v), want some", v, ok)
 	}
-	before, _ := os.ReadFile(hookLog)
-	c.reboot(c.master)
-	deadline = time.Now().Add(10 * time.Second)
-	for !both(c.backup) {
+	// The hooks run one after the other, tens of milliseconds each: the
+	// power cut waits until the start's have run (the master's two MASTER
+	// calls, the backup's two BACKUP calls).
+	var before []byte
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		before, _ = os.ReadFile(hookLog)
+		if strings.Count(string(before), "INSTANCE VI_master MASTER 155 vrrp\n") == 2 &&
+			strings.Count(string(before), "INSTANCE VI_backup BACKUP 55 vrrp\n") == 2 {
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the backup did not take both VIPs: inet %v, inet6 %v",
-				holdersOf(t, vip, c.master, c.backup), holdersOf(t, vip6, c.master, c.backup))
+			t.Fatalf("notify calls of the start:\n%s\nwant MASTER twice on the master, BACKUP twice on the backup", before)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	deadline = time.Now().Add(10 * time.Second)
+	c.reboot(c.master)
+	waitBoth(c.backup, 10*time.Second, "the backup did not take both VIPs")
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		data, _ := os.ReadFile(hookLog)
 		got := string(data[len(before):])

@@ -3,8 +3,9 @@
 # minutes: gofmt, go vet, staticcheck, and the unit and simulation tests of
 # every package with the race detector, once (e2e/, e2e/systemd and
 # internal/demo excepted: they are the namespace and systemd tests against
-# the real binary and package, which sudo scripts/test.sh runs after this). The benchmark
-# report's module (bench/report) is vetted and tested too.
+# the real binary and package, which sudo scripts/test.sh runs after this). The modules
+# of their own, the benchmark report (bench/report) and the etcd member of
+# the tests' clusters (e2e/etcdlab), are vetted too.
 #
 # As a normal user, a test that needs root (a network namespace, chown,
 # nice) skips with a message, and the summary at the end lists the skipped
@@ -31,18 +32,29 @@ if [ -n "$unformatted" ]; then
 fi
 echo "== go.mod"
 # The benchmark report's plotting and statistics libraries belong to its
-# own module (bench/report), not to carpd's.
-if heavy=$(go list -m all | grep -e '^gonum.org/' -e '^golang.org/x/perf '); then
-	echo "carpd's module requires what only bench/report should: $heavy" >&2
+# own module (bench/report), not to carpd's. The packages are checked, not
+# the module graph: grpc (under GoBGP) requires gonum for its own tests.
+if heavy=$(go list -deps -test ./... | grep -e '^gonum.org/' -e '^golang.org/x/perf/'); then
+	echo "carpd's packages use what only bench/report should: $heavy" >&2
 	exit 1
 fi
 echo "== go vet"
 go vet ./...
 (cd bench/report && go vet ./...)
+(cd e2e/etcdlab && go vet ./...)
 echo "== staticcheck"
 go run "$staticcheck" ./...
 (cd bench/report && go run "$staticcheck" ./...)
+(cd e2e/etcdlab && go run "$staticcheck" ./...)
 echo "== unit and simulation tests (-race)"
+# The etcd member of the real-cluster tests (internal/etcd,
+# internal/lab/etcdlab), built once here rather than by each test binary
+# (etcdlab.Binary): on a clean clone two of them would compile etcd at the
+# same time. scripts/test.sh builds it before and passes it on.
+if [ "$(id -u)" -eq 0 ] && [ -z "${CARPD_ETCDLAB_BIN:-}" ]; then
+	(cd e2e/etcdlab && go build -o ../../bin/etcdlab .)
+	export CARPD_ETCDLAB_BIN="$PWD/bin/etcdlab"
+fi
 # shellcheck disable=SC2046,SC2086
 go run "$gotestsum" --format pkgname --format-hide-empty-pkg -- \
 	-race -count=1 -timeout 15m ${CHECK_TEST_ARGS:-} \

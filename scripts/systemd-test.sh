@@ -17,10 +17,14 @@ export PATH="/usr/local/go/bin:$PATH"
 # version (the upgrade step installs it over the first).
 # `make deb` prints the package's path last (dist/carpd_<version>_<arch>.deb).
 # SYSTEMD_TEST_DEB: a package already built from this tree (scripts/test.sh
-# passes the one package-test.sh checked) instead of building it again.
+# passes the one package-test.sh checked) instead of building it again;
+# SYSTEMD_TEST_DEB_NEWER: its newer version, built already (scripts/test.sh
+# builds it while package-test.sh runs). The newer one is compressed with
+# zstd rather than xz: it is built only to be upgraded to, and xz takes
+# most of a package's build.
 deb=${SYSTEMD_TEST_DEB:-$(make -s deb | tail -n 1)}
 base=$(dpkg-deb --field "$deb" Version)
-newer=$(DEB_VERSION="$base+newer1" make -s deb | tail -n 1)
+newer=${SYSTEMD_TEST_DEB_NEWER:-$(DPKG_DEB_COMPRESSOR_TYPE=zstd DEB_VERSION="$base+newer1" make -s deb | tail -n 1)}
 export CARPD_DEB="$PWD/$deb" CARPD_DEB_NEWER="$PWD/$newer"
 # Under CI a missing requirement fails the test rather than skipping it.
 go test -count=1 -v -timeout 10m ./e2e/systemd "$@"

@@ -8,17 +8,21 @@
 #   the namespace tests     e2e/ and internal/demo against the real carpd
 #                           binary and real peers (ucarp, keepalived), one
 #                           package at a time, without -race; then the 15
-#                           slowest of them, with their times
+#                           slowest of them, with their times, and when
+#                           some failed, the first line of each of their
+#                           messages (scripts/failures), last
 #   scripts/package-test.sh the man pages, the Debian package, the unit
 #   scripts/systemd-test.sh the package under a real systemd (e2e/systemd)
 #
-# About 20 minutes on 2 cores (the namespace tests about 17, the
-# package's two tests about 3). It changes no kernel setting outside the
-# network namespaces its tests create. The benchmarks (scripts/bench.sh,
-# scripts/vrrp-bench.sh, scripts/flood.sh), the wake-phase tracer
-# (scripts/trace-wake.sh, which mounts tracefs and sets tracing on the
-# host) and long fuzzing (scripts/fuzz.sh) are commands of their own;
-# CI (.ci/run) runs their short forms after this. `make check` is the
+# and at the end the wall time of each step. At most 20 minutes on 2 cores
+# (the namespace tests about 13, with the tests whose bounds are seconds 4
+# at a time: e2e/parallel_test.go; the package's two tests about 3). It
+# changes no kernel setting outside the network namespaces its tests
+# create. The benchmarks (scripts/bench.sh, scripts/vrrp-bench.sh,
+# scripts/flood.sh), the wake-phase tracer (scripts/trace-wake.sh, which
+# mounts tracefs and sets tracing on the host) and long fuzzing
+# (scripts/fuzz.sh) are commands of their own; CI (.ci/run) runs their
+# short forms after this. `make check` is the
 # first step alone, without root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +37,19 @@ export PATH="$PATH:/usr/local/go/bin"
 # test command a skip would hide a test that never ran.
 export CI=${CI:-true}
 began=$SECONDS
+# The wall time of each step, printed at the end.
+steps=()
+step() { steps+=("$(printf '%-16s %4d s' "$1" $((SECONDS - mark)))"); mark=$SECONDS; }
+mark=$SECONDS
 scripts/setup.sh
+step setup
+# The etcd member of the real-cluster tests, built once for all of them
+# (check's internal/etcd and internal/lab/etcdlab, e2e, internal/demo)
+# rather than by each test binary (etcdlab.Binary).
+(cd e2e/etcdlab && go build -o ../../bin/etcdlab .)
+export CARPD_ETCDLAB_BIN="$PWD/bin/etcdlab"
 scripts/check.sh
+step check
 echo "== namespace tests: e2e, internal/demo"
 # internal/demo's walkthrough test runs the binary CARPD_BIN names (the e2e
 # tests build their own).
@@ -45,16 +60,38 @@ trap 'rm -f "$events"' EXIT
 gotestsum=gotest.tools/gotestsum@v1.13.0
 status=0
 go run "$gotestsum" --format testname --jsonfile "$events" -- \
-	-count=1 -p 1 -timeout 40m ./e2e ./internal/demo || status=$?
+	-count=1 -p 1 -parallel 4 -timeout 40m ./e2e ./internal/demo || status=$?
 echo "== the slowest namespace tests"
 go run "$gotestsum" tool slowest --jsonfile "$events" --threshold 10s | head -15 || true
+step "namespace tests"
 if [ "$status" -ne 0 ]; then
+	# Last, as the end of a long output is what a CI summary keeps: the
+	# first line of each message of the failed tests, without the logs
+	# they dump.
+	echo "== the failed namespace tests: the first line of each message"
+	go run ./scripts/failures "$events" || true
 	exit "$status"
 fi
 echo "== packaging (man pages, Debian package, systemd unit)"
-# Built once, for both package tests.
+# Built once, for both package tests; the newer version the systemd test
+# upgrades to is built while package-test.sh checks the first, compressed
+# with zstd (dpkg-deb's xz takes most of a package's build; only the
+# package checked is the one a user builds).
 deb=$(make -s deb | tail -n 1)
-PACKAGE_DEB=$deb scripts/package-test.sh
+newer_out=$(mktemp /tmp/carpd-test-newer.XXXXXX)
+trap 'rm -f "$events" "$newer_out"' EXIT
+DPKG_DEB_COMPRESSOR_TYPE=zstd DEB_VERSION="$(dpkg-deb --field "$deb" Version)+newer1" make -s deb >"$newer_out" &
+newer_pid=$!
+PACKAGE_DEB=$deb scripts/package-test.sh || status=$?
+wait "$newer_pid"
+if [ "$status" -ne 0 ]; then
+	exit "$status"
+fi
+newer=$(tail -n 1 "$newer_out")
+step packaging
 echo "== the package under a real systemd (systemd-nspawn containers booting systemd as PID 1)"
-SYSTEMD_TEST_DEB=$deb scripts/systemd-test.sh
+SYSTEMD_TEST_DEB=$deb SYSTEMD_TEST_DEB_NEWER=$newer scripts/systemd-test.sh
+step systemd
+echo "== the time of each step"
+printf '%s\n' "${steps[@]}"
 echo "test: ok in $(((SECONDS - began) / 60)) min $(((SECONDS - began) % 60)) s"

@@ -47,6 +47,9 @@ func formatStatus(st api.Status, now time.Time) string {
 				fmt.Fprintf(&b, " master_adver_interval %d", v.MasterAdverInterval)
 			}
 			b.WriteString("\n")
+		} else if v.Etcd != nil {
+			fmt.Fprintf(&b, "%setcd: %s vhid %d advskew %d\n", head, v.State, v.VHID, v.AdvSkew)
+			fmt.Fprintf(&b, "%s%s\n", pad, formatEtcd(v.Etcd, now))
 		} else {
 			fmt.Fprintf(&b, "%scarp: %s vhid %d advbase %d advskew %d\n", head, v.State, v.VHID, v.AdvBase, v.AdvSkew)
 			fmt.Fprintf(&b, "%speer %s peer6 %s\n", pad, v.Peer, v.Peer6)
@@ -67,6 +70,9 @@ func formatStatus(st api.Status, now time.Time) string {
 		}
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "%s%s\n", pad, v.Why)
+		if v.Mover != "" {
+			fmt.Fprintf(&b, "%smover %s\n", pad, v.Mover)
+		}
 	}
 	for _, c := range st.Checks {
 		state := "up"
@@ -88,6 +94,26 @@ func formatStatus(st api.Status, now time.Time) string {
 		}
 		fmt.Fprintf(&b, "check %s: %s %s: %s since %s; %s\n", c.Name, c.Kind, c.Target, state, c.Since.Local().Format("15:04:05"), action)
 	}
+	formatBGP(&b, st.BGP)
+	return b.String()
+}
+
+// formatEtcd is an etcd vhid's election in a line: "node h1 leader h1
+// tenure 42 lease 694d7a1b2c3d ttl 10s; fence deadline in 7.412s;
+// renewal 1.2ms; watch restarts 0".
+func formatEtcd(e *api.Etcd, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node %s leader %s", e.Node, cmp.Or(e.Leader, "(none)"))
+	if e.Tenure != 0 {
+		fmt.Fprintf(&b, " tenure %d", e.Tenure)
+	}
+	if e.Lease != 0 {
+		fmt.Fprintf(&b, " lease %x ttl %v", e.Lease, time.Duration(e.TTL*float64(time.Second)).Round(time.Second))
+	}
+	if e.FenceDeadline != nil {
+		fmt.Fprintf(&b, "; fence deadline in %v", max(e.FenceDeadline.Sub(now), 0).Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, "; renewal %v; watch restarts %d", time.Duration(e.RenewLatency*float64(time.Second)).Round(100*time.Microsecond), e.WatchRestarts)
 	return b.String()
 }
 
@@ -200,4 +226,30 @@ var vrrpDrops = []struct{ key, one, many string }{
 	{"badaf", "discarded for a bad address family", "discarded for a bad address family"},
 	{"badvrid", "discarded for bad vrid", "discarded for bad vrid"},
 	{"loop", "discarded as our own advert reflected (loop)", "discarded as our own adverts reflected (loop)"},
+}
+
+// formatBGP prints the bgp mover's speaker: each session and the routes
+// announced.
+//
+//	bgp peer 192.0.2.1 as 65000: established, 1 route advertised
+//	bgp routes announced: 203.0.113.50/32
+func formatBGP(b *strings.Builder, g *api.BGP) {
+	if g == nil {
+		return
+	}
+	if g.Error != "" {
+		fmt.Fprintf(b, "bgp: state unreadable: %s\n", g.Error)
+	}
+	for _, p := range g.Peers {
+		s := "s"
+		if p.Advertised == 1 {
+			s = ""
+		}
+		fmt.Fprintf(b, "bgp peer %s as %d: %s, %d route%s advertised\n", p.Address, p.AS, p.State, p.Advertised, s)
+	}
+	routes := "none"
+	if len(g.Routes) > 0 {
+		routes = strings.Join(g.Routes, " ")
+	}
+	fmt.Fprintf(b, "bgp routes announced: %s\n", routes)
 }

@@ -148,3 +148,26 @@ func TestCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatStatusEtcd: an etcd vhid shows its election: this node, the
+// leader and its tenure, the lease and TTL, the time left to D, the last
+// renewal's round trip and the watch restarts; no peer line.
+func TestFormatStatusEtcd(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 7, 16, 0, time.Local)
+	d := now.Add(2412 * time.Millisecond)
+	st := api.Status{VHIDs: []api.VHID{{
+		Interface: "eth0", VHID: 100, Protocol: "etcd", State: "MASTER", AdvSkew: 0,
+		Addresses: []string{"192.0.2.50/32"}, Why: "MASTER: holds the leader key (tenure 42), 2.412s left to its fence deadline",
+		Etcd: &api.Etcd{Node: "h1", Leader: "h1", Tenure: 42, Lease: 0x694d7a1b, TTL: 4, FenceDeadline: &d, RenewLatency: 0.00123, WatchRestarts: 1},
+	}}}
+	want := `demotion 0
+eth0: etcd: MASTER vhid 100 advskew 0
+      node h1 leader h1 tenure 42 lease 694d7a1b ttl 4s; fence deadline in 2.412s; renewal 1.2ms; watch restarts 1
+      inet 192.0.2.50/32 vhid 100
+      demotion 0
+      MASTER: holds the leader key (tenure 42), 2.412s left to its fence deadline
+`
+	if got := formatStatus(st, now); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/carpd/carpd/internal/access"
 	"github.com/carpd/carpd/internal/lab/labtest"
+	"github.com/carpd/carpd/internal/service"
 )
 
 var (
@@ -56,29 +57,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
-}
-
-// openDir returns a temporary directory that every user may search.
-func openDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func writeFile(t *testing.T, path, body string, mode os.FileMode) string {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(body), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // runBin runs the built carpd with args in a network namespace of its own
@@ -127,22 +105,22 @@ func requireRoot(t *testing.T) {
 // 0 or 2.
 func TestExitStatus(t *testing.T) {
 	requireRoot(t)
-	dir := openDir(t)
-	empty := writeFile(t, filepath.Join(dir, "empty.toml"), "", 0o644)
-	good := writeFile(t, filepath.Join(dir, "good.toml"), "[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n", 0o644)
+	dir := labtest.OpenDir(t)
+	empty := labtest.WriteFile(t, filepath.Join(dir, "empty.toml"), "", 0o644)
+	good := labtest.WriteFile(t, filepath.Join(dir, "good.toml"), "[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n", 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
 		code int
 		want string // in stderr
 	}{
-		{"a bad flag", []string{"--config", good, "--frobnicate"}, exitUsage, "frobnicate"},
-		{"a stray argument", []string{"--config", good, "extra"}, exitUsage, `"extra"`},
-		{"two configurations", []string{"--config", good, "--rc-conf", empty}, exitUsage, "give one of"},
-		{"an empty configuration", []string{"--config", empty}, exitConfig, "no vhid configured"},
-		{"a missing configuration", []string{"--config", filepath.Join(dir, "none.toml")}, exitConfig, "no such file"},
-		{"--check-config of an empty file", []string{"--check-config", empty}, exitProblems, "no vhid configured"},
-		{"--check-config of a good file", []string{"--check-config", good}, exitOK, ""},
+		{"a bad flag", []string{"--config", good, "--frobnicate"}, service.ExitUsage, "frobnicate"},
+		{"a stray argument", []string{"--config", good, "extra"}, service.ExitUsage, `"extra"`},
+		{"two configurations", []string{"--config", good, "--rc-conf", empty}, service.ExitUsage, "give one of"},
+		{"an empty configuration", []string{"--config", empty}, service.ExitConfig, "no vhid configured"},
+		{"a missing configuration", []string{"--config", filepath.Join(dir, "none.toml")}, service.ExitConfig, "no such file"},
+		{"--check-config of an empty file", []string{"--check-config", empty}, service.ExitProblems, "no vhid configured"},
+		{"--check-config of a good file", []string{"--check-config", good}, service.ExitOK, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := runBin(t, 0, tc.args...)
@@ -164,8 +142,8 @@ func TestExitStatus(t *testing.T) {
 	if err := os.Mkdir(closed, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	private := writeFile(t, filepath.Join(dir, "private.toml"), "", 0o600)
-	hidden := writeFile(t, filepath.Join(closed, "carpd.toml"), "", 0o644)
+	private := labtest.WriteFile(t, filepath.Join(dir, "private.toml"), "", 0o600)
+	hidden := labtest.WriteFile(t, filepath.Join(closed, "carpd.toml"), "", 0o644)
 	for _, tc := range []struct {
 		name, path, want string
 	}{
@@ -178,8 +156,8 @@ func TestExitStatus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stderr := runBin(t, 65534, "--config", tc.path)
-			if code != exitConfig {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitConfig, stderr)
+			if code != service.ExitConfig {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, service.ExitConfig, stderr)
 			}
 			if diff := cmp.Diff(tc.want, stderr); diff != "" {
 				t.Errorf("stderr mismatch (-want +got):\n%s", diff)
@@ -195,7 +173,7 @@ func TestExitStatus(t *testing.T) {
 // by --check and the start alike.
 func TestStartAndCheckAgree(t *testing.T) {
 	requireRoot(t)
-	dir := openDir(t)
+	dir := labtest.OpenDir(t)
 	const vhid = "[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
 	for _, tc := range []struct {
 		name, body string
@@ -209,20 +187,20 @@ func TestStartAndCheckAgree(t *testing.T) {
 		{"toml-in.rc.conf", vhid, false, "looks like carpd TOML"},
 		{"carpd.conf", "preempt = true\n" + vhid, false, "looks like carpd TOML"},
 		{"rc-in.toml", "ifconfig_lo_alias0=\"inet 192.0.2.50/32 vhid 1\"\n", false, "looks like a FreeBSD rc.conf"},
-		{"unknown-key.toml", "electorate = \"all\"\n" + vhid, false, `"electorate": unknown key`},
+		{"unknown-key.toml", "quorum = \"all\"\n" + vhid, false, `"quorum": unknown key`},
 		{"bad-vhid.toml", strings.Replace(vhid, "vhid = 1", "vhid = 300", 1), false, "vhid must be 1..255"},
 		{"missing-password-file.toml", vhid + "password-file = \"none.pass\"\n", false, "no such file"},
 		{"missing-interface.toml", strings.Replace(vhid, `"lo"`, `"carpdnone0"`, 1), true, "carpdnone0"},
 		{"missing-hook.toml", "upscript = \"/nonexistent/up\"\n" + vhid, true, "/nonexistent/up"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeFile(t, filepath.Join(dir, tc.name), tc.body, 0o644)
+			path := labtest.WriteFile(t, filepath.Join(dir, tc.name), tc.body, 0o644)
 			startCode, start := runBin(t, 0, "--config", path)
 			checkCode, check := runBin(t, 0, "--check-config", path, "--check", "--check-user", "root")
 			fileCode, file := runBin(t, 0, "--check-config", path)
-			if startCode != exitConfig || checkCode != exitProblems {
+			if startCode != service.ExitConfig || checkCode != service.ExitProblems {
 				t.Errorf("start: exit %d, want %d; --check: exit %d, want %d\nstart:\n%s\n--check:\n%s",
-					startCode, exitConfig, checkCode, exitProblems, start, check)
+					startCode, service.ExitConfig, checkCode, service.ExitProblems, start, check)
 			}
 			if !strings.Contains(start, tc.want) || !strings.Contains(start, path) {
 				t.Errorf("start: stderr lacks %q and the file's name:\n%s", tc.want, start)
@@ -231,98 +209,17 @@ func TestStartAndCheckAgree(t *testing.T) {
 				t.Errorf("start and --check disagree (-start +check):\n%s", diff)
 			}
 			if tc.host {
-				if fileCode != exitOK {
+				if fileCode != service.ExitOK {
 					t.Errorf("--check-config (the file alone): exit %d, want 0; stderr:\n%s", fileCode, file)
 				}
 				return
 			}
-			if fileCode != exitProblems {
-				t.Errorf("--check-config: exit %d, want %d", fileCode, exitProblems)
+			if fileCode != service.ExitProblems {
+				t.Errorf("--check-config: exit %d, want %d", fileCode, service.ExitProblems)
 			}
 			if diff := cmp.Diff(start, file); diff != "" {
 				t.Errorf("start and --check-config disagree (-start +check-config):\n%s", diff)
 			}
 		})
-	}
-}
-
-// TestCheckAsServiceUser: --check run as root checks the configuration
-// file, the password files, the hooks and the exec checks' programs as the
-// service's user meets them (here nobody), and names each problem with its
-// place and its fix.
-func TestCheckAsServiceUser(t *testing.T) {
-	requireRoot(t)
-	nobody, err := access.LookupUser("nobody")
-	if err != nil {
-		labtest.Missing(t, "no user nobody: %v", err)
-	}
-	dir := openDir(t)
-	home := filepath.Join(dir, "home")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The tests' files are in /tmp, which the real unit hides: stand in
-	// home for /home.
-	old := unitSandbox
-	unitSandbox = []access.Hidden{{Dir: home, Setting: "ProtectHome=yes"}}
-	t.Cleanup(func() { unitSandbox = old })
-
-	pass := writeFile(t, filepath.Join(dir, "v.pass"), "secret\n", 0o600)
-	up := writeFile(t, filepath.Join(dir, "up.sh"), "#!/bin/sh\n", 0o700)
-	notify := writeFile(t, filepath.Join(home, "notify.sh"), "#!/bin/sh\n", 0o755)
-	good := writeFile(t, filepath.Join(dir, "good.sh"), "#!/bin/sh\n", 0o755)
-	body := fmt.Sprintf(`upscript = %q
-notify = %q
-
-[[vhid]]
-interface = "lo"
-vhid = 1
-addresses = ["192.0.2.50/32"]
-password-file = "v.pass"
-
-[[check]]
-name = "db"
-exec = "/nonexistent/check-db"
-
-[[check]]
-name = "web"
-exec = [%q, "-q"]
-`, up, notify, good)
-	conf := writeFile(t, filepath.Join(dir, "carpd.toml"), body, 0o600)
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"--config", conf, "--check", "--check-user", "nobody"}, &stdout, &stderr)
-	if code != exitProblems {
-		t.Errorf("exit %d, want %d; stdout %q", code, exitProblems, stdout.String())
-	}
-	g := nobody.GroupName
-	want := []string{
-		fmt.Sprintf("carpd: %s: configuration file %s: user nobody cannot read it (mode 0600, owner root:root); fix: chown root:%s %s; chmod 0640 %s", conf, conf, g, conf, conf),
-		fmt.Sprintf("carpd: %s:1: upscript %s: user nobody cannot execute it (mode 0700, owner root:root); fix: chmod 0755 %s", conf, up, up),
-		fmt.Sprintf("carpd: %s:2: notify %s: under %s, which the unit's ProtectHome=yes hides from the service; move it (to /etc/carpd or /usr/local/sbin, say)", conf, notify, home),
-		fmt.Sprintf("carpd: %s:8: password file %s: user nobody cannot read it (mode 0600, owner root:root); fix: chown nobody %s; chmod 0600 %s", conf, pass, pass, pass),
-		fmt.Sprintf("carpd: %s:12: exec check program /nonexistent/check-db: /nonexistent: does not exist", conf),
-	}
-	if diff := cmp.Diff(strings.Join(want, "\n")+"\n", stderr.String()); diff != "" {
-		t.Errorf("stderr mismatch (-want +got):\n%s", diff)
-	}
-
-	// Put right as the messages say (the password file aside: as root,
-	// carpd accepts only root's or carpd's), they pass.
-	for _, p := range []string{up, conf} {
-		if err := os.Chmod(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	body = strings.Replace(body, notify, good, 1)
-	body = strings.Replace(body, "password-file = \"v.pass\"\n", "", 1)
-	body = strings.Replace(body, "/nonexistent/check-db", good, 1)
-	writeFile(t, conf, body, 0o640)
-	if err := os.Chown(conf, 0, nobody.GID); err != nil {
-		t.Fatal(err)
-	}
-	stdout.Reset()
-	stderr.Reset()
-	if code := run(context.Background(), []string{"--config", conf, "--check", "--check-user", "nobody"}, &stdout, &stderr); code != exitOK {
-		t.Errorf("put right: exit %d, want 0; stderr:\n%s", code, stderr.String())
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/carpd/carpd/internal/hooks"
-	"github.com/carpd/carpd/internal/lab/labtest"
 )
 
 // buildCarpd builds this carpd into dir.
@@ -202,64 +201,5 @@ func TestHookHelperRegistered(t *testing.T) {
 	// A register the helper cannot serve (no configuration) is refused.
 	if o, _ := helperRequest(t, bin, []string{"--config", filepath.Join(dir, "none.toml")}, `{"register":true}`); o.Result != hooks.ResultRefused {
 		t.Errorf("register with no configuration: %+v, want refused", o)
-	}
-}
-
-// TestCheckHookUser: --check refuses a hook-user that cannot work under
-// the unit (carpd as the user carpd) and says which sandbox hooks run in.
-func TestCheckHookUser(t *testing.T) {
-	// As another user, carpd without CAP_SETUID refuses any hook-user
-	// first, for that reason.
-	labtest.RequireRoot(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "hook.sock")
-	t.Setenv("CARPD_HOOK_SOCKET", sock)
-	conf := func(user string) string {
-		p := filepath.Join(dir, "c.toml")
-		body := user + "\nhook = \"/bin/true\"\n\n[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	check := func(user string) (int, string, string) {
-		var stdout, stderr strings.Builder
-		code := run(t.Context(), []string{"--config", conf(user), "--check"}, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	if code, out, errOut := check(""); code != exitOK || !strings.Contains(out, "hooks run as carpd inside carpd's sandbox") || !strings.Contains(out, "ProtectHome=yes") {
-		t.Errorf("no hook-user: %d %q %q", code, out, errOut)
-	}
-	if code, _, errOut := check(`hook-user = "www-data"`); code == exitOK || !strings.Contains(errOut, `c.toml:1: hook-user "www-data": carpd runs as carpd with NoNewPrivileges`) {
-		t.Errorf("hook-user www-data: %d %q", code, errOut)
-	}
-	// A hook-user that cannot work is the one problem: the hook is not
-	// checked as that user too (which advised giving it the directory).
-	hook := filepath.Join(dir, "devd.sh") // dir: 0700 root, closed to nobody
-	if err := os.WriteFile(hook, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	body := "hook-user = \"nobody\"\nhook = \"" + hook + "\"\n\n[[vhid]]\ninterface = \"lo\"\nvhid = 1\naddresses = [\"192.0.2.50/32\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "c.toml"), []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr strings.Builder
-	code := run(t.Context(), []string{"--config", filepath.Join(dir, "c.toml"), "--check"}, &stdout, &stderr)
-	if errOut := stderr.String(); code == exitOK || !strings.Contains(errOut, `hook-user "nobody"`) || strings.Contains(errOut, "user nobody cannot") {
-		t.Errorf("hook-user nobody, hook closed to it: %d %q", code, errOut)
-	}
-	for _, p := range []string{"/etc/systemd/system/carpd-hook.socket", "/usr/lib/systemd/system/carpd-hook.socket", "/lib/systemd/system/carpd-hook.socket"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Skipf("%s is installed here", p)
-		}
-	}
-	if code, _, errOut := check(`hook-user = "root"`); code == exitOK || !strings.Contains(errOut, "the root hook helper is not installed") {
-		t.Errorf("hook-user root, no helper: %d %q", code, errOut)
-	}
-	if err := os.WriteFile(sock, nil, 0o600); err != nil { // the socket's place taken: "exists"
-		t.Fatal(err)
-	}
-	if code, out, errOut := check(`hook-user = "root"`); code != exitOK || !strings.Contains(out, "hooks run as root in the root hook helper (carpd-hook@.service)") {
-		t.Errorf("hook-user root with the helper: %d %q %q", code, out, errOut)
 	}
 }

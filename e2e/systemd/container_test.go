@@ -162,7 +162,7 @@ func boot(t *testing.T, h *lab.Host, name, debs string) (*container, error) {
 		"--capability=CAP_NET_ADMIN --network-namespace-path=/run/netns/%s --bind-ro=%s:/mnt/carpd); "+
 		"in cgroup /%s; /usr/sbin/policy-rc.d removed; masked: %s",
 		c.name, dir, dir, name, h.NS, debs, name, strings.Join(masked, " "))
-	if err := c.cmd.Start(); err != nil {
+	if err := lab.StartCmd(c.cmd); err != nil {
 		return nil, fmt.Errorf("%s: start systemd-nspawn: %w", c.name, err)
 	}
 	go func() {

@@ -126,6 +126,17 @@ func (b *batch) recvmmsg(fd uintptr) bool {
 	return true
 }
 
+// pending reports whether a datagram waits in the socket (SIOCINQ: the
+// size of the next one). It takes no lock: a reader may be waiting in
+// fill meanwhile.
+func (b *batch) pending() bool {
+	n := 0
+	if err := b.rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+		return false
+	}
+	return n > 0
+}
+
 // fill waits for datagrams and reads up to batchLen of them.
 func (b *batch) fill() (int, error) {
 	if err := b.rc.Read(b.read); err != nil {

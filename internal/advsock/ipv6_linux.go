@@ -114,6 +114,11 @@ func (c *IPv6Conn) WriteAdvert(ifindex int, src, dst netip.Addr, payload []byte)
 	return c.snd.send6(ifindex, src, dst, payload)
 }
 
+// Pending reports whether a datagram waits in the socket, unread: a
+// ReadBatch now would not block. It may be called while another goroutine
+// waits in ReadBatch.
+func (c *IPv6Conn) Pending() bool { return c.r.b.pending() }
+
 // Close closes the socket; a blocked ReadBatch or ReadPacket returns.
 func (c *IPv6Conn) Close() error {
 	_ = c.snd.close()

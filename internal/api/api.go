@@ -34,6 +34,30 @@ type Status struct {
 	VHIDs     []VHID     `json:"vhids"`
 	// Checks are the health checks and their state.
 	Checks []Check `json:"checks"`
+	// BGP is the bgp mover's speaker, when some vhid has mover = "bgp".
+	BGP *BGP `json:"bgp,omitempty"`
+}
+
+// BGP is the state of the bgp mover's speaker: its sessions and the host
+// routes it announces.
+type BGP struct {
+	Peers []BGPPeer `json:"peers"`
+	// Routes are the host routes announced to the peers.
+	Routes []string `json:"routes"`
+	// Error says why the speaker's state could not be read.
+	Error string `json:"error,omitempty"`
+}
+
+// BGPPeer is one BGP session.
+type BGPPeer struct {
+	Address string `json:"address"`
+	AS      uint32 `json:"as"`
+	// State is the session's state in RFC 4271's words, lower case:
+	// "idle", "connect", "active", "opensent", "openconfirm",
+	// "established".
+	State string `json:"state"`
+	// Advertised counts the routes sent to the peer and not withdrawn.
+	Advertised uint64 `json:"advertised"`
 }
 
 // Check is a health check's state.
@@ -108,6 +132,31 @@ type VHID struct {
 	// Why says in words why the vhid is in its state.
 	Why      string       `json:"why"`
 	Counters VHIDCounters `json:"counters"`
+	// Mover is "bgp" for a vhid whose addresses the bgp mover announces;
+	// "" for l2 (the addresses and gratuitous ARP).
+	Mover string `json:"mover,omitempty"`
+	// Etcd is an etcd vhid's election (electorate = "etcd").
+	Etcd *Etcd `json:"etcd,omitempty"`
+}
+
+// Etcd is the state of an etcd vhid's election.
+type Etcd struct {
+	Node string `json:"node"` // this host's name in the election
+	// Leader is the leader key's holder as last read ("" none), and
+	// Tenure the key's create revision (the holder's tenure).
+	Leader string `json:"leader"`
+	Tenure int64  `json:"tenure,omitempty"`
+	// Lease is this host's lease ID (0: none) and TTL its granted TTL.
+	Lease int64   `json:"lease,omitempty"`
+	TTL   float64 `json:"ttl_seconds,omitempty"`
+	// FenceDeadline is D while this host holds the leader key: it
+	// releases the addresses then whatever the network does.
+	FenceDeadline *time.Time `json:"fence_deadline,omitempty"`
+	// RenewLatency is the round trip of the last acknowledged renewal.
+	RenewLatency  float64 `json:"renew_latency_seconds"`
+	WatchRestarts uint64  `json:"watch_restarts"`
+	ReadFailures  uint64  `json:"read_failures"`
+	Dropped       uint64  `json:"dropped"`
 }
 
 // Transition is one state change.
@@ -131,14 +180,18 @@ type Heard struct {
 
 // VHIDCounters are the counters of one vhid since carpd started.
 type VHIDCounters struct {
-	SentInet          uint64            `json:"sent-inet-packets"`
-	SentInet6         uint64            `json:"sent-inet6-packets"`
-	SendFailed        uint64            `json:"send-failed"`
-	ReceivedInet      uint64            `json:"received-inet-packets"`
-	ReceivedInet6     uint64            `json:"received-inet6-packets"`
-	Transitions       uint64            `json:"transitions"`
-	Announcements     uint64            `json:"announcements"`
-	AddressRestores   uint64            `json:"address-restores"`
+	SentInet        uint64 `json:"sent-inet-packets"`
+	SentInet6       uint64 `json:"sent-inet6-packets"`
+	SendFailed      uint64 `json:"send-failed"`
+	ReceivedInet    uint64 `json:"received-inet-packets"`
+	ReceivedInet6   uint64 `json:"received-inet6-packets"`
+	Transitions     uint64 `json:"transitions"`
+	Announcements   uint64 `json:"announcements"`
+	AddressRestores uint64 `json:"address-restores"`
+	// MoverFailures counts the mover's calls that failed (an
+	// announcement or a withdrawal of mover = "bgp"), retried at the
+	// next renewal.
+	MoverFailures     uint64            `json:"mover-failures,omitempty"`
 	TransitionsByKind []TransitionCount `json:"transitions-by-kind,omitempty"`
 }
 

@@ -4,20 +4,36 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/carpd/carpd/internal/elect"
 )
 
-// Event is an input to Machine.Step.
-type Event interface{ isEvent() }
+// The events and actions are internal/elect's, which the daemon feeds and
+// carries out alike for every electorate; Received and SendAdvert are
+// CARP's own.
+type (
+	Event         = elect.Event
+	LinkUp        = elect.LinkUp
+	LinkDown      = elect.LinkDown
+	Tick          = elect.Tick
+	Force         = elect.Force
+	SetDemotion   = elect.SetDemotion
+	Shutdown      = elect.Shutdown
+	SendResult    = elect.SendResult
+	Release       = elect.Release
+	Action        = elect.Action
+	HoldAddresses = elect.HoldAddresses
+	Announce      = elect.Announce
+	Transition    = elect.Transition
+	Drop          = elect.Drop
+	Demote        = elect.Demote
+)
 
-// LinkUp says the interface is up and running. Again is false for the first
-// one (the reason is then "initialization complete").
-type LinkUp struct{ Again bool }
-
-// LinkDown says the interface lost its link or went down.
-type LinkDown struct{}
-
-// Tick says that NextDeadline has passed.
-type Tick struct{}
+// The sources of the demotions a machine asks for.
+const (
+	DemoteIfDown  = elect.DemoteIfDown
+	DemoteSendErr = elect.DemoteSendErr
+)
 
 // Received is an advert that arrived for this vhid: already decoded by
 // ParseAdvert (length, version, checksum), with the IP TTL or hop limit it
@@ -33,88 +49,17 @@ type Received struct {
 	Self bool
 }
 
-// Force is a forced state change (FreeBSD's `state master|backup`).
-type Force struct{ State State }
-
-// SetDemotion sets the demotion added to the advertised advskew.
-type SetDemotion struct{ Demotion int }
-
-// Shutdown says carpd is leaving. A master bows out with an advert of
-// advbase 255, advskew 255 and keeps its addresses until it hears the new
-// master (make before break) or LeaveTimeout passes; then Left is true.
-type Shutdown struct{}
-
-// SendResult reports whether the last SendAdvert went out, for FreeBSD's
-// send-error demotion.
-type SendResult struct{ Err bool }
-
-// Release says whether the vhid is to release its addresses and stay
-// BACKUP (a failing health check with action release): a MASTER bows out
-// as at a shutdown, keeps the addresses until the new master is heard and
-// becomes BACKUP; a released BACKUP never takes over (its master-down
-// timer and the preempt and "master will time out" rules are set aside).
-// Forced states still act.
-type Release struct{ On bool }
-
-func (LinkUp) isEvent()      {}
-func (LinkDown) isEvent()    {}
-func (Tick) isEvent()        {}
-func (Received) isEvent()    {}
-func (Force) isEvent()       {}
-func (SetDemotion) isEvent() {}
-func (Shutdown) isEvent()    {}
-func (SendResult) isEvent()  {}
-func (Release) isEvent()     {}
-
-// Action is an output of Machine.Step for the caller to carry out.
-type Action interface{ isAction() }
-
 // SendAdvert asks to send an advert of one family.
 type SendAdvert struct {
 	Family Family
 	Advert Advert
 }
 
-// HoldAddresses says whether the vhid's addresses must be on the interface
-// (MASTER) or not (any other state). It is declarative: carrying it out
-// twice does no harm.
-type HoldAddresses struct{ Hold bool }
+func (Received) ElectEvent()    {}
+func (SendAdvert) ElectAction() {}
 
-// Announce asks for gratuitous ARP for every IPv4 address (and unsolicited
-// neighbour advertisements for IPv6 ones).
-type Announce struct{}
-
-// Transition reports a state change, for logs, metrics and hooks.
-type Transition struct {
-	From, To State
-	Reason   string
-}
-
-// Drop reports an advert that failed a check; it changed nothing.
-type Drop struct{ Reason DropReason }
-
-// Demote asks to add Delta to the host's demotion (FreeBSD's global
-// net.inet.carp.demotion), which the caller then hands to every machine
-// with SetDemotion. Source is DemoteIfDown or DemoteSendErr: the vhid's
-// demotion of that source is the sum of the deltas it asked for.
-type Demote struct {
-	Delta  int
-	Source string
-	Reason string
-}
-
-// The sources of the demotions a machine asks for.
-const (
-	DemoteIfDown  = "interface down"
-	DemoteSendErr = "send errors"
-)
-
-func (SendAdvert) isAction()    {}
-func (HoldAddresses) isAction() {}
-func (Announce) isAction()      {}
-func (Transition) isAction()    {}
-func (Drop) isAction()          {}
-func (Demote) isAction()        {}
+// drop is the Drop action of reason r.
+func drop(r DropReason) Drop { return Drop{Reason: r.String()} }
 
 // DropReason says why a received packet was dropped. The names follow
 // FreeBSD's carpstats counters.

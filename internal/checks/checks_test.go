@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -10,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/lab"
 )
 
 func check(kind, target string) config.Check {
@@ -138,7 +137,7 @@ func TestRiseFall(t *testing.T) {
 func TestMissingProgram(t *testing.T) {
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "check-db")
-	var logs syncBuffer
+	var logs lab.Buffer
 	results := make(chan Result, 10)
 	r := New(Options{
 		Log:    slog.New(slog.NewTextHandler(&logs, nil)),
@@ -171,24 +170,6 @@ func TestMissingProgram(t *testing.T) {
 	if n := strings.Count(logs.String(), msg); n != 2 {
 		t.Errorf("%d log lines with %q after the second loss, want 2:\n%s", n, msg, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestStopWhileReporting: a check whose Report blocks (the daemon's loop

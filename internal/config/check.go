@@ -128,7 +128,13 @@ type vhidSpec struct {
 	passwordPos, replayPos, tieBreakPos pos
 	hooks                               Hooks
 	name                                string
-	addrs                               []addrSpec
+	// electorate and mover are the TOML keys ("" when not given: carp
+	// and l2); virtualMACPos and statePos where virtual-mac and state
+	// were written (checkElectorate).
+	electorate              string
+	electoratePos           pos
+	virtualMACPos, statePos pos
+	addrs                   []addrSpec
 	// tomlNames says that the vhid comes from the TOML file, whose
 	// messages name its keys (vrrp-priority) rather than ifconfig's
 	// (vrrpprio).
@@ -276,6 +282,7 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 			continue
 		}
 		checkProtocol(l, s)
+		checkElectorate(l, s)
 		key := vhidKey{s.iface, s.vhid.val}
 		isVRRP := s.version.val == VersionVRRP
 		if first, dup := defined[key]; dup {
@@ -289,7 +296,7 @@ func check(l *errList, specs []*vhidSpec, strictPeers bool) []VHID {
 			Password: s.password, State: s.state,
 			Peer: s.peer, Peer6: s.peer6, Preempt: s.preempt, VirtualMAC: s.virtualMAC,
 			ReplayProtection: s.replayProtection, Hooks: s.hooks, Name: s.name,
-			Origin: l.at(s.at),
+			Origin: l.at(s.at), Electorate: s.electorate,
 		}
 		if s.advbase.set {
 			v.AdvBase = uint8(s.advbase.val)

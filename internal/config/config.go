@@ -6,6 +6,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -146,8 +147,14 @@ type Config struct {
 	ManageAddresses bool
 	// VHIDs lists the virtual hosts, in the order they were first named.
 	VHIDs []VHID
+	// Etcd is the [etcd] table (only the TOML file has it); nil when
+	// there is none.
+	Etcd *Etcd
 	// Checks are the health checks (only the TOML file has them).
 	Checks []Check
+	// BGP is the speaker of the bgp mover (the TOML file's [bgp]); nil
+	// when there is none.
+	BGP *BGP
 	// Files are the files the configuration names, where it names them:
 	// password files, hooks, the programs of exec checks. `carpd --check`
 	// checks each as the service's user meets it.
@@ -221,9 +228,12 @@ func (c *Config) HooksOf(v *VHID) Hooks {
 func (c *Config) TOS() int { return c.DSCP << 2 }
 
 // Families reports whether some vhid has IPv4 addresses and whether some
-// has IPv6 ones: the protocol sockets to open.
+// has IPv6 ones: the protocol sockets to open (an etcd vhid needs none).
 func (c *Config) Families() (ipv4, ipv6 bool) {
 	for _, v := range c.VHIDs {
+		if v.IsEtcd() {
+			continue
+		}
 		for _, p := range v.Addresses {
 			if p.Addr().Is4() {
 				ipv4 = true
@@ -383,6 +393,12 @@ type VHID struct {
 	// Only the TOML file can set them.
 	Hooks Hooks
 	Name  string
+	// Electorate is how the holder is elected, as written: "" or
+	// ElectorateCARP (adverts; Version says CARP or VRRPv3), or
+	// ElectorateEtcd (a leader key on Config.Etcd; no adverts). Mover is
+	// how the addresses move to the holder, as written: "" or MoverL2, or
+	// MoverBGP; see MoverOf. Only the TOML file can set them.
+	Electorate, Mover string
 	// Origin is "file:line" of the line that first named this vhid.
 	Origin string
 }
@@ -402,6 +418,12 @@ const (
 
 // IsVRRP reports whether v speaks VRRPv3 (carpver 3).
 func (v *VHID) IsVRRP() bool { return v.Version == VersionVRRP }
+
+// IsEtcd reports whether the vhid is elected on etcd (it sends no adverts).
+func (v *VHID) IsEtcd() bool { return v.Electorate == ElectorateEtcd }
+
+// MoverOf returns the vhid's mover, MoverL2 when none was given.
+func (v *VHID) MoverOf() string { return cmp.Or(v.Mover, MoverL2) }
 
 // Twice is carpd's one definition of a vhid configured twice: it returns
 // the error of v when first, defined before it, has its number on its

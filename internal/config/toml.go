@@ -121,6 +121,12 @@ func LoadTOML(path string) (*Config, error) {
 //	               wire's unit: 100 is 1 s, 1 is 10 ms)
 //	vrrp-tiebreak  bool, true: RFC 5798's tie-break on equal priority (the
 //	               greater primary address wins); false is FreeBSD 15's way
+//	electorate     "carp" (the default: adverts) or "etcd" (a leader key
+//	               on the [etcd] table's cluster; no advert keys then)
+//	mover          "l2" (the default) or "bgp"
+//
+// The [etcd] table (etcd.go) names the cluster of the etcd electorate and
+// its timing, checked against the fence's rules.
 //
 // A VRRP vhid (carpver = 3) takes no password, password-file, advbase,
 // advskew, peer, peer6 or replay-protection, and a CARP vhid no vrrp-*
@@ -168,6 +174,8 @@ func ParseTOML(name string, data []byte, baseDir string) (*Config, error) {
 	}
 	t.cfg.VHIDs = check(t.errs, t.finish(), true)
 	t.finishChecks()
+	t.finishEtcd()
+	t.finishBGP()
 	if err := t.errs.err(); err != nil {
 		return nil, err
 	}
@@ -231,6 +239,8 @@ type tomlParser struct {
 	section tomlSection
 	tables  []*tomlVHID
 	checks  []*checkTable
+	bgp     *tomlBGP   // the [bgp] table, nil when there is none
+	etcd    *etcdTable // nil without an [etcd] table
 }
 
 type tomlSection int
@@ -239,6 +249,8 @@ const (
 	topLevel tomlSection = iota
 	inVHID
 	inCheck
+	inBGP
+	inEtcd
 	unknownTable
 )
 
@@ -247,6 +259,8 @@ type tomlVHID struct {
 	spec vhidSpec // spec.at is the line of its [[vhid]] header or inline table
 	// keys holds where each of the table's keys was written.
 	keys map[string]place
+	// mover is the mover key's value ("" when not given).
+	mover string
 }
 
 // place is where a key or value was written.
@@ -342,6 +356,10 @@ func (t *tomlParser) expression(n *unstable.Node) {
 			t.vhidSetting(t.tables[len(t.tables)-1], kv)
 		case inCheck:
 			t.checkSetting(t.checks[len(t.checks)-1], kv)
+		case inBGP:
+			t.bgpSetting(kv)
+		case inEtcd:
+			t.etcdSetting(kv)
 		}
 	case unstable.ArrayTable:
 		key, line := t.keyOf(n)
@@ -356,15 +374,24 @@ func (t *tomlParser) expression(n *unstable.Node) {
 			return
 		}
 		t.section = unknownTable
-		t.errorf(line, key, "unknown table (carpd knows [[vhid]] and [[check]])")
+		t.errorf(line, key, "unknown table (carpd knows [[vhid]], [[check]], [etcd] and [bgp])")
 	case unstable.Table:
 		key, line := t.keyOf(n)
+		if key == "bgp" {
+			t.newBGP(line)
+			return
+		}
+		if key == "etcd" {
+			t.section = inEtcd
+			t.newEtcd(line)
+			return
+		}
 		t.section = unknownTable
 		if key == "vhid" || key == "check" {
 			t.errorf(line, key, "write [[%s]], with double brackets: there may be several", key)
 			return
 		}
-		t.errorf(line, key, "unknown table (carpd knows [[vhid]] and [[check]])")
+		t.errorf(line, key, "unknown table (carpd knows [[vhid]], [[check]], [etcd] and [bgp])")
 	}
 }
 
@@ -392,7 +419,7 @@ var (
 		"advskew": true, "password": true, "password-file": true, "peer": true,
 		"peer6": true, "preempt": true, "virtual-mac": true, "state": true,
 		"replay-protection": true, "carpver": true, "vrrp-priority": true,
-		"vrrp-interval": true, "vrrp-tiebreak": true,
+		"vrrp-interval": true, "vrrp-tiebreak": true, "electorate": true, "mover": true,
 	}
 )
 
@@ -554,6 +581,8 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		return
 	}
 	switch kv.key {
+	case "mover":
+		t.moverSetting(e, kv)
 	case "name":
 		s, ok := t.str(kv, "a name")
 		if ok && (s == "" || strings.ContainsAny(s, " \t\n")) {
@@ -628,7 +657,7 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 		}
 	case "virtual-mac":
 		if b, ok := t.boolean(kv); ok {
-			v.virtualMAC = b
+			v.virtualMAC, v.virtualMACPos = b, kv.pos()
 		}
 	case "replay-protection":
 		if b, ok := t.boolean(kv); ok {
@@ -643,7 +672,9 @@ func (t *tomlParser) vhidSetting(e *tomlVHID, kv keyValue) {
 			t.errorf(kv.line, kv.word, "state must be master or backup")
 			return
 		}
-		v.state = s
+		v.state, v.statePos = s, kv.pos()
+	case "electorate":
+		t.electorate(v, kv)
 	default:
 		switch {
 		case globalKeys[kv.key]:

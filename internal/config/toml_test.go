@@ -240,9 +240,9 @@ var tomlErrorTests = []struct {
 		`carpd.toml:5: "dscp": dscp is a global setting: move it above the first [[vhid]] (TOML puts the keys after a [[vhid]] header in that vhid)`,
 	}},
 	{"vhid key at the top", "advskew = 10\n" + oneVHID, []string{`carpd.toml:1: "advskew": advskew belongs in a [[vhid]] table`}},
-	{"unknown table", "[global]\npreempt = true\n", []string{`carpd.toml:1: "global": unknown table (carpd knows [[vhid]] and [[check]])`}},
-	{"unknown array table", "[[vhids]]\nvhid = 1\n", []string{`carpd.toml:1: "vhids": unknown table (carpd knows [[vhid]] and [[check]])`}},
-	{"sub-table of a vhid", oneVHID + "[vhid.auth]\npassword = \"x\"\n", []string{`carpd.toml:5: "vhid.auth": unknown table (carpd knows [[vhid]] and [[check]])`}},
+	{"unknown table", "[global]\npreempt = true\n", []string{`carpd.toml:1: "global": unknown table (carpd knows [[vhid]], [[check]], [etcd] and [bgp])`}},
+	{"unknown array table", "[[vhids]]\nvhid = 1\n", []string{`carpd.toml:1: "vhids": unknown table (carpd knows [[vhid]], [[check]], [etcd] and [bgp])`}},
+	{"sub-table of a vhid", oneVHID + "[vhid.auth]\npassword = \"x\"\n", []string{`carpd.toml:5: "vhid.auth": unknown table (carpd knows [[vhid]], [[check]], [etcd] and [bgp])`}},
 	{"[vhid] with single brackets", "[vhid]\ninterface = \"eth0\"\n", []string{`carpd.toml:1: "vhid": write [[vhid]], with double brackets: there may be several`}},
 	{"vhid as a number", "vhid = 1\n", []string{`carpd.toml:1: "vhid": vhid must be written as [[vhid]] tables`}},
 

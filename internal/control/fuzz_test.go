@@ -87,6 +87,7 @@ var fuzzOutcomes = []struct {
 	{fmt.Errorf("%w: state must be master or backup", daemon.ErrBadRequest), http.StatusBadRequest},
 	{daemon.ErrBadRequest, http.StatusBadRequest},
 	{daemon.ErrNotRunning, http.StatusServiceUnavailable},
+	{fmt.Errorf("%w: 64 are reading", daemon.ErrTooManyReaders), http.StatusTooManyRequests},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable},
 	{errors.New("netlink: no buffer space"), http.StatusInternalServerError},
 }
@@ -232,7 +233,7 @@ func FuzzControlRequest(f *testing.F) {
 			}
 			checkRedirect(t, r, res)
 		case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed,
-			http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable:
+			http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests:
 			var e api.Error
 			dec := json.NewDecoder(bytes.NewReader(got))
 			dec.DisallowUnknownFields()

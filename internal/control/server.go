@@ -35,7 +35,10 @@ import (
 	"github.com/carpd/carpd/internal/version"
 )
 
-// Daemon is what the control API serves (*daemon.Daemon).
+// Daemon is what the control API serves (*daemon.Daemon). Status and
+// Stats read what the event loop last published and never wait for it;
+// Subscribe refuses a reader beyond the cap (daemon.ErrTooManyReaders,
+// 429).
 type Daemon interface {
 	Status(ctx context.Context) (api.Status, error)
 	Stats(ctx context.Context) (api.Stats, error)
@@ -454,6 +457,8 @@ func reply(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, daemon.ErrBadRequest):
 		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), daemon.ErrBadRequest.Error()+": "))
+	case errors.Is(err, daemon.ErrTooManyReaders):
+		writeError(w, http.StatusTooManyRequests, err.Error())
 	case errors.Is(err, daemon.ErrNotRunning), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:

@@ -17,7 +17,7 @@ func BenchmarkAdmitForged(b *testing.B) {
 	d.log = slog.New(slog.NewTextHandler(io.Discard, nil)) // the default level
 	a := carp.Advert{VHID: 1, AdvBase: 1, Counter: 42, Digest: [carp.DigestLen]byte{1, 2, 3}}
 	p := Packet{IfIndex: 2, Src: netip.MustParseAddr("192.0.2.66"), TTL: carp.TTL, Payload: a.Marshal()}
-	before := d.stats.drops[carp.DropAuth].Load()
+	before := d.drops.CARP[carp.DropAuth].Load()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -26,7 +26,7 @@ func BenchmarkAdmitForged(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if got := d.stats.drops[carp.DropAuth].Load() - before; got != uint64(b.N) {
+	if got := d.drops.CARP[carp.DropAuth].Load() - before; got != uint64(b.N) {
 		b.Fatalf("badauth rose by %d, want %d", got, b.N)
 	}
 }

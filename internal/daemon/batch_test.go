@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/electorate"
 	"github.com/carpd/carpd/internal/vrrp"
 )
 
@@ -22,8 +25,8 @@ func batchNode(t *testing.T) (*sim, *simNode) {
 	}
 	s.advance(time.Second)
 	for _, v := range n.d.vhosts {
-		if v.vm.State() != carp.Master {
-			t.Fatalf("vrid %d is %v, want MASTER", v.cfg.VHID, v.vm.State())
+		if v.el.State() != carp.Master {
+			t.Fatalf("vrid %d is %v, want MASTER", v.cfg.VHID, v.el.State())
 		}
 	}
 	return s, n
@@ -43,7 +46,7 @@ func queueHigher(t *testing.T, n *simNode) {
 		if !ok {
 			t.Fatalf("vrid %d: advert not admitted", v.cfg.VHID)
 		}
-		n.d.adverts <- in
+		n.d.arrivals <- arrival{advert: in}
 	}
 }
 
@@ -56,22 +59,22 @@ func queueHigher(t *testing.T, n *simNode) {
 func TestBatchedStepDown(t *testing.T) {
 	s, n := batchNode(t)
 	queueHigher(t, n)
-	first := <-n.d.adverts
+	first := (<-n.d.arrivals).input()
 	sets := n.sets
 	n.d.handleBatch(s.now, first)
 	if got := n.sets - sets; got != 1 {
 		t.Errorf("stepping down 255 vrids took %d address syncs, want 1", got)
 	}
 	for _, v := range n.d.vhosts {
-		if v.vm.State() != carp.Backup {
-			t.Errorf("vrid %d is %v, want BACKUP", v.cfg.VHID, v.vm.State())
+		if v.el.State() != carp.Backup {
+			t.Errorf("vrid %d is %v, want BACKUP", v.cfg.VHID, v.el.State())
 		}
 	}
 	if len(n.held) != 0 {
 		t.Errorf("the host still holds %d addresses, want none", len(n.held))
 	}
-	if len(n.d.adverts) != 0 {
-		t.Errorf("%d adverts left in the queue", len(n.d.adverts))
+	if len(n.d.arrivals) != 0 {
+		t.Errorf("%d adverts left in the queue", len(n.d.arrivals))
 	}
 }
 
@@ -82,7 +85,7 @@ func TestBatchedStepDown(t *testing.T) {
 func TestBatchedBeforeTick(t *testing.T) {
 	s, n := batchNode(t)
 	queueHigher(t, n)
-	first := <-n.d.adverts
+	first := (<-n.d.arrivals).input()
 	n.d.handleBatch(s.now, first) // all BACKUP now
 	// The better master's adverts are queued, then the loop's deadline
 	// (the master-down timers) passes before it takes them.
@@ -91,12 +94,38 @@ func TestBatchedBeforeTick(t *testing.T) {
 	sets := n.sets
 	n.d.handleDue(s.now)
 	for _, v := range n.d.vhosts {
-		if v.vm.State() != carp.Backup {
-			t.Fatalf("vrid %d is %v, want BACKUP: its timer fired before the advert queued", v.cfg.VHID, v.vm.State())
+		if v.el.State() != carp.Backup {
+			t.Fatalf("vrid %d is %v, want BACKUP: its timer fired before the advert queued", v.cfg.VHID, v.el.State())
 		}
 	}
 	if got := n.sets - sets; got != 0 {
 		t.Errorf("%d address syncs, want none (nothing changed)", got)
+	}
+}
+
+// TestArrivalOrder: the loop takes its inputs in the order they arrived. A
+// link that went down before a better master's adverts arrived, both
+// waiting for a loop whose deadline is due, is handled first: every MASTER leaves for INIT (link down), and the adverts behind
+// the change find no BACKUP to step. Taken adverts first (as the loop did
+// when adverts and changes had a channel each), the 255 masters stepped
+// down to BACKUP on the adverts of a link already down.
+func TestArrivalOrder(t *testing.T) {
+	s, n := batchNode(t)
+	n.quiet = false
+	s.out.Reset()
+	down := n.link()
+	down.Up = false
+	n.d.reportChange(context.Background())(Change{IsLink: true, Link: down})
+	queueHigher(t, n)
+	// The loop was busy: its deadline passed meanwhile (handleDue takes
+	// every queued input before the tick, as the loop does).
+	n.d.handleDue(n.d.nextDeadline())
+	out := s.out.String()
+	if got := strings.Count(out, "MASTER -> INIT"); got != len(n.d.vhosts) {
+		t.Errorf("%d vrids went from MASTER to INIT, want %d", got, len(n.d.vhosts))
+	}
+	if i := strings.Index(out, "MASTER -> BACKUP"); i >= 0 {
+		t.Errorf("a master stepped down on an advert that arrived after the link went down: %s", strings.SplitN(out[i:], "\n", 2)[0])
 	}
 }
 
@@ -120,5 +149,35 @@ func TestYieldKicks(t *testing.T) {
 	case <-d.kick:
 	default:
 		t.Fatal("the loop was not woken at its deadline")
+	}
+}
+
+// TestChangeWaitsInOrder: with the queue full of adverts, a change waits
+// for room, takes the first slot freed (an advert sent after it finds the
+// queue full and is dropped), and is taken after the adverts before it.
+func TestChangeWaitsInOrder(t *testing.T) {
+	_, n := batchNode(t)
+	d := n.d
+	for len(d.arrivals) < cap(d.arrivals) {
+		d.arrivals <- arrival{advert: advertIn{electorate.Admitted{IfIndex: 2}}}
+	}
+	sent := make(chan struct{})
+	go func() {
+		d.reportChange(context.Background())(Change{IsLink: true, Link: n.link()})
+		close(sent)
+	}()
+	time.Sleep(50 * time.Millisecond) // the change waits for room
+	<-d.arrivals
+	<-sent
+	select {
+	case d.arrivals <- arrival{advert: advertIn{electorate.Admitted{IfIndex: 3}}}:
+		t.Fatal("an advert sent after the waiting change took the freed slot")
+	default:
+	}
+	for i := 0; len(d.arrivals) > 0; i++ {
+		a := <-d.arrivals
+		if last := len(d.arrivals) == 0; (a.change != nil) != last {
+			t.Fatalf("arrival %d: change %v, want the change last and only last", i, a.change)
+		}
 	}
 }

@@ -21,8 +21,8 @@ func benchDaemon(b testing.TB, n int) (*Daemon, *sim) {
 	}
 	s.advance(4 * time.Second)
 	for _, v := range node.d.vhosts {
-		if v.m.State() != carp.Master {
-			b.Fatalf("vhid %d is %v", v.cfg.VHID, v.m.State())
+		if v.el.State() != carp.Master {
+			b.Fatalf("vhid %d is %v", v.cfg.VHID, v.el.State())
 		}
 	}
 	return node.d, s

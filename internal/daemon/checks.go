@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
-	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/elect"
 )
 
 // This file applies the health checks' results (internal/checks runs
 // them): a failing check demotes the host (no vhids) or its vhids by its
-// weight, or releases its vhids (carp.Release) while it fails.
+// weight, or releases its vhids (elect.Release) while it fails.
 //
 // FreeBSD's demotion is one number for the host. A check of the whole
 // host adds to it, as the interface and send-error demotions do; a check
@@ -120,7 +121,7 @@ func (d *Daemon) applyCheck(now time.Time, cs *checkState, up bool, demotion int
 					v.checkDemotion += delta
 					v.log.Info(fmt.Sprintf("carp: demoted by %d to %d (%s: %s)", delta, d.demotionOf(v), source, detailOr(detail, "up")),
 						"delta", delta, "demotion", d.demotionOf(v), "source", source)
-					d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
+					d.step(now, v, elect.SetDemotion{Demotion: d.demotionOf(v)})
 				}
 			}
 		}
@@ -138,7 +139,7 @@ func (d *Daemon) applyCheck(now time.Time, cs *checkState, up bool, demotion int
 			if (v.releases == 0) == up && (v.releases == 0 || v.releases == 1) {
 				on := v.releases > 0
 				v.log.Info("carpd: vhid released by a check", "check", c.Name, "released", on)
-				d.step(now, v, carp.Release{On: on})
+				d.step(now, v, elect.Release{On: on})
 			}
 		}
 	}
@@ -172,14 +173,6 @@ func (d *Daemon) checkStatus() []api.Check {
 		}
 		out = append(out, ac)
 	}
-	slices.SortFunc(out, func(a, b api.Check) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b api.Check) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/lab"
 )
 
 // This file checks that the daemon's timers run on the monotonic clock: a
@@ -188,7 +189,7 @@ type jumpRun struct {
 	clk    *fakeClock
 	f      *fakeHost
 	d      *Daemon
-	logs   *syncBuffer
+	logs   *lab.Buffer
 	spin   bool            // the loop waited for a deadline already past
 	master []time.Duration // when it became MASTER
 	sent   []time.Duration // when it advertised
@@ -206,7 +207,7 @@ func startJumpRun(t *testing.T, strip bool) *jumpRun {
 	t.Helper()
 	clk := newFakeClock()
 	clk.strip = strip
-	r := &jumpRun{t: t, clk: clk, f: newFakeHost(), logs: &syncBuffer{}}
+	r := &jumpRun{t: t, clk: clk, f: newFakeHost(), logs: &lab.Buffer{}}
 	d, err := New(testConfig(), r.f.host(), Options{Log: testLog(r.logs), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -290,14 +291,15 @@ func (r *jumpRun) hear() {
 	r.waitTurn(resets)
 }
 
-// status makes an operator's call (`carpctl status`) 100 ms from now: an
-// input that wakes the loop but moves no deadline, so that a deadline the
-// wall clock made look past would fire then.
+// status makes an operator's call through the loop (SIGUSR1's status
+// log; `carpctl status` reads the snapshot and wakes nothing) 100 ms from
+// now: an input that wakes the loop but moves no deadline, so that a
+// deadline the wall clock made look past would fire then.
 func (r *jumpRun) status() {
 	_, elapsed, _ := r.clk.state()
 	r.until(elapsed + 100*time.Millisecond)
 	resets, _, _ := r.clk.state()
-	if _, err := r.d.Status(context.Background()); err != nil {
+	if err := r.d.LogStatus(context.Background()); err != nil {
 		r.t.Fatal(err)
 	}
 	r.waitTurn(resets)

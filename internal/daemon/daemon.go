@@ -1,7 +1,7 @@
 // Package daemon is carpd's event loop: the only place with goroutines and
-// the clock. It feeds the vhids' state machines (internal/carp, and
-// internal/vrrp for the carpver 3 ones) and carries
-// out the actions they return through the adapters of a Host.
+// the clock. It feeds the vhids' electorates (internal/elect's surface,
+// over internal/carp's and internal/vrrp's machines: internal/electorate)
+// and carries out the actions they return through the adapters of a Host.
 //
 // Every input (a received advert, a link or address change, a timer, an
 // operator's command, the shutdown) goes through handle(now, input), one at
@@ -13,8 +13,10 @@
 // including the HMAC; VRRP's codec) before queueing, so that forged adverts
 // never reach the loop, and a due timer is handled before any other queued
 // input, so that sending never waits behind receiving; only the adverts
-// already queued go first, so that a backup a little behind does not take
-// over from a master whose advert is waiting. The inputs already queued
+// and changes already queued go first, so that a backup a little behind
+// does not take over from a master whose advert is waiting. The adverts
+// and the link and address changes share one queue, taken in the order
+// they arrived (arrival). The inputs already queued
 // are handled as one batch (handleBatch, handleDue): the addresses of the
 // vhids that changed state are synced once per batch, before the adverts
 // it caused go out (make before break), and announced after.
@@ -36,7 +38,12 @@ import (
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
-	"github.com/carpd/carpd/internal/vrrp"
+	"github.com/carpd/carpd/internal/deadline"
+	"github.com/carpd/carpd/internal/elect"
+	"github.com/carpd/carpd/internal/electorate"
+	"github.com/carpd/carpd/internal/etcd"
+	"github.com/carpd/carpd/internal/mover"
+	"github.com/carpd/carpd/internal/stream"
 )
 
 // Options are the daemon's optional settings.
@@ -99,34 +106,37 @@ var ErrNotRunning = errors.New("carpd is not running")
 // vhost is one configured vhid on one interface: a CARP vhid, or one
 // VRRP instance (one address family of a carpver 3 vhid).
 type vhost struct {
-	cfg config.VHID
-	// m is a CARP vhid's machine; vm is a VRRP instance's, of family fam
-	// (the other is nil).
-	m        *carp.Machine
-	vm       *vrrp.Machine
-	fam      carp.Family
-	log      *slog.Logger // with the vhid and interface
+	cfg      config.VHID
+	el       elect.Electorate
+	drops    *electorate.DropSet // the counters of its protocol's drops
+	wire     wire                // its transport
+	log      *slog.Logger        // with the vhid and interface
 	iface    *iface
 	prefixes []netip.Prefix
 	addrs    []netip.Addr
 	hold     bool
 	refresh  bool // queued in Daemon.toRefresh
+	toLease  bool // queued in Daemon.toLease
 	removing bool // removed by a reload, bowing out
+	reaped   bool // removed by a reload, and gone
 	// checkDemotion is the demotion of the failing checks of this vhid;
 	// releases counts the failing checks that release it.
 	checkDemotion, releases int
 	stats                   vhostStats
 	// refreshed is when the addresses' lifetime was last renewed.
 	refreshed time.Time
-	// sendBuf holds the vhid's last advert, reused.
-	sendBuf []byte
+	// until is the fence deadline of a held etcd vhid's addresses
+	// (elect.HoldAddresses.Until): they carry a lifetime of their own
+	// that ends before it (syncLeased). Zero: the daemon's lifetime.
+	until time.Time
 	// sentOK is the input that says an advert of v went out, made once.
 	sentOK input
-	// ownerDemoted says that a VRRP address owner's demotion was logged.
-	ownerDemoted bool
 	// vmac is the virtual MAC interface that holds the addresses in
 	// virtual MAC mode; nil otherwise.
 	vmac *Link
+	// mv runs the vhid's mover off the loop when it is not the loop's
+	// own l2 (mover = "bgp"); nil otherwise.
+	mv *mover.Runner
 }
 
 // home is the interface that holds the vhid's addresses while MASTER: its
@@ -142,12 +152,12 @@ func (v *vhost) home() Link {
 type iface struct {
 	link   Link
 	vhosts []*vhost
-	byVHID [256]*vhost // CARP vhids
-	// byVRID are the VRRP instances, by family and VRID.
-	byVRID [2][256]*vhost
-	vips   []netip.Addr // every virtual address on this interface
+	// byNum are the vhids by slot (slot: an electorate of one family
+	// numbers its own) and number.
+	byNum [3][256]*vhost
+	vips  []netip.Addr // every virtual address on this interface
 	// counters are shared with the socket readers.
-	counters *ifaceCounters
+	counters *electorate.Counters
 	// src caches the source address of adverts by destination; a change
 	// of the interface or of its addresses clears it.
 	src map[netip.Addr]netip.Addr
@@ -175,10 +185,17 @@ type Daemon struct {
 	vmacIdx  map[int]*iface
 	vhosts   []*vhost
 	families [2]bool // some vhid has addresses of this family
+	// etcd is the one connection of the etcd vhids, closed when Run
+	// returns.
+	etcd *etcd.Shared
 
 	// admit is what the socket readers check adverts against.
-	admit atomic.Pointer[admitTable]
+	admit atomic.Pointer[electorate.Admission]
+	// drops counts the adverts dropped, for the readers and the loop.
+	drops *electorate.Drops
 	stats counters
+	// pub is what the loop publishes for status, stats and the metrics.
+	pub publisher
 
 	level     *slog.LevelVar
 	notify    func(string)
@@ -194,15 +211,26 @@ type Daemon struct {
 	// The loop's state, owned by its goroutine.
 	demotion  int // FreeBSD's global net.inet.carp.demotion, the sum of demotions
 	demotions map[demotionKey]*demotionEntry
-	seq       uint64 // of the last event
-	subs      map[*Sub]struct{}
+	seq       uint64     // of the last event
+	subs      stream.Hub // the event stream's readers
 	checks    map[string]*checkState
-	queue     []input   // inputs caused by the one being handled
-	next      time.Time // the earliest deadline, as of the last handle
-	stepped   bool      // a machine stepped: next is to be computed again
-	removals  int       // vhids removed by a reload, still bowing out
-	leaving   bool      // Shutdown sent, waiting for every vhid to leave
-	abort     bool      // stop waiting: release everything now
+	queue     []input                // inputs caused by the one being handled
+	next      time.Time              // the earliest deadline, as of the last handle
+	deadlines *deadline.Heap[*vhost] // the vhosts by their machines' deadline (nextDeadline)
+	stepped   bool                   // a machine stepped: next is to be computed again
+	removals  int                    // vhids removed by a reload, still bowing out
+	leaving   bool                   // Shutdown sent, waiting for every vhid to leave
+	abort     bool                   // stop waiting: release everything now
+
+	// catchUpFor is the due deadline the loop let the readers catch up
+	// before, since catchUpSince (catchingUp).
+	catchUpFor   time.Time
+	catchUpSince time.Time
+	// pacing: the holds of a batch are being synced; batchAt is the
+	// batch's time, from batchStart on the clock (sendDue).
+	pacing              bool
+	batchAt, batchStart time.Time
+
 	// toRefresh lists the masters that advertised while handling this
 	// input, whose addresses' lifetime is renewed once it is done.
 	toRefresh []*vhost
@@ -210,22 +238,30 @@ type Daemon struct {
 	// toAnnounce the vhids to announce, while handling this input.
 	toSync     []*iface
 	toAnnounce []*vhost
+	// toLease lists the held etcd vhids whose fence deadline moved:
+	// their addresses' lifetime is renewed (renewLease), unless their
+	// interface is synced anyway.
+	toLease []*vhost
+	// toMove lists the vhids with a mover whose holds changed, asked
+	// once the addresses are synced (syncHolds).
+	toMove []*vhost
 	// toSend are the adverts asked for while handling this input, sent
 	// once the holds are synced (flushSends); spareSend is a spent
 	// toSend, reused.
 	toSend, spareSend []pendingSend
-	// carpActs and vrrpActs are the machines' actions, reused (step).
-	carpActs []carp.Action
-	vrrpActs []vrrp.Action
+	// acts are the machines' actions, reused (step).
+	acts []elect.Action
+	// from is the advert being handled, for the drops it causes.
+	from advertIn
 	// lastResyncLog and resyncsUnlogged limit the monitor's warnings.
 	lastResyncLog   time.Time
 	resyncsUnlogged int
 
 	// Inputs from other goroutines.
-	adverts      chan advertIn // from the socket readers, bounded
-	changes      chan input    // from the link and address monitor
+	arrivals     chan arrival // from the socket readers and the monitor, in order, bounded
 	hookResults  chan input
 	checkResults chan input
+	moverResults chan input // from the vhids' movers (mover.Runner)
 	cmds         chan commandIn
 	abortCh      chan struct{}
 	kick         chan struct{} // from a busy reader: the deadline is past (see read)
@@ -250,16 +286,17 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	d := &Daemon{
 		log: o.Log, host: h, clock: o.Clock, level: o.Level, stateFile: o.StateFile, unmanaged: o.UnmanagedAddresses,
 		notify: o.Notify, watchdog: o.Watchdog,
-		demotions: map[demotionKey]*demotionEntry{}, subs: map[*Sub]struct{}{},
-		hookResults: make(chan input, 256), checkResults: make(chan input, 16), checks: map[string]*checkState{},
+		demotions:   map[demotionKey]*demotionEntry{},
+		hookResults: make(chan input, 256), checkResults: make(chan input, 16), moverResults: make(chan input, 256), checks: map[string]*checkState{},
 		byName: map[string]*iface{}, byIdx: map[int]*iface{}, vmacIdx: map[int]*iface{},
-		adverts: make(chan advertIn, advertQueue),
-		changes: make(chan input, 64),
-		cmds:    make(chan commandIn),
-		abortCh: make(chan struct{}, 1),
-		kick:    make(chan struct{}, 1),
-		fatal:   make(chan error, 1),
-		stopped: make(chan struct{}),
+		arrivals: make(chan arrival, advertQueue),
+		cmds:     make(chan commandIn),
+		abortCh:  make(chan struct{}, 1),
+		kick:     make(chan struct{}, 1),
+		fatal:    make(chan error, 1),
+		stopped:  make(chan struct{}),
+
+		deadlines: deadline.New(func(v *vhost) time.Time { return v.el.NextDeadline() }),
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -268,6 +305,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		d.clock = SystemClock{}
 	}
 	d.epoch = d.clock.Now()
+	d.drops = electorate.NewDrops(d.log, d.clock)
 	d.stats.loaded.Store(d.epoch.UnixNano())
 	d.counter = o.Counter
 	if d.counter == nil {
@@ -275,7 +313,7 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 	}
 	d.refreshEvery = refreshInterval(AddressLifetime(cfg))
 	for _, vc := range cfg.VHIDs {
-		vs, err := d.newVhosts(cfg, vc)
+		vs, err := d.newVhosts(cfg, vc, d.counter)
 		if err != nil {
 			return nil, err
 		}
@@ -293,151 +331,80 @@ func New(cfg *config.Config, h *Host, o Options) (*Daemon, error) {
 		}
 	}
 	d.setChecks(time.Time{}, cfg.Checks)
-	d.admit.Store(d.newAdmitTable())
+	d.admit.Store(d.newAdmission())
+	d.pub.ready = make(chan struct{})
 	return d, nil
 }
 
-// machineConfig is the state machine's configuration of CARP vhid vc.
-func machineConfig(cfg *config.Config, vc *config.VHID) carp.Config {
-	mc := carp.Config{
-		VHID: vc.VHID, AdvBase: vc.AdvBase, AdvSkew: vc.AdvSkew,
-		Password: vc.Password, Preempt: cfg.PreemptOf(vc), PreemptDelay: cfg.PreemptDelay,
-		Peer4: vc.Peer, Peer6: vc.Peer6, ReplayProtection: vc.ReplayProtection,
-		IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
-	}
-	for _, p := range vc.Addresses {
-		mc.Addrs = append(mc.Addrs, p.Addr())
-	}
-	return mc
-}
-
-// vrrpConfig is the configuration of the VRRP instance of family f of
-// vhid vc (carpver 3), without its primary address, which the daemon
-// learns from the interface. ok is false if vc has no address of f.
-func vrrpConfig(cfg *config.Config, vc *config.VHID, f carp.Family) (c vrrp.Config, ok bool) {
-	c = vrrp.Config{
-		VRID: vc.VHID, Priority: vc.VRRPPriority, Interval: vc.VRRPInterval,
-		Preempt: cfg.PreemptOf(vc), PreemptDelay: cfg.PreemptDelay, TieBreak: vc.VRRPTieBreak,
-		IfDownDemotion: cfg.IfDownDemotion, SendErrDemotion: cfg.SendErrDemotion,
-	}
-	for _, p := range vc.Addresses {
-		if familyOf(p.Addr()) == f {
-			c.Addrs = append(c.Addrs, p.Addr())
-		}
-	}
-	return c, len(c.Addrs) > 0
-}
-
-// afName is family f in ifconfig's words: "inet" or "inet6".
-func afName(f carp.Family) string {
-	if f == carp.IPv6 {
-		return "inet6"
-	}
-	return "inet"
-}
-
 // familyOf is a's family.
-func familyOf(a netip.Addr) carp.Family {
-	if a.Unmap().Is4() {
-		return carp.IPv4
-	}
-	return carp.IPv6
-}
+func familyOf(a netip.Addr) carp.Family { return electorate.FamilyOf(a) }
 
-// newVhosts builds vhid vc's machine: one for a CARP vhid, one per address
-// family for a VRRP one.
-func (d *Daemon) newVhosts(cfg *config.Config, vc config.VHID) ([]*vhost, error) {
-	if !vc.IsVRRP() {
-		v := &vhost{cfg: vc, log: d.log.With("vhid", vc.VHID, "iface", vc.Interface)}
-		v.setAddresses(vc.Addresses)
-		m, err := carp.NewMachine(machineConfig(cfg, &vc), d.counter())
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
-		}
-		v.m = m
-		return []*vhost{v}, nil
+// newVhosts builds vhid vc's electorates: one for a CARP vhid, one per
+// address family for a VRRP one.
+func (d *Daemon) newVhosts(cfg *config.Config, vc config.VHID, counter func() uint64) ([]*vhost, error) {
+	if d.etcd == nil {
+		d.etcd = &etcd.Shared{}
 	}
-	var vs []*vhost
-	for _, f := range []carp.Family{carp.IPv4, carp.IPv6} {
-		mc, ok := vrrpConfig(cfg, &vc, f)
-		if !ok {
-			continue
-		}
-		m, err := vrrp.NewMachine(mc)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", vc.Origin, err)
-		}
-		v := &vhost{cfg: vc, vm: m, fam: f,
-			log: d.log.With("vhid", vc.VHID, "iface", vc.Interface, "proto", "vrrp", "af", afName(f))}
-		v.setAddresses(slices.DeleteFunc(slices.Clone(vc.Addresses), func(p netip.Prefix) bool { return familyOf(p.Addr()) != f }))
-		vs = append(vs, v)
+	els, err := electorate.New(cfg, &vc, counter, d.etcd)
+	if err != nil {
+		return nil, err
 	}
-	if len(vs) == 0 {
-		return nil, fmt.Errorf("%s: vhid %d: no address", vc.Origin, vc.VHID)
+	vs := make([]*vhost, len(els))
+	for i, el := range els {
+		log := d.log.With("vhid", vc.VHID, "iface", vc.Interface)
+		if af := el.Family(); af != "" {
+			log = log.With("proto", el.Proto(), "af", af)
+		}
+		vs[i] = &vhost{cfg: vc, el: el, drops: electorate.DropsOf(el.Proto()), log: log}
+		vs[i].setAddresses(electorate.Cut(vc.Addresses, el.Family()))
 	}
 	return vs, nil
+}
+
+// slot is where v is numbered on its interface: an electorate of one
+// address family numbers its own (VRRP's VRIDs).
+func (v *vhost) slot() int {
+	switch v.el.Family() {
+	case "inet":
+		return 1
+	case "inet6":
+		return 2
+	}
+	return 0
 }
 
 // configured returns a vhost of vhid number n on ifc (CARP or VRRP: they
 // share the numbers of an interface), or nil.
 func (ifc *iface) configured(n uint8) *vhost {
-	if v := ifc.byVHID[n]; v != nil {
-		return v
+	for _, by := range ifc.byNum {
+		if by[n] != nil {
+			return by[n]
+		}
 	}
-	if v := ifc.byVRID[carp.IPv4][n]; v != nil {
-		return v
-	}
-	return ifc.byVRID[carp.IPv6][n]
+	return nil
 }
 
 // proto is the vhid's protocol in the API's and the metrics' words.
-func (v *vhost) proto() string {
-	if v.vm != nil {
-		return "vrrp"
-	}
-	return "carp"
-}
+func (v *vhost) proto() string { return v.el.Proto() }
 
 // event is an event of v, of type typ: its vhid, interface, protocol and
 // family.
 func (v *vhost) event(typ string) api.Event {
-	e := api.Event{Type: typ, VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Proto: v.proto()}
-	if v.vm != nil {
-		e.Family = afName(v.fam)
-	}
-	return e
+	return api.Event{Type: typ, VHID: int(v.cfg.VHID), Interface: v.cfg.Interface, Proto: v.proto(), Family: v.el.Family()}
 }
 
 // state is the machine's state.
-func (v *vhost) state() carp.State {
-	if v.vm != nil {
-		return v.vm.State()
-	}
-	return v.m.State()
-}
-
-// nextDeadline is the machine's next deadline.
-func (v *vhost) nextDeadline() time.Time {
-	if v.vm != nil {
-		return v.vm.NextDeadline()
-	}
-	return v.m.NextDeadline()
-}
-
-// left reports whether the machine has left after a Shutdown.
-func (v *vhost) left() bool {
-	if v.vm != nil {
-		return v.vm.Left()
-	}
-	return v.m.Left()
-}
+func (v *vhost) state() elect.State { return v.el.State() }
 
 // hasFamily reports whether the vhid has addresses of family f.
 func (v *vhost) hasFamily(f carp.Family) bool {
-	if v.vm != nil {
-		return v.fam == f
-	}
-	return v.m.HasFamily(f)
+	return slices.ContainsFunc(v.addrs, func(a netip.Addr) bool { return familyOf(a) == f })
+}
+
+// advertises reports whether v sends and hears adverts of family f: it
+// has an address of f and is not elected on etcd (no socket, no group).
+func (v *vhost) advertises(f carp.Family) bool {
+	return v.el.Proto() != "etcd" && v.hasFamily(f)
 }
 
 // setAddresses sets the vhid's addresses.
@@ -455,25 +422,29 @@ func (d *Daemon) newIface(name string) (*iface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", name, err)
 	}
-	ifc := &iface{link: l, src: map[netip.Addr]netip.Addr{}, counters: &ifaceCounters{}}
-	d.byName[name] = ifc
+	return d.addIface(l), nil
+}
+
+// addIface adds interface l.
+func (d *Daemon) addIface(l Link) *iface {
+	ifc := &iface{link: l, src: map[netip.Addr]netip.Addr{}, counters: &electorate.Counters{}}
+	d.byName[l.Name] = ifc
 	d.byIdx[l.Index] = ifc
 	d.ifaces = append(d.ifaces, ifc)
-	return ifc, nil
+	return ifc
 }
 
 // attach adds v to ifc and to the daemon.
 func (d *Daemon) attach(ifc *iface, v *vhost) {
 	v.iface = ifc
-	if v.vm != nil {
-		ifc.byVRID[v.fam][v.cfg.VHID] = v
-	} else {
-		ifc.byVHID[v.cfg.VHID] = v
-	}
+	v.wire = wire{d, ifc, v}
+	v.el.Attach(&v.wire, v.log)
+	ifc.byNum[v.slot()][v.cfg.VHID] = v
 	ifc.vhosts = append(ifc.vhosts, v)
 	ifc.vips = append(ifc.vips, v.addrs...)
+	d.startMover(v)
 	for f := range d.families {
-		d.families[f] = d.families[f] || v.hasFamily(carp.Family(f))
+		d.families[f] = d.families[f] || v.advertises(carp.Family(f))
 	}
 	d.vhosts = append(d.vhosts, v)
 }
@@ -509,9 +480,11 @@ func (d *Daemon) Demote(ctx context.Context, delta int, reason string) (int, err
 	return demotion, err
 }
 
-// do runs fn on the event loop, as one input, and waits for it to be done.
+// do runs fn on the event loop, as one input, and waits for it to be done
+// and for the snapshot that shows what it changed (publish).
 func (d *Daemon) do(ctx context.Context, fn func(now time.Time)) error {
-	c := commandIn{run: fn, done: make(chan struct{})}
+	ack := make(chan struct{})
+	c := commandIn{run: func(now time.Time) { fn(now); d.pub.acks = append(d.pub.acks, ack) }, done: make(chan struct{})}
 	select {
 	case d.cmds <- c:
 	case <-d.stopped:
@@ -519,17 +492,16 @@ func (d *Daemon) do(ctx context.Context, fn func(now time.Time)) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	// The loop runs a command as soon as it takes it and closes done
-	// before it can return.
+	// The loop runs a command as soon as it takes it and closes done,
+	// then ack at the end of its batch, before it can return.
 	<-c.done
+	<-ack
 	return nil
 }
 
 // counters are the daemon's statistics, written by the loop, the socket
 // readers and the hook runners.
 type counters struct {
-	drops     [carp.NumDropReasons]atomic.Uint64
-	vrrpDrops [numVRRPDrops]atomic.Uint64
 	// hookRuns and hookFailures count the hooks run, and those that did
 	// not exit 0 in time.
 	hookRuns, hookFailures atomic.Uint64

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/vrrp"
 )
 
@@ -244,25 +244,7 @@ func waitOps(t *testing.T, f *fakeHost, n int, want ...string) {
 	}
 }
 
-// syncBuffer is a log destination safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testLog(w *syncBuffer) *slog.Logger {
+func testLog(w *lab.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -283,7 +265,7 @@ func started(t *testing.T, d *Daemon, f *fakeHost, ctx context.Context) (<-chan 
 
 func TestDaemonWiring(t *testing.T) {
 	f := newFakeHost()
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(testConfig(), f.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +289,7 @@ func TestDaemonWiring(t *testing.T) {
 		t.Errorf("bad or plain adverts made the daemon act: %q", got)
 	}
 	for r, want := range map[carp.DropReason]uint64{carp.DropAuth: 1, carp.DropTTL: 1, carp.DropHeader: 1, carp.DropVersion: 1} {
-		if got := d.stats.drops[r].Load(); got != want {
+		if got := d.drops.CARP[r].Load(); got != want {
 			t.Errorf("drops[%v] = %d, want %d", r, got, want)
 		}
 	}
@@ -331,19 +313,23 @@ func TestDaemonWiring(t *testing.T) {
 		}
 	}
 
-	// A bow-out advert: MASTER at once, advert, address, announcement.
+	// A bow-out advert: MASTER at once, address, announcement, advert.
 	n = f.count()
 	f.in <- advert("lampros", 255, 255, 255)
-	// The address first (make before break), then the advert, the
-	// lifetime refresh and the announcement.
+	// The address first, then the announcement, then the advert (make
+	// before break: the old master lets the address go when it hears
+	// the advert, by then the neighbours point here), then the
+	// lifetime refresh.
 	waitOps(t, f, n,
 		"set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]",
-		"advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
 		"garp if2 02:00:00:00:00:01 [192.0.2.50]",
+		"advert if2 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
 		"refresh eth0 [192.0.2.50/32]")
-	// In that order from the first: not matched by a later advert.
-	if got := f.opsSince(n); len(got) < 2 || !strings.HasPrefix(got[0], "set eth0") || !strings.HasPrefix(got[1], "advert") {
-		t.Errorf("the takeover's first ops are %q, want the address set, then the advert", got)
+	// In that order from the first: not matched by a later advert or
+	// announcement.
+	if got := f.opsSince(n); len(got) < 3 || !strings.HasPrefix(got[0], "set eth0") || !strings.HasPrefix(got[1], "garp") ||
+		!strings.HasPrefix(got[2], "advert") {
+		t.Errorf("the takeover's first ops are %q, want the address set, the announcement, then the advert", got)
 	}
 
 	// Link down: INIT and the address released.
@@ -411,7 +397,7 @@ func TestDaemonWiring(t *testing.T) {
 // counts the resync.
 func TestMonitorResubscribes(t *testing.T) {
 	f := newFakeHost()
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(testConfig(), f.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -522,7 +508,7 @@ func TestMonitorGivesUp(t *testing.T) {
 	}
 }
 
-func waitLog(t *testing.T, logs *syncBuffer, substr string) {
+func waitLog(t *testing.T, logs *lab.Buffer, substr string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), substr) {

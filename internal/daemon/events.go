@@ -2,94 +2,71 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/elect"
+	"github.com/carpd/carpd/internal/stream"
 )
 
 // This file is the event stream, the service manager's status line and
 // the hooks' view of a state change.
 
-// Sub is one reader of the event stream.
-type Sub struct {
-	// C delivers the events; it is closed when the reader fell behind
-	// (Lagged) or carpd stopped.
-	C      <-chan api.Event
-	c      chan api.Event
-	lagged atomic.Bool
-}
+// Sub is one reader of the event stream (stream.Sub).
+type Sub = stream.Sub
 
-// Lagged reports, once C is closed, whether the reader was dropped for
-// falling behind.
-func (s *Sub) Lagged() bool { return s.lagged.Load() }
-
-// subBuffer is how many events wait for a slow reader before it is
-// dropped.
-const subBuffer = 1024
+// ErrTooManyReaders is returned by Subscribe when stream.MaxSubs readers
+// are reading already.
+var ErrTooManyReaders = stream.ErrTooManyReaders
 
 // Subscribe starts a reader of the event stream: first one snapshot event
 // per vhid (with the sequence number of the last event so far), then every
-// event as it happens. A reader that falls behind by subBuffer events is
-// dropped: C closes and Lagged is true. The daemon never waits for a
-// reader.
+// event as it happens. A reader that falls behind by stream.Buffer events
+// is dropped: C closes and Lagged is true. The daemon never waits for a
+// reader. Beyond stream.MaxSubs readers, Subscribe fails with
+// ErrTooManyReaders.
 func (d *Daemon) Subscribe(ctx context.Context) (*Sub, error) {
-	s := &Sub{}
+	var s *Sub
+	var serr error
 	err := d.do(ctx, func(now time.Time) {
-		s.c = make(chan api.Event, subBuffer+len(d.vhosts))
-		s.C = s.c
+		first := make([]api.Event, 0, len(d.vhosts))
 		for _, v := range d.vhosts {
 			dem := d.demotionOf(v) // the vhid's: the host's and its checks'
 			e := v.event("snapshot")
 			e.Version, e.Seq, e.Time = api.Version, d.seq, now
 			e.State, e.Demotion, e.Addresses = v.state().String(), &dem, v.addrStrings()
-			s.c <- e
+			first = append(first, e)
 		}
-		d.subs[s] = struct{}{}
+		s, serr = d.subs.Add(first)
 	})
-	return s, err
+	if err = errors.Join(err, serr); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Unsubscribe ends a reader's stream.
 func (d *Daemon) Unsubscribe(s *Sub) {
-	_ = d.do(context.Background(), func(time.Time) {
-		if _, ok := d.subs[s]; ok {
-			delete(d.subs, s)
-			close(s.c)
-		}
-	})
+	_ = d.do(context.Background(), func(time.Time) { d.subs.Remove(s) })
 }
 
-// emit numbers an event and hands it to every reader, dropping the ones
-// that fell behind.
+// emit numbers an event and hands it to every reader (stream.Hub.Send).
 func (d *Daemon) emit(now time.Time, e api.Event) {
+	// Every event but an announcement (counted in liveCounters, and
+	// repeated while a new master settles) is a change status shows.
+	d.pub.changed = d.pub.changed || e.Type != "announce"
 	d.seq++
 	e.Version, e.Seq, e.Time = api.Version, d.seq, now
-	for s := range d.subs {
-		select {
-		case s.c <- e:
-		default:
-			s.lagged.Store(true)
-			delete(d.subs, s)
-			close(s.c)
-		}
-	}
+	d.subs.Send(e)
 }
 
-// closeSubs ends every stream, when Run returns.
-func (d *Daemon) closeSubs() {
-	for s := range d.subs {
-		delete(d.subs, s)
-		close(s.c)
-	}
-}
-
-func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
+func (d *Daemon) transitioned(now time.Time, v *vhost, t elect.Transition) {
 	st := &v.stats
 	if st.transitions == nil {
 		st.transitions = map[transitionKey]uint64{}
@@ -107,13 +84,7 @@ func (d *Daemon) transitioned(now time.Time, v *vhost, t carp.Transition) {
 		d.tell("STATUS=" + d.statusLine())
 	}
 	if d.host.Hooks != nil {
-		var advSkew, prio int
-		if v.vm != nil {
-			prio = int(v.vm.Priority())
-		} else {
-			advSkew = int(v.m.AdvSkew())
-			prio = 255 - advSkew
-		}
+		advSkew, prio := v.el.Rank()
 		d.host.Hooks.Transition(HookEvent{
 			VHID: v.cfg.VHID, Interface: v.cfg.Interface,
 			From: t.From.String(), To: t.To.String(), Reason: t.Reason,

@@ -9,21 +9,16 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
-	"github.com/carpd/carpd/internal/vrrp"
+	"github.com/carpd/carpd/internal/elect"
+	"github.com/carpd/carpd/internal/electorate"
 )
 
 // input is one input of the event loop.
 type input interface{ isInput() }
 
-// advertIn is an advert that passed a reader's checks: a CARP one (r), or
-// a VRRP one (vrrp, of family fam: vr).
-type advertIn struct {
-	ifindex int
-	r       carp.Received
-	vrrp    bool
-	fam     carp.Family
-	vr      vrrp.Received
-}
+// advertIn is an advert that passed a reader's checks (admitPacket), for
+// a vhid of slot (vhost.slot) on the interface.
+type advertIn struct{ electorate.Admitted }
 
 // tickIn says that a deadline of some machine has passed.
 type tickIn struct{}
@@ -90,6 +85,9 @@ func (d *Daemon) handle(now time.Time, in input) {
 
 // handleQueued handles the inputs queued (handle, takeQueued) as one.
 func (d *Daemon) handleQueued(now time.Time) {
+	d.enter(now)
+	start, at := d.clock.Now(), now
+	d.batchAt, d.batchStart = at, start // sendDue's time
 	for {
 		for i := 0; i < len(d.queue); i++ {
 			d.dispatch(now, d.queue[i])
@@ -98,8 +96,12 @@ func (d *Daemon) handleQueued(now time.Time) {
 		d.queue = d.queue[:0]
 		if len(d.toSend) > 0 {
 			// The adverts go out after the holds are synced; their
-			// results are the next inputs.
+			// results are the next inputs, at the time they went out:
+			// the machines measure a stall from there (the sync of 255
+			// addresses on a busy machine takes longer than a stall's
+			// bound at 10 ms).
 			d.flushSends(now)
+			now = at.Add(d.clock.Now().Sub(start))
 			continue
 		}
 		if !d.reap(now, false) {
@@ -114,6 +116,7 @@ func (d *Daemon) handleQueued(now time.Time) {
 		d.next = d.nextDeadline()
 		d.stepped = false
 	}
+	d.publish(now)
 }
 
 // enqueue queues an input caused by the one being handled.
@@ -125,8 +128,8 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		d.received(now, in)
 	case tickIn:
 		for _, v := range d.vhosts {
-			if dl := v.nextDeadline(); !dl.IsZero() && !now.Before(dl) {
-				d.step(now, v, carp.Tick{})
+			if dl := v.el.NextDeadline(); !dl.IsZero() && !now.Before(dl) {
+				d.step(now, v, elect.Tick{})
 			}
 		}
 	case linkIn:
@@ -146,7 +149,9 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		d.tell("STOPPING=1\nSTATUS=stopping: bowing out")
 		d.leaving = true
 		for _, v := range d.vhosts {
-			d.step(now, v, carp.Shutdown{})
+			if !d.withdrawFirst(v) {
+				d.step(now, v, elect.Shutdown{})
+			}
 		}
 	case abortIn:
 		d.abort = true
@@ -154,26 +159,24 @@ func (d *Daemon) dispatch(now time.Time, in input) {
 		in.run(now)
 		close(in.done)
 	case sendResultIn:
-		d.step(now, in.v, carp.SendResult{Err: in.failed})
+		if !in.v.reaped {
+			d.step(now, in.v, elect.SendResult{Err: in.failed})
+		}
 	case demoteIn:
-		d.adjustDemotion(now, in.delta, in.reason, in.source, in.v)
+		if !in.v.reaped {
+			d.adjustDemotion(now, in.delta, in.reason, in.source, in.v)
+		}
 	case hookIn:
 		d.emit(now, in.e)
+	case moverIn:
+		d.moved(now, in)
 	case checkIn:
 		d.checkChanged(now, in)
 	}
 }
 
 // nextDeadline is the earliest deadline of every machine, or the zero time.
-func (d *Daemon) nextDeadline() time.Time {
-	var next time.Time
-	for _, v := range d.vhosts {
-		if dl := v.nextDeadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
-			next = dl
-		}
-	}
-	return next
-}
+func (d *Daemon) nextDeadline() time.Time { return d.deadlines.Next(d.vhosts) }
 
 // start brings the vhids up once the sockets are open: each vhid whose
 // interface is up and running leaves INIT, then takes its forced state.
@@ -193,15 +196,15 @@ func (d *Daemon) start(now time.Time) {
 		}
 		for _, v := range ifc.vhosts {
 			if ifc.link.Up {
-				d.step(now, v, carp.LinkUp{})
+				d.step(now, v, elect.LinkUp{})
 			} else {
 				v.log.Info("carp: waiting for the interface to be up and running")
 			}
 			switch v.cfg.State {
 			case "master":
-				d.step(now, v, carp.Force{State: carp.Master})
+				d.step(now, v, elect.Force{State: elect.Master})
 			case "backup":
-				d.step(now, v, carp.Force{State: carp.Backup})
+				d.step(now, v, elect.Force{State: elect.Backup})
 			}
 		}
 	}
@@ -217,7 +220,7 @@ func (d *Daemon) finished() bool {
 		return true
 	}
 	for _, v := range d.vhosts {
-		if !v.left() {
+		if !v.el.Left() {
 			return false
 		}
 	}
@@ -256,33 +259,27 @@ func (d *Daemon) adjustDemotion(now time.Time, delta int, reason, source string,
 		"delta", delta, "demotion", d.demotion, "source", source, "reason", reason)
 	d.emit(now, ev)
 	for _, v := range d.vhosts {
-		d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
+		d.step(now, v, elect.SetDemotion{Demotion: d.demotionOf(v)})
 	}
 }
 
 // received hands a checked advert to its vhid.
 func (d *Daemon) received(now time.Time, in advertIn) {
-	ifc := d.byIdx[in.ifindex]
+	ifc := d.byIdx[in.IfIndex]
 	if ifc == nil {
 		return // the interface went away since the reader checked it
 	}
-	if in.vrrp {
-		d.receivedVRRP(now, ifc, in)
-		return
-	}
-	v := ifc.byVHID[in.r.Advert.VHID]
+	v := ifc.byNum[in.Slot][in.Num]
 	if v == nil {
-		d.dropped(carp.DropVHID, ifc.counters, ifc.link.Name, in.r.Src, in.r.TTL, in.r.Advert.VHID)
+		d.drops.Drop(in.Drops, in.Drops.None(), ifc.counters, ifc.link.Name, in.Src, in.TTL, in.Num)
 		return
 	}
-	// From an address this host sends adverts from: a reflection.
-	for _, src := range ifc.src {
-		in.r.Self = in.r.Self || src == in.r.Src
+	if h, src, f, ok := v.el.Heard(now, in.Event); ok {
+		d.heard(v, carp.Family(f), src, h)
 	}
-	if !in.r.Self {
-		v.heardFrom(now, in.r)
-	}
-	d.step(now, v, in.r)
+	d.from = in
+	d.step(now, v, in.Event)
+	d.from = advertIn{}
 }
 
 // linkChanged handles a link's new state, which may carry a new name.
@@ -323,9 +320,9 @@ func (d *Daemon) setLink(now time.Time, ifc *iface, l Link) {
 	}
 	for _, v := range ifc.vhosts {
 		if l.Up {
-			d.step(now, v, carp.LinkUp{Again: true})
+			d.step(now, v, elect.LinkUp{Again: true})
 		} else {
-			d.step(now, v, carp.LinkDown{})
+			d.step(now, v, elect.LinkDown{})
 		}
 	}
 }
@@ -364,7 +361,7 @@ func (d *Daemon) lose(now time.Time, ifc *iface, renamed string) {
 	}
 	if old.Up {
 		for _, v := range ifc.vhosts {
-			d.step(now, v, carp.LinkDown{})
+			d.step(now, v, elect.LinkDown{})
 		}
 	}
 	if renamed != "" && !d.unmanaged {
@@ -374,7 +371,7 @@ func (d *Daemon) lose(now time.Time, ifc *iface, renamed string) {
 		}
 		d.setAddresses(renamed, managed, nil)
 	}
-	d.admit.Store(d.newAdmitTable())
+	d.admit.Store(d.newAdmission())
 }
 
 // follow takes l, an interface of a configured name with an index other
@@ -390,7 +387,7 @@ func (d *Daemon) follow(now time.Time, ifc *iface, l Link) {
 	ifc.gone = false
 	ifc.link = Link{Index: l.Index, Name: l.Name, MAC: l.MAC}
 	d.byIdx[l.Index] = ifc
-	d.admit.Store(d.newAdmitTable())
+	d.admit.Store(d.newAdmission())
 	d.setLink(now, ifc, l)
 }
 

@@ -22,6 +22,7 @@ func BenchmarkHandleAdvert(b *testing.B) {
 	}{
 		{"carp", map[string]string{"advskew": "0"}, map[string]string{"advskew": "100"}},
 		{"vrrp", map[string]string{"vrrp": "155"}, map[string]string{"vrrp": "55"}},
+		{"vrrp255", map[string]string{"vrrp": "155", "vhids": "1-255"}, map[string]string{"vrrp": "55", "vhids": "1-255"}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := newSim(1)
@@ -53,21 +54,16 @@ func BenchmarkHandleAdvert(b *testing.B) {
 				}
 			}
 			v := bk.vhosts[0]
-			state := func() string {
-				if v.vm != nil {
-					return v.vm.State().String()
-				}
-				return v.m.State().String()
-			}
+			state := func() string { return v.el.State().String() }
 			if st := state(); st != "BACKUP" {
 				b.Fatalf("b is %s", st)
 			}
 			drops := func() (n uint64) {
-				for i := range bk.stats.drops {
-					n += bk.stats.drops[i].Load()
+				for i := range bk.drops.CARP {
+					n += bk.drops.CARP[i].Load()
 				}
-				for i := range bk.stats.vrrpDrops {
-					n += bk.stats.vrrpDrops[i].Load()
+				for i := range bk.drops.VRRP {
+					n += bk.drops.VRRP[i].Load()
 				}
 				return n
 			}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 )
 
 // List is the kernel's view of eth0's addresses (AddressLister).
@@ -31,7 +32,7 @@ func TestStatusShowsHeldAddresses(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	started(t, d, f, ctx)
+	_, mon := started(t, d, f, ctx)
 	bg := context.Background()
 	st, err := d.Force(bg, 100, "", "master")
 	if err != nil || st.VHIDs[0].State != "MASTER" {
@@ -44,9 +45,18 @@ func TestStatusShowsHeldAddresses(t *testing.T) {
 	f.held[netip.MustParsePrefix("192.0.2.50/24")] = true
 	f.held[netip.MustParsePrefix("198.51.100.7/24")] = true // not the vhid's
 	f.mu.Unlock()
-	st, _ = d.Status(bg)
-	if got := st.VHIDs[0].Addresses; !slices.Equal(got, []string{"192.0.2.50/24"}) {
-		t.Errorf("status shows %v, want the held 192.0.2.50/24", got)
+	// The kernel tells of each address added; the status the loop
+	// publishes then shows what the interface holds.
+	mon.send(Change{Addr: AddrChange{LinkIndex: 2, Prefix: netip.MustParsePrefix("192.0.2.50/24")}})
+	mon.send(Change{Addr: AddrChange{LinkIndex: 2, Prefix: netip.MustParsePrefix("198.51.100.7/24")}})
+	want := []string{"192.0.2.50/24"}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		st, _ = d.Status(bg)
+		if got := st.VHIDs[0].Addresses; slices.Equal(got, want) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("status shows %v, want the held 192.0.2.50/24", got)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/carpd/carpd/internal/electorate"
 )
 
 // This file declares what the daemon needs of the host it runs on: small
@@ -14,18 +16,7 @@ import (
 // implement them in memory.
 
 // Packet is one received protocol-112 datagram.
-type Packet struct {
-	// IfIndex is the index of the interface it arrived on.
-	IfIndex int
-	// Src and Dst are the IP source and destination addresses, without
-	// zone (VRRP's checksum covers both).
-	Src, Dst netip.Addr
-	// TTL is the IPv4 TTL or the IPv6 hop limit it arrived with.
-	TTL int
-	// Payload is the datagram after the IP header. It is valid until the
-	// next ReadBatch of the same Conn.
-	Payload []byte
-}
+type Packet = electorate.Packet
 
 // Link is what the daemon needs to know of an interface.
 type Link struct {
@@ -69,6 +60,13 @@ type Conn interface {
 	Join(ifindex int) error
 	// Close closes the socket; a blocked ReadBatch returns.
 	Close() error
+}
+
+// Pender is what a Conn may also do: tell whether a datagram waits in its
+// socket, unread (see catchingUp). It may be called while a reader waits
+// in ReadBatch.
+type Pender interface {
+	Pending() bool
 }
 
 // Addresses holds the virtual addresses on interfaces, declaratively.
@@ -141,6 +139,9 @@ type Host struct {
 	Monitor   Monitor
 	// VirtualMACs may be nil when no vhid runs in virtual MAC mode.
 	VirtualMACs VirtualMACs
+	// Routes is the bgp mover's speaker; nil when no vhid has mover =
+	// "bgp".
+	Routes Routes
 	// Hooks may be nil: no scripts.
 	Hooks Hooks
 	// Prioritize, when not nil, is called once as the event loop starts

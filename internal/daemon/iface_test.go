@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab"
 )
 
 // ifaceHost is the fake host whose eth0 can also be missing: deleted, or
@@ -59,7 +61,7 @@ func (h *ifaceHost) host() *Host {
 func TestInterfaceFollowedByName(t *testing.T) {
 	h := &ifaceHost{fakeHost: newFakeHost()}
 	f := h.fakeHost
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(testConfig(), h.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +77,8 @@ func TestInterfaceFollowedByName(t *testing.T) {
 		f.in <- p
 		waitOps(t, f, n,
 			"set eth0 managed=[192.0.2.50/32] want=[192.0.2.50/32]",
-			"advert if"+strconv.Itoa(ifindex)+" 192.0.2.22->224.0.0.18 advbase=1 advskew=200",
-			"garp if"+strconv.Itoa(ifindex)+" "+mac+" [192.0.2.50]")
+			"garp if"+strconv.Itoa(ifindex)+" "+mac+" [192.0.2.50]",
+			"advert if"+strconv.Itoa(ifindex)+" 192.0.2.22->224.0.0.18 advbase=1 advskew=200")
 	}
 	master(2, "02:00:00:00:00:01")
 

@@ -10,12 +10,14 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/elect"
 )
 
 // This file is what an operator changes: the sources of the demotion,
 // forced states and the log level. What the operator sees is status.go,
 // the event stream events.go, the persistent maintenance demotion
-// persist.go. Every call goes through the event loop (do).
+// persist.go. Every call goes through the event loop (do), and returns
+// once the snapshot that shows what it changed is published (snapshot.go).
 
 // demotionKey names one source of demotion.
 type demotionKey struct {
@@ -64,7 +66,7 @@ func (d *Daemon) Force(ctx context.Context, vhid int, iface, state string) (api.
 		}
 		for _, v := range vs {
 			v.log.Info("carp: forced state requested", "state", state)
-			d.step(now, v, carp.Force{State: s})
+			d.step(now, v, elect.Force{State: s})
 		}
 		st = d.status(now)
 	})

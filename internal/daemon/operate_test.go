@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/api"
+	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/stream"
 )
 
 // TestOperatorAPI: status, forced state, the operator's demotion with its
@@ -17,7 +19,7 @@ import (
 func TestOperatorAPI(t *testing.T) {
 	f := newFakeHost()
 	state := filepath.Join(t.TempDir(), "state.json")
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(testConfig(), f.host(), Options{Log: testLog(&logs), StateFile: state})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +187,7 @@ func TestLaggedReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for i := range subBuffer + 10 {
+	for i := range stream.Buffer + 10 {
 		if _, err := d.Demote(context.Background(), 1-2*(i%2), "flood"); err != nil {
 			t.Fatal(err)
 		}
@@ -197,8 +199,8 @@ func TestLaggedReader(t *testing.T) {
 	for range sub.C {
 		n++
 	}
-	if !sub.Lagged() || n != subBuffer+1 {
-		t.Errorf("lagged %v after %d events, want true after %d", sub.Lagged(), n, subBuffer+1)
+	if !sub.Lagged() || n != stream.Buffer+1 {
+		t.Errorf("lagged %v after %d events, want true after %d", sub.Lagged(), n, stream.Buffer+1)
 	}
 	cancel()
 	<-done

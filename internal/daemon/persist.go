@@ -1,30 +1,19 @@
 package daemon
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/carpd/carpd/internal/statefile"
 )
 
-// This file is the persistent maintenance demotion: the state file.
+// This file is the persistent maintenance demotion: the state file
+// (internal/statefile).
 
-// persistentState is the state file's document.
-type persistentState struct {
-	Version  int       `json:"version"`
-	Demotion int       `json:"demotion"`
-	Reason   string    `json:"reason,omitempty"`
-	Since    time.Time `json:"since"`
-}
-
-// ErrStateFile marks a state file carpd cannot read at start: carpd
-// refuses to start (carpd exits 78, EX_CONFIG) rather than come up
-// undemoted on a host the operator put in maintenance. The message names
-// the file and the recovery (carpd(8), TROUBLESHOOTING).
-var ErrStateFile = errors.New("state file")
+// ErrStateFile marks a state file carpd cannot read at start
+// (statefile.ErrStateFile): carpd refuses to start rather than come up
+// undemoted on a host the operator put in maintenance.
+var ErrStateFile = statefile.ErrStateFile
 
 // loadPersistent applies the persistent demotion of the state file, if
 // there is one. A state file that cannot be read is an error: a host in
@@ -33,7 +22,7 @@ func (d *Daemon) loadPersistent(now time.Time) error {
 	if d.stateFile == "" {
 		return nil
 	}
-	ps, err := readState(d.stateFile)
+	ps, err := statefile.Read(d.stateFile)
 	if err != nil {
 		return err
 	}
@@ -44,138 +33,15 @@ func (d *Daemon) loadPersistent(now time.Time) error {
 	return nil
 }
 
-// recovery is what the operator does about a state file carpd cannot
-// read.
-const recovery = "carpd keeps the operator's maintenance demotion there and does not start without knowing it; " +
-	"if the host should stay demoted, remove the file, start carpd and run `carpctl demote +N --persist` again; " +
-	"if not, remove the file and start carpd (see carpd(8), TROUBLESHOOTING)"
-
-// readState reads the state file at path: the zero document when there is
-// none, an error wrapping ErrStateFile when it cannot be read or is not
-// a state document (empty, truncated, another version).
-func readState(path string) (persistentState, error) {
-	var ps persistentState
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return ps, nil
-	}
-	if err != nil {
-		return ps, fmt.Errorf("%w %s cannot be read (%v); %s", ErrStateFile, path, unwrapPath(err), recovery)
-	}
-	problem := ""
-	if len(bytes.TrimSpace(data)) == 0 {
-		problem = "is empty"
-	} else if err := json.Unmarshal(data, &ps); err != nil {
-		problem = fmt.Sprintf("is corrupt (%v)", err)
-	} else if ps.Version != stateVersion {
-		problem = fmt.Sprintf("has version %d, not %d", ps.Version, stateVersion)
-	}
-	if problem != "" {
-		return persistentState{}, fmt.Errorf("%w %s %s; %s", ErrStateFile, path, problem, recovery)
-	}
-	return ps, nil
-}
-
-// unwrapPath drops the path of an *os.PathError (the message names it).
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// stateVersion is the state document's version.
-const stateVersion = 1
-
 // savePersistent writes the persistent demotion to the state file, or
-// removes the file when there is none, crash-safely (writeFileSynced,
-// removeSynced): after a crash or a power cut the file holds the old
-// document or the new one, never a part of one.
+// removes the file when there is none, crash-safely (statefile.Write).
 func (d *Daemon) savePersistent() error {
 	if d.stateFile == "" {
 		return errors.New("no state file configured: the demotion lasts until carpd stops")
 	}
-	e := d.demotions[demotionKey{source: sourcePersistent}]
-	if e == nil {
-		if err := removeSynced(d.stateFile); err != nil {
-			return fmt.Errorf("state file: %w", err)
-		}
-		return nil
+	var ps *statefile.State
+	if e := d.demotions[demotionKey{source: sourcePersistent}]; e != nil {
+		ps = &statefile.State{Demotion: e.delta, Reason: e.reason, Since: e.since}
 	}
-	data, err := json.Marshal(persistentState{Version: stateVersion, Demotion: e.delta, Reason: e.reason, Since: e.since})
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(d.stateFile), 0o755); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	if err := writeFileSynced(d.stateFile, append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("state file: %w", err)
-	}
-	return nil
-}
-
-// syncFile is (*os.File).Sync; tests replace it to see the order of the
-// syncs or to make one fail.
-var syncFile = (*os.File).Sync
-
-// writeFileSynced replaces path with data: written to path.new in the same
-// directory, synced, renamed over path, and the directory synced, so that
-// the rename itself is on the disk. On an error path is unchanged and the
-// temporary file removed.
-func writeFileSynced(path string, data []byte, perm os.FileMode) (err error) {
-	tmp := path + ".new"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	_, err = f.Write(data)
-	if err == nil {
-		err = syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// removeSynced removes path (none is no error) and syncs its directory.
-func removeSynced(path string) error {
-	err := os.Remove(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir syncs a directory: its entries (a rename, a removal) reach the
-// disk.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = syncFile(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return statefile.Write(d.stateFile, ps)
 }

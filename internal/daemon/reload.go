@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -15,7 +17,7 @@ import (
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/carp"
 	"github.com/carpd/carpd/internal/config"
-	"github.com/carpd/carpd/internal/vrrp"
+	"github.com/carpd/carpd/internal/elect"
 )
 
 // vhidKey names a vhid on an interface: a CARP vhid, or the VRRP
@@ -28,11 +30,7 @@ type vhidKey struct {
 }
 
 func (v *vhost) key() vhidKey {
-	k := vhidKey{iface: v.cfg.Interface, vhid: v.cfg.VHID}
-	if v.vm != nil {
-		k.af = afName(v.fam)
-	}
-	return k
+	return vhidKey{iface: v.cfg.Interface, vhid: v.cfg.VHID, af: v.el.Family()}
 }
 
 func (k vhidKey) String() string {
@@ -48,9 +46,10 @@ func (k vhidKey) String() string {
 //   - a new vhid starts (INIT, then BACKUP);
 //   - a vhid no longer configured bows out and releases its addresses
 //     once a new master is heard, as at a planned stop;
-//   - a changed vhid changes in place (carp.Machine.Reconfigure): a
+//   - a changed vhid changes in place (elect.Electorate.Reconfigure): a
 //     MASTER advertises its new values at once; one whose interface or
-//     virtual MAC mode changed is removed and started afresh;
+//     virtual MAC mode changed is removed (a MASTER bows out first) and
+//     started afresh;
 //   - the demotions (interface down, send errors, operator, maintenance)
 //     and the forced states in force stay.
 //
@@ -58,7 +57,8 @@ func (k vhidKey) String() string {
 // warning: until the peers change too, each side drops the other's
 // adverts as badauth. A configuration that cannot be applied here (an
 // interface missing, a family without a socket, a virtual MAC that cannot
-// be made) is refused and nothing changes.
+// be made) is refused and nothing changes: the reload is planned (plan)
+// before anything is applied (apply).
 func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) (api.ReloadResult, error) {
 	var res api.ReloadResult
 	var rerr error
@@ -90,12 +90,42 @@ func monotonicUsec() int64 {
 }
 
 func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, error) {
-	res := api.ReloadResult{Version: api.Version}
+	p, err := d.plan(cfg)
+	if err != nil {
+		return api.ReloadResult{Version: api.Version}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	return d.apply(now, p)
+}
+
+// reloadPlan is what a reload does, decided before anything changes: the
+// vhids that go, and each vhid of the new configuration, in order.
+type reloadPlan struct {
+	cfg     *config.Config
+	removed []*vhost // no longer configured: they bow out
+	steps   []reloadStep
+	links   map[string]Link // the interfaces read: new ones, those of restarts
+}
+
+// reloadStep is one vhid of the new configuration: next is built from it
+// (not attached); old is the running vhid of the same key, nil for one to
+// add; restart says old is removed and next started afresh (its virtual
+// MAC mode changed); vmac is next's virtual MAC interface, made by apply.
+type reloadStep struct {
+	next, old *vhost
+	restart   bool
+	vmac      *Link
+}
+
+// plan decides what reloading cfg does, or refuses it with every reason.
+// It builds the vhids as New does (newVhosts) and changes nothing, neither
+// the daemon nor the host: it only reads the interfaces new to carpd and
+// those of the vhids to restart (their interface may go with them).
+func (d *Daemon) plan(cfg *config.Config) (*reloadPlan, error) {
 	if len(cfg.VHIDs) == 0 {
-		return res, fmt.Errorf("%w: no vhid configured", ErrBadRequest)
+		return nil, errors.New("no vhid configured")
 	}
 	if d.leaving {
-		return res, fmt.Errorf("%w: carpd is stopping", ErrBadRequest)
+		return nil, errors.New("carpd is stopping")
 	}
 	old := map[vhidKey]*vhost{}
 	for _, v := range d.vhosts {
@@ -103,21 +133,10 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 			old[v.key()] = v
 		}
 	}
-	// Check everything first: nothing changes unless all of it applies.
-	type plan struct {
-		vc      config.VHID
-		k       vhidKey
-		mc      carp.Config // CARP
-		vmc     vrrp.Config // VRRP, of family fam
-		fam     carp.Family
-		v       *vhost // existing, to change in place; nil: to add
-		restart bool   // existing, to remove and add afresh
-	}
-	var plans []plan
-	var errs []error
-	newKeys := map[vhidKey]bool{}
+	p := &reloadPlan{cfg: cfg, links: map[string]Link{}}
+	errs := []error{d.canRoute(cfg)}
+	kept := map[vhidKey]bool{}
 	numbers := map[vhidKey]*config.VHID{} // by interface and number, of either protocol
-	newIfaces := map[string]Link{}
 	for _, vc := range cfg.VHIDs {
 		n := vhidKey{iface: vc.Interface, vhid: vc.VHID}
 		if w := numbers[n]; w != nil {
@@ -125,114 +144,117 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 			continue
 		}
 		numbers[n] = &vc
-		var ps []plan
-		if vc.IsVRRP() {
-			for _, f := range []carp.Family{carp.IPv4, carp.IPv6} {
-				vmc, ok := vrrpConfig(cfg, &vc, f)
-				if !ok {
-					continue
-				}
-				if _, err := vrrp.NewMachine(vmc); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
-					continue
-				}
-				ps = append(ps, plan{vc: vc, k: vhidKey{vc.Interface, vc.VHID, afName(f)}, vmc: vmc, fam: f})
-			}
-		} else {
-			mc := machineConfig(cfg, &vc)
-			if _, err := carp.NewMachine(mc, 0); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", vc.Origin, err))
-				continue
-			}
-			ps = append(ps, plan{vc: vc, k: n, mc: mc})
+		if err := d.canRun(p, &vc); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		for f := range d.families {
-			hasFamily := false
-			for _, p := range vc.Addresses {
-				hasFamily = hasFamily || familyOf(p.Addr()) == carp.Family(f)
-			}
-			if hasFamily && d.host.Conns[f] == nil {
-				errs = append(errs, fmt.Errorf("%s: no %v protocol socket: restart carpd for the first vhid of this family", vc.Origin, carp.Family(f)))
-			}
+		vs, err := d.newVhosts(cfg, vc, d.counter)
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		if vc.VirtualMAC && d.host.VirtualMACs == nil {
-			errs = append(errs, fmt.Errorf("%s: virtual MAC mode is not available", vc.Origin))
-		}
-		if _, known := d.byName[vc.Interface]; !known {
-			if _, seen := newIfaces[vc.Interface]; !seen {
-				l, err := d.host.Links.Link(vc.Interface)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: interface %s: %w", vc.Origin, vc.Interface, err))
-					continue
-				}
-				newIfaces[vc.Interface] = l
+		for _, v := range vs {
+			s := reloadStep{next: v, old: old[v.key()]}
+			s.restart = s.old != nil && (s.old.cfg.VirtualMAC != vc.VirtualMAC || s.old.cfg.MoverOf() != vc.MoverOf())
+			if s.restart {
+				// Its interface may go with it (reap): read as a new one.
+				errs = append(errs, d.readLink(p, &vc))
 			}
-		}
-		for _, p := range ps {
-			newKeys[p.k] = true
-			p.v = old[p.k]
-			if p.v != nil && p.v.cfg.VirtualMAC != vc.VirtualMAC {
-				p.restart = true
-			}
-			plans = append(plans, p)
+			kept[v.key()] = true
+			p.steps = append(p.steps, s)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, k := range sortedKeys(old) {
+		if !kept[k] {
+			p.removed = append(p.removed, old[k])
+		}
+	}
+	return p, nil
+}
+
+// canRun checks that vhid vc can run here: a protocol socket for each of
+// its families (but an etcd vhid's, which sends no advert), virtual MAC mode if it asks for it, its interface (new
+// ones are read into p.links).
+func (d *Daemon) canRun(p *reloadPlan, vc *config.VHID) error {
+	var errs []error
+	for f, conn := range d.host.Conns {
+		if conn == nil && !vc.IsEtcd() && slices.ContainsFunc(vc.Addresses, func(a netip.Prefix) bool { return familyOf(a.Addr()) == carp.Family(f) }) {
+			errs = append(errs, fmt.Errorf("%s: no %v protocol socket: restart carpd for the first vhid of this family", vc.Origin, carp.Family(f)))
+		}
+	}
+	if vc.VirtualMAC && d.host.VirtualMACs == nil {
+		errs = append(errs, fmt.Errorf("%s: virtual MAC mode is not available", vc.Origin))
+	}
+	if _, known := d.byName[vc.Interface]; !known {
+		errs = append(errs, d.readLink(p, vc))
+	}
+	return errors.Join(errs...)
+}
+
+// readLink reads vc's interface into p.links.
+func (d *Daemon) readLink(p *reloadPlan, vc *config.VHID) error {
+	if _, seen := p.links[vc.Interface]; seen {
+		return nil
+	}
+	l, err := d.host.Links.Link(vc.Interface)
+	if err != nil {
+		return fmt.Errorf("%s: interface %s: %w", vc.Origin, vc.Interface, err)
+	}
+	p.links[vc.Interface] = l
+	return nil
+}
+
+// apply carries out plan p. What can fail on the host comes first, the
+// virtual MAC interfaces of the vhids to start: if one cannot be made, the
+// reload is refused and those made are removed, before anything else
+// changed.
+func (d *Daemon) apply(now time.Time, p *reloadPlan) (api.ReloadResult, error) {
+	res := api.ReloadResult{Version: api.Version}
+	if err := d.makeVMACs(p); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-
-	// Apply.
 	if d.level != nil {
 		var l slog.Level
-		if l.UnmarshalText([]byte(cfg.LogLevel)) == nil {
+		if l.UnmarshalText([]byte(p.cfg.LogLevel)) == nil {
 			d.level.Set(l)
 		}
 	}
-	d.host.Addresses.SetLifetime(AddressLifetime(cfg))
-	for _, k := range sortedKeys(old) {
-		if !newKeys[k] {
-			d.remove(now, old[k])
-			res.Removed = append(res.Removed, k.String())
-		}
+	d.host.Addresses.SetLifetime(AddressLifetime(p.cfg))
+	d.refreshEvery = refreshInterval(AddressLifetime(p.cfg))
+	for _, v := range p.removed {
+		d.remove(now, v)
+		res.Removed = append(res.Removed, v.key().String())
 	}
-	d.refreshEvery = refreshInterval(AddressLifetime(cfg))
-	for _, p := range plans {
-		k := p.k
+	for _, s := range p.steps {
+		k := s.next.key().String()
 		switch {
-		case p.v == nil:
-			if err := d.add(now, cfg, p.vc, p.fam); err != nil {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not started: %v", k, err))
-				continue
-			}
-			res.Added = append(res.Added, k.String())
-		case p.restart:
-			d.remove(now, p.v)
+		case s.old == nil:
+			d.add(now, p, s)
+			res.Added = append(res.Added, k)
+		case s.restart:
+			// The bow-out goes out before the addresses go.
+			d.remove(now, s.old)
+			d.flushSends(now)
 			d.reap(now, true)
-			if err := d.add(now, cfg, p.vc, p.fam); err != nil {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: not restarted: %v", k, err))
-				continue
-			}
-			res.Changed = append(res.Changed, k.String())
+			d.add(now, p, s)
+			res.Changed = append(res.Changed, k)
 		default:
-			var changed bool
-			var warn string
-			if p.v.vm != nil {
-				changed = d.reconfigureVRRP(now, p.v, p.vc, p.vmc)
-			} else {
-				changed, warn = d.reconfigure(now, p.v, p.vc, p.mc)
-			}
+			changed, warn := d.reconfigure(now, s.old, s.next)
 			if changed {
-				res.Changed = append(res.Changed, k.String())
+				res.Changed = append(res.Changed, k)
 			} else {
 				res.Unchanged++
 			}
 			if warn != "" {
-				res.Warnings = append(res.Warnings, warn)
+				res.Warnings = append(res.Warnings, k+": "+warn)
 			}
 		}
 	}
-	d.setChecks(now, cfg.Checks)
-	d.admit.Store(d.newAdmitTable())
+	d.setChecks(now, p.cfg.Checks)
+	d.admit.Store(d.newAdmission())
 	d.stats.reloads.Add(1)
 	d.stats.loaded.Store(now.UnixNano())
 	d.stats.reloadFailed.Store(false)
@@ -245,31 +267,46 @@ func (d *Daemon) reload(now time.Time, cfg *config.Config) (api.ReloadResult, er
 	return res, nil
 }
 
-// reconfigure changes v in place. It reports whether anything changed,
-// and a warning when the HMAC inputs did.
-func (d *Daemon) reconfigure(now time.Time, v *vhost, vc config.VHID, mc carp.Config) (bool, string) {
-	oldMC := v.m.Config()
-	mc.Source4, mc.Source6 = oldMC.Source4, oldMC.Source6 // learnt from the interface, not configured
-	sameCfg := v.cfg.AdvBase == vc.AdvBase && v.cfg.AdvSkew == vc.AdvSkew && v.cfg.Password == vc.Password &&
-		slices.Equal(v.prefixes, vc.Addresses) && v.cfg.Peer == vc.Peer && v.cfg.Peer6 == vc.Peer6 &&
-		v.cfg.State == vc.State && samePtr(v.cfg.Preempt, vc.Preempt) && v.cfg.Hooks.Equal(vc.Hooks) && v.cfg.Name == vc.Name
-	acts, err := v.m.Reconfigure(now, mc)
+// makeVMACs makes the virtual MAC interfaces of the vhids p starts, or
+// removes those it made and fails.
+func (d *Daemon) makeVMACs(p *reloadPlan) error {
+	for i := range p.steps {
+		s := &p.steps[i]
+		if !s.next.cfg.VirtualMAC || (s.old != nil && !s.restart) {
+			continue
+		}
+		l, err := d.host.VirtualMACs.Ensure(s.next.cfg.Interface, s.next.cfg.VHID)
+		if err == nil {
+			s.vmac = &l
+			continue
+		}
+		for _, made := range p.steps[:i] {
+			if made.vmac != nil {
+				if rerr := d.host.VirtualMACs.Remove(made.vmac.Name); rerr != nil {
+					d.log.Warn("carp: removing the virtual MAC interface failed", "dev", made.vmac.Name, "err", rerr)
+				}
+			}
+		}
+		return fmt.Errorf("%s: virtual MAC: %w", s.next.cfg.Origin, err)
+	}
+	return nil
+}
+
+// reconfigure changes v in place to next's configuration. It reports
+// whether anything changed, and a warning for the operator.
+func (d *Daemon) reconfigure(now time.Time, v, next *vhost) (bool, string) {
+	acts, changed, warn, err := v.el.Reconfigure(now, next.el)
 	if err != nil {
 		// Checked before: not expected.
 		v.log.Error("carpd: reload", "err", err)
 		return false, ""
 	}
-	origin := vc.Origin
-	vc.Origin = v.cfg.Origin
-	changed := !sameCfg || len(acts) > 0 || !sameMachine(oldMC, v.m.Config())
+	vc := next.cfg
+	changed = changed || !slices.Equal(v.prefixes, next.prefixes) || v.cfg.State != vc.State ||
+		!samePtr(v.cfg.Preempt, vc.Preempt) || !v.cfg.Hooks.Equal(vc.Hooks) || v.cfg.Name != vc.Name
 	v.cfg = vc
-	v.cfg.Origin = origin
-	var warn string
-	if oldMC.Password != mc.Password || !slices.Equal(v.prefixes, vc.Addresses) {
-		warn = fmt.Sprintf("%s: the password or the addresses changed: until every peer has the same, each side drops the other's adverts as badauth", v.key())
-	}
-	d.readdress(v, vc.Addresses)
-	d.runActions(now, v, acts, nil)
+	d.readdress(v, next.prefixes)
+	d.runActions(now, v, acts)
 	return changed, warn
 }
 
@@ -295,64 +332,19 @@ func (d *Daemon) readdress(v *vhost, ps []netip.Prefix) {
 		d.announce(v)
 	}
 	for f := range d.families {
-		d.families[f] = d.families[f] || v.hasFamily(carp.Family(f))
+		d.families[f] = d.families[f] || v.advertises(carp.Family(f))
 	}
-}
-
-// reconfigureVRRP changes VRRP instance v in place (its family's share of
-// vc, mc). It reports whether anything changed.
-func (d *Daemon) reconfigureVRRP(now time.Time, v *vhost, vc config.VHID, mc vrrp.Config) bool {
-	old := v.vm.Config()
-	mc.PrimaryIP = old.PrimaryIP
-	acts, err := v.vm.Reconfigure(now, mc)
-	if err != nil {
-		// Checked before: not expected.
-		v.log.Error("carpd: reload", "err", err)
-		return false
-	}
-	var ps []netip.Prefix
-	for _, p := range vc.Addresses {
-		if familyOf(p.Addr()) == v.fam {
-			ps = append(ps, p)
-		}
-	}
-	changed := len(acts) > 0 || !slices.Equal(v.prefixes, ps) || old.Priority != mc.Priority ||
-		old.Interval != mc.Interval || old.Preempt != mc.Preempt || old.PreemptDelay != mc.PreemptDelay ||
-		old.TieBreak != mc.TieBreak || old.IfDownDemotion != mc.IfDownDemotion || old.SendErrDemotion != mc.SendErrDemotion ||
-		v.cfg.State != vc.State || !samePtr(v.cfg.Preempt, vc.Preempt) || !v.cfg.Hooks.Equal(vc.Hooks) || v.cfg.Name != vc.Name
-	origin := vc.Origin
-	v.cfg = vc
-	v.cfg.Origin = origin
-	d.readdress(v, ps)
-	d.runVRRPActions(now, v, acts, nil)
-	return changed
 }
 
 func samePtr(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
-func sameMachine(a, b carp.Config) bool {
-	return a.AdvBase == b.AdvBase && a.AdvSkew == b.AdvSkew && a.Password == b.Password && a.Preempt == b.Preempt &&
-		a.PreemptDelay == b.PreemptDelay && a.Peer4 == b.Peer4 && a.Peer6 == b.Peer6 &&
-		a.IfDownDemotion == b.IfDownDemotion && a.SendErrDemotion == b.SendErrDemotion
-}
-
-// add starts a vhid (a VRRP vhid's instance of family fam): its interface
-// (joined, if new), its virtual MAC, its machine in INIT, then BACKUP if
-// the interface is up.
-func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID, fam carp.Family) error {
-	vs, err := d.newVhosts(cfg, vc)
-	if err != nil {
-		return err
-	}
-	v := vs[0]
-	if len(vs) > 1 && vs[1].fam == fam {
-		v = vs[1]
-	}
-	ifc := d.byName[vc.Interface]
+// add starts step s's vhid: its interface (joined, if new), its virtual
+// MAC, its machine in INIT, then BACKUP if the interface is up.
+func (d *Daemon) add(now time.Time, p *reloadPlan, s reloadStep) {
+	v := s.next
+	ifc := d.byName[v.cfg.Interface]
 	if ifc == nil {
-		if ifc, err = d.newIface(vc.Interface); err != nil {
-			return err
-		}
+		ifc = d.addIface(p.links[v.cfg.Interface])
 		for f, conn := range d.host.Conns {
 			if conn != nil {
 				if err := conn.Join(ifc.link.Index); err != nil && v.hasFamily(carp.Family(f)) {
@@ -361,13 +353,9 @@ func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID, fam carp
 			}
 		}
 	}
-	if vc.VirtualMAC {
-		l, err := d.host.VirtualMACs.Ensure(vc.Interface, vc.VHID)
-		if err != nil {
-			return fmt.Errorf("virtual MAC: %w", err)
-		}
-		v.vmac = &l
-		d.vmacIdx[l.Index] = ifc
+	if s.vmac != nil {
+		v.vmac = s.vmac
+		d.vmacIdx[s.vmac.Index] = ifc
 	}
 	d.attach(ifc, v)
 	for _, cs := range d.checks {
@@ -381,13 +369,12 @@ func (d *Daemon) add(now time.Time, cfg *config.Config, vc config.VHID, fam carp
 	d.syncAddresses(ifc) // a leftover of the new vhid goes
 	v.log.Info("carpd: vhid added")
 	if ifc.link.Up {
-		d.step(now, v, carp.LinkUp{})
+		d.step(now, v, elect.LinkUp{})
 	}
-	d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
+	d.step(now, v, elect.SetDemotion{Demotion: d.demotionOf(v)})
 	if v.releases > 0 {
-		d.step(now, v, carp.Release{On: true})
+		d.step(now, v, elect.Release{On: true})
 	}
-	return nil
 }
 
 // remove makes a vhid bow out; reap drops it once it has left.
@@ -395,7 +382,7 @@ func (d *Daemon) remove(now time.Time, v *vhost) {
 	v.removing = true
 	d.removals++
 	v.log.Info("carpd: vhid removed; bowing out")
-	d.step(now, v, carp.Shutdown{})
+	d.step(now, v, elect.Shutdown{})
 }
 
 // reap drops the removed vhids that have left (all of them with force,
@@ -407,7 +394,7 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 	}
 	var gone []*vhost
 	for _, v := range d.vhosts {
-		if v.removing && (force || v.left()) {
+		if v.removing && (force || v.el.Left()) {
 			gone = append(gone, v)
 		}
 	}
@@ -418,14 +405,12 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 	for _, v := range gone {
 		ifc := v.iface
 		v.hold = false
+		d.releaseNow(v)
 		managed := v.prefixes
 		d.setAddresses(v.home().Name, managed, nil)
 		ifc.vhosts = slices.DeleteFunc(ifc.vhosts, func(w *vhost) bool { return w == v })
-		if v.vm != nil {
-			ifc.byVRID[v.fam][v.cfg.VHID] = nil
-		} else {
-			ifc.byVHID[v.cfg.VHID] = nil
-		}
+		ifc.byNum[v.slot()][v.cfg.VHID] = nil
+		v.reaped = true
 		ifc.vips = ifc.vips[:0]
 		for _, w := range ifc.vhosts {
 			ifc.vips = append(ifc.vips, w.addrs...)
@@ -452,28 +437,35 @@ func (d *Daemon) reap(now time.Time, force bool) bool {
 		v.log.Info("carpd: vhid gone")
 	}
 	for _, v := range d.vhosts {
-		d.step(now, v, carp.SetDemotion{Demotion: d.demotionOf(v)})
+		d.step(now, v, elect.SetDemotion{Demotion: d.demotionOf(v)})
 	}
-	d.admit.Store(d.newAdmitTable())
+	d.admit.Store(d.newAdmission())
 	return true
 }
 
 func sortedKeys(m map[vhidKey]*vhost) []vhidKey {
-	keys := make([]vhidKey, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(m))
 	slices.SortFunc(keys, func(a, b vhidKey) int {
-		if a.iface != b.iface {
-			if a.iface < b.iface {
-				return -1
-			}
-			return 1
-		}
-		if a.vhid != b.vhid {
-			return int(a.vhid) - int(b.vhid)
-		}
-		return strings.Compare(a.af, b.af)
+		return cmp.Or(strings.Compare(a.iface, b.iface), cmp.Compare(a.vhid, b.vhid), strings.Compare(a.af, b.af))
 	})
 	return keys
+}
+
+// canRoute refuses a reload that the running bgp speaker cannot carry out:
+// the speaker starts with carpd, from the [bgp] table it read then, and
+// does not change its peers under a running daemon.
+func (d *Daemon) canRoute(cfg *config.Config) error {
+	uses := slices.ContainsFunc(cfg.VHIDs, func(v config.VHID) bool { return v.MoverOf() == config.MoverBGP })
+	r := d.host.Routes
+	switch {
+	case !uses:
+		return nil
+	case d.unmanaged:
+		return nil // the hooks hold the addresses; no mover runs
+	case r == nil:
+		return errors.New(`mover = "bgp": the bgp speaker starts with carpd: restart carpd for the first vhid with mover = "bgp"`)
+	case !config.SameBGP(r.Config(), cfg.BGP):
+		return fmt.Errorf("%s: the [bgp] table changed: the bgp speaker takes it when carpd restarts (reload refused)", cfg.BGP.Origin)
+	}
+	return nil
 }

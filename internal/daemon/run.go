@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/elect"
 	"github.com/carpd/carpd/internal/vrrp"
 )
 
@@ -29,6 +30,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stop()
 		d.closeConns()
 		wg.Wait() // no goroutine outlives Run
+		if d.etcd != nil {
+			_ = d.etcd.Close()
+		}
 		d.tearDown()
 		close(d.stopped)
 	}()
@@ -66,7 +70,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.tell("READY=1\nSTATUS=" + d.statusLine())
 	err = d.loop(ctx)
-	d.closeSubs()
+	d.subs.Close()
+	for _, v := range d.vhosts {
+		d.releaseNow(v)
+	}
 	// A last check: nothing left behind.
 	for _, ifc := range d.ifaces {
 		d.syncAddresses(ifc)
@@ -151,7 +158,8 @@ func (d *Daemon) loop(ctx context.Context) error {
 			d.nextPet = now.Add(d.watchdog)
 		}
 		next := d.next
-		if !next.IsZero() && !now.Before(next) {
+		due := !next.IsZero() && !now.Before(next)
+		if due && !d.catchingUp(now, next) {
 			// The adverts that arrived before the deadline are taken
 			// first, as the RFCs' timers would: a backup whose loop is
 			// a few milliseconds behind must not take over from a
@@ -165,7 +173,11 @@ func (d *Daemon) loop(ctx context.Context) error {
 			next = d.nextPet
 		}
 		wait := time.Hour
-		if !next.IsZero() {
+		switch {
+		case due:
+			// Catching up: the readers run while the loop waits.
+			wait = catchUpPoll
+		case !next.IsZero():
 			wait = next.Sub(now)
 		}
 		d.due.Store(int64(now.Add(wait).Sub(d.epoch)))
@@ -181,16 +193,16 @@ func (d *Daemon) loop(ctx context.Context) error {
 			in = shutdownIn{}
 		case <-d.abortCh:
 			in = abortIn{}
-		case a := <-d.adverts:
-			in = a
-		case c := <-d.changes:
-			in = c
+		case a := <-d.arrivals:
+			in = a.input()
 		case c := <-d.cmds:
 			in = c
 		case h := <-d.hookResults:
 			in = h
 		case c := <-d.checkResults:
 			in = c
+		case m := <-d.moverResults:
+			in = m
 		case err := <-d.fatal:
 			d.releaseAll()
 			return err
@@ -199,6 +211,9 @@ func (d *Daemon) loop(ctx context.Context) error {
 		case advertIn, addrIn, linkIn, linkGoneIn:
 			d.handleBatch(d.clock.Now(), in)
 		default:
+			// A command (a reload) may change the vhosts and their
+			// machines: their deadlines are read afresh.
+			d.deadlines.Invalidate()
 			d.handle(d.clock.Now(), in)
 		}
 	}
@@ -209,19 +224,75 @@ func (d *Daemon) loop(ctx context.Context) error {
 	return nil
 }
 
-// takeQueued queues the adverts and the link and address changes already
-// waiting (at most what the channels hold) for the input about to be
-// handled, in one batch: the machines step in order, and the holds that
-// changed are synced once for the whole batch (flushSends, flushHolds).
-// A backup whose loop fell behind, with 255 vrids stepping down one advert
-// after another, so pays one address sync, not one per vrid, and catches
-// up instead of falling further behind (it flapped for good before).
-func (d *Daemon) takeQueued() {
-	for n := len(d.adverts); n > 0; n-- {
-		d.queue = append(d.queue, <-d.adverts)
+// A BACKUP's master-down deadline that comes due while datagrams wait in a
+// protocol socket waits for the readers, at most catchUpMax after the loop
+// found it due, polling every catchUpPoll (see catchingUp).
+const (
+	catchUpMax  = 20 * time.Millisecond
+	catchUpPoll = time.Millisecond
+)
+
+// catchingUp reports whether the due deadline next waits for the readers:
+// it is a BACKUP's (its master-down timer), datagrams wait unread in a
+// protocol socket, and the loop found it due less than catchUpMax ago. The readers share
+// the loop's one processor (GOMAXPROCS=1): while the loop was busy (255
+// vrids stepping down at once, their addresses removed, on a busy machine:
+// 100 ms and more) they read nothing, and the master's adverts of that
+// time wait in the socket, not yet in d.arrivals, where handleDue looks.
+// Ticked at once, the backup took over from a master whose adverts it had
+// (the load benchmark's start: every vrid MASTER two or three times on the
+// backup). A MASTER's deadline (its next advert) never waits; a master
+// that did die is taken over from at most catchUpMax later, only while
+// datagrams keep arriving (a flood).
+func (d *Daemon) catchingUp(now, next time.Time) bool {
+	if !next.Equal(d.catchUpFor) {
+		// Measured from when the loop found it due, not from the
+		// deadline: the readers lost all the time the loop was busy
+		// past it.
+		d.catchUpFor, d.catchUpSince = next, now
 	}
-	for n := len(d.changes); n > 0; n-- {
-		d.queue = append(d.queue, <-d.changes)
+	if now.Sub(d.catchUpSince) >= catchUpMax {
+		return false
+	}
+	v, ok := d.deadlines.Top()
+	if !ok || v.el.State() != elect.Backup {
+		return false
+	}
+	for f, c := range d.host.Conns {
+		if p, ok := c.(Pender); ok && d.families[f] && p.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// arrival is one input from the socket readers or the link and address
+// monitor. Both queue on one channel, d.arrivals, so that the loop takes
+// them in the order they arrived: a link or address change is never
+// overtaken by an advert that arrived after it. An advert is carried by
+// value; change is nil for one.
+type arrival struct {
+	advert advertIn
+	change input
+}
+
+func (a arrival) input() input {
+	if a.change != nil {
+		return a.change
+	}
+	return a.advert
+}
+
+// takeQueued queues the inputs already waiting in d.arrivals (at most what
+// the channel holds), in their order, for the input about to be handled,
+// in one batch: the machines step in order, and the holds that changed
+// are synced once for the whole batch (flushSends, flushHolds). A backup
+// whose loop fell behind, with 255 vrids stepping down one advert after
+// another, so pays one address sync, not one per vrid, and catches up
+// instead of falling further behind (it flapped for good before).
+func (d *Daemon) takeQueued() {
+	for n := len(d.arrivals); n > 0; n-- {
+		d.queue = append(d.queue, (<-d.arrivals).input())
 	}
 }
 
@@ -265,7 +336,7 @@ func (d *Daemon) read(ctx context.Context, fam carp.Family, conn Conn) {
 				continue
 			}
 			select {
-			case d.adverts <- in:
+			case d.arrivals <- arrival{advert: in}:
 			default:
 				d.stats.queueFull.Add(1)
 			}
@@ -325,8 +396,11 @@ func (d *Daemon) reportChange(ctx context.Context) func(Change) {
 		if c.IsLink && c.Deleted {
 			in = linkGoneIn{c.Link}
 		}
+		// A change waits for room (it is never dropped), and a send
+		// that waits is queued before any advert sent after it: Go's
+		// channel hands a freed slot to the waiting sender first.
 		select {
-		case d.changes <- in:
+		case d.arrivals <- arrival{change: in}:
 		case <-ctx.Done():
 		}
 	}
@@ -356,7 +430,7 @@ func (d *Daemon) watch(ctx context.Context, ended <-chan error) {
 			return
 		}
 		select {
-		case d.changes <- resyncIn{cause: lost}:
+		case d.arrivals <- arrival{change: resyncIn{cause: lost}}:
 		case <-ctx.Done():
 			<-ended
 			return

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/carpd/carpd/internal/carp"
+	"github.com/carpd/carpd/internal/elect"
 )
 
 // This file holds what ucarp's signals do (carpd(8), SIGNALS), run in the
@@ -23,10 +23,7 @@ var giveUpHold = 3 * time.Second
 // starts again when it runs out, so that with no other master v takes
 // over at its first expiry after the hold).
 func holdOf(v *vhost) time.Duration {
-	if v.vm != nil {
-		return giveUpHold + v.vm.MasterDownInterval()
-	}
-	return giveUpHold + v.m.MasterDownInterval()
+	return giveUpHold + v.el.MasterDownInterval()
 }
 
 // LogStatus logs every vhid's state at info, one line each: ucarp's
@@ -35,8 +32,8 @@ func (d *Daemon) LogStatus(ctx context.Context) error {
 	return d.do(ctx, func(now time.Time) {
 		for _, v := range d.vhosts {
 			args := []any{"state", v.state().String(), "demotion", d.demotionOf(v), "addresses", strings.Join(v.addrStrings(), " ")}
-			if v.vm != nil {
-				args = append(args, "family", afName(v.fam))
+			if af := v.el.Family(); af != "" {
+				args = append(args, "family", af)
 			}
 			v.log.Info("carpd: status (SIGUSR1)", args...)
 		}
@@ -53,15 +50,15 @@ func (d *Daemon) GiveUpMaster(ctx context.Context) (int, error) {
 	var given []*vhost
 	err := d.do(ctx, func(now time.Time) {
 		for _, v := range d.vhosts {
-			if v.state() != carp.Master || v.removing {
+			if v.state() != elect.Master || v.removing {
 				continue
 			}
 			hold := holdOf(v)
 			v.log.Info("carpd: caught SIGUSR2; giving up MASTER", "hold", hold)
-			d.step(now, v, carp.Force{State: carp.Backup})
+			d.step(now, v, elect.Force{State: elect.Backup})
 			v.releases++
 			if v.releases == 1 {
-				d.step(now, v, carp.Release{On: true})
+				d.step(now, v, elect.Release{On: true})
 			}
 			given = append(given, v)
 			time.AfterFunc(hold, func() { d.endHold(v) })
@@ -79,7 +76,7 @@ func (d *Daemon) endHold(v *vhost) {
 		v.releases--
 		if v.releases == 0 {
 			v.log.Info("carpd: SIGUSR2's hold is over")
-			d.step(now, v, carp.Release{On: false})
+			d.step(now, v, elect.Release{On: false})
 		}
 	})
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/lab"
 )
 
 // TestUcarpSignals: SIGUSR1's LogStatus logs each vhid's state; SIGUSR2's
@@ -14,7 +16,7 @@ func TestUcarpSignals(t *testing.T) {
 	defer func(h time.Duration) { giveUpHold = h }(giveUpHold)
 	giveUpHold = 0 // the hold is then the master-down interval, 3.8 s
 	f := newFakeHost()
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(testConfig(), f.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)

@@ -209,6 +209,10 @@ type simNode struct {
 	leaving bool // stopped, bowing out
 	held    map[netip.Prefix]bool
 	sets    int // calls of its Addresses.Set
+	// setCost is how long each Addresses.Set takes: the simulated time
+	// moves on by that much while it runs (a busy kernel; with
+	// simClock as the daemon's clock).
+	setCost time.Duration
 }
 
 func (s *sim) at() string { return fmt.Sprintf("t=%.3f", s.now.Sub(s.start).Seconds()) }
@@ -583,6 +587,7 @@ type simAddrs struct{ n *simNode }
 
 func (a simAddrs) Set(ifname string, managed, want []netip.Prefix) ([]string, error) {
 	a.n.sets++
+	a.n.s.now = a.n.s.now.Add(a.n.setCost)
 	var changes []string
 	for _, p := range managed {
 		if a.n.held[p] && !slices.Contains(want, p) {

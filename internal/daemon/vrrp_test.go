@@ -9,6 +9,7 @@ import (
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/config"
+	"github.com/carpd/carpd/internal/lab"
 	"github.com/carpd/carpd/internal/vrrp"
 )
 
@@ -62,7 +63,7 @@ func vhidStatusOf(t *testing.T, d *Daemon, proto string, vhid int) api.VHID {
 // address, then the announcement. The CARP vhid is not disturbed.
 func TestVRRPDaemon(t *testing.T) {
 	f := newFakeHost()
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(vrrpTestConfig(100), f.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)
@@ -125,15 +126,17 @@ func TestVRRPDaemon(t *testing.T) {
 		t.Errorf("why: %q", s.Why)
 	}
 
-	// The master goes quiet: MASTER after 361 ms, address before advert.
+	// The master goes quiet: MASTER after 361 ms, the address, then its
+	// announcement, then the advert.
 	n = f.count()
 	f.in <- advert("lampros", 1, 100, 255) // keeps the CARP vhid BACKUP meanwhile
 	waitOps(t, f, n,
 		"set eth0 managed=[192.0.2.50/32 192.0.2.60/32] want=[192.0.2.60/32]",
-		"vrrp if2 192.0.2.22->224.0.0.18 vrid=1 prio=100 interval=10 addrs=[192.0.2.60]",
-		"garp if2 02:00:00:00:00:01 [192.0.2.60]")
-	if got := f.opsSince(n); !strings.HasPrefix(got[0], "set eth0") {
-		t.Errorf("the takeover's first op is %q, want the address set", got[0])
+		"garp if2 02:00:00:00:00:01 [192.0.2.60]",
+		"vrrp if2 192.0.2.22->224.0.0.18 vrid=1 prio=100 interval=10 addrs=[192.0.2.60]")
+	if got := f.opsSince(n); len(got) < 3 || !strings.HasPrefix(got[0], "set eth0") || !strings.HasPrefix(got[1], "garp") ||
+		!strings.HasPrefix(got[2], "vrrp") {
+		t.Errorf("the takeover's first ops are %q, want the address set, the announcement, then the advert", got)
 	}
 	if s := vhidStatusOf(t, d, "carp", 100); s.State != "BACKUP" {
 		t.Errorf("the CARP vhid is %s, want BACKUP", s.State)
@@ -229,7 +232,7 @@ func TestVRRPReload(t *testing.T) {
 // taking it out of the owner rule; its end gives 255 back.
 func TestVRRPOwnerDemoted(t *testing.T) {
 	f := newFakeHost()
-	var logs syncBuffer
+	var logs lab.Buffer
 	d, err := New(vrrpTestConfig(255), f.host(), Options{Log: testLog(&logs)})
 	if err != nil {
 		t.Fatal(err)

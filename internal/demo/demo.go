@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/carpd/carpd/internal/lab"
+	"github.com/carpd/carpd/internal/lab/etcdlab"
 	"github.com/carpd/carpd/internal/probe"
 )
 
@@ -35,6 +36,11 @@ type Options struct {
 	// Preempt starts carpd with --preempt, so the master takes the address
 	// back when it returns.
 	Preempt bool
+	// Etcd plays the walkthrough with the vhid elected on etcd
+	// (electorate = "etcd", the l2 mover): a real 3-member etcd cluster
+	// (internal/lab/etcdlab) on a segment of its own, which both routers
+	// reach on a second interface, ctl.
+	Etcd bool
 	// Settle bounds the wait for the first node to hold the address (15 s).
 	Settle time.Duration
 	// Before is how long the client pings before the master reboots (5 s).
@@ -90,6 +96,42 @@ var (
 // advbase is the walkthrough's advertisement base: carp(4)'s default.
 const advbase = 1
 
+// etcdTTL is the lease TTL of the etcd walkthrough: short, so that the
+// backup takes over within the master's time away.
+const etcdTTL = 4 * time.Second
+
+// The bounds the outage is shown next to.
+const (
+	carpBound = "CARP bound 3*advbase + advskew/256"
+	etcdBound = "etcd bound ttl + 0.3 s"
+)
+
+// etcdConf returns a node's carpd.toml in the etcd walkthrough: node i
+// (0, 1) of nodes, the vhid on eth0 elected on the cluster at endpoints.
+func etcdConf(i int, n node, endpoints []string) string {
+	eps := make([]string, len(endpoints))
+	for j, e := range endpoints {
+		eps[j] = fmt.Sprintf("%q", e)
+	}
+	return fmt.Sprintf(`[etcd]
+endpoints = [%s]
+node = %q
+ttl = %q
+
+[[vhid]]
+interface = %q
+vhid = %d
+addresses = ["%s/32"]
+electorate = "etcd"
+advskew = %d
+`, strings.Join(eps, ", "), n.name, etcdTTL.String(), lab.Iface, vhid, vip, n.skew)
+}
+
+// ctlAddr is node i's address on the etcd cluster's segment.
+func ctlAddr(i int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(21 + i)}), 24)
+}
+
 // rcConf returns a node's rc.conf.
 func rcConf(n node) string {
 	mask := net.IP(net.CIDRMask(n.addr.Bits(), 32)).String()
@@ -140,7 +182,8 @@ type run struct {
 	out *printer
 
 	lab    *lab.Lab
-	dir    string // holds the rc.conf files
+	etcd   *etcdlab.Cluster // in etcd mode: the cluster, which owns lab
+	dir    string           // holds the rc.conf (carpd.toml) files
 	hosts  map[string]*lab.Host
 	client *lab.Host
 
@@ -174,7 +217,10 @@ func (o *orderer) add(seq int, line string, out *printer) {
 
 func (d *run) close() error {
 	var err error
-	if d.lab != nil {
+	switch {
+	case d.etcd != nil:
+		err = d.etcd.Close()
+	case d.lab != nil:
 		err = d.lab.Close()
 	}
 	if d.dir != "" {
@@ -184,7 +230,7 @@ func (d *run) close() error {
 }
 
 func (d *run) play(ctx context.Context) error {
-	if err := d.build(); err != nil {
+	if err := d.build(ctx); err != nil {
 		return err
 	}
 	d.printIntro()
@@ -243,9 +289,10 @@ func (d *run) play(ctx context.Context) error {
 	return d.conclude(probe.Summarize(s.rs), probe.Summarize(f.rs))
 }
 
-// build makes the lab, the hosts and the rc.conf files.
-func (d *run) build() error {
-	l, err := lab.New("carpdemo")
+// build makes the lab, the hosts and the rc.conf files; in etcd mode the
+// etcd cluster first, whose lab it is, and carpd.toml files.
+func (d *run) build(ctx context.Context) error {
+	l, err := d.newLab(ctx)
 	if err != nil {
 		return fmt.Errorf("carpd-demo: %w", err)
 	}
@@ -264,19 +311,67 @@ func (d *run) build() error {
 	if d.dir, err = os.MkdirTemp("", "carpd-demo-"); err != nil {
 		return fmt.Errorf("carpd-demo: %w", err)
 	}
-	for _, n := range nodes {
-		if err := os.WriteFile(d.rcPath(n), []byte(rcConf(n)), 0o600); err != nil {
+	for i, n := range nodes {
+		if d.etcd != nil {
+			if err := d.hosts[n.name].Attach(etcdlab.Segment, "ctl", ctlAddr(i)); err != nil {
+				return fmt.Errorf("carpd-demo: %w", err)
+			}
+		}
+		if err := os.WriteFile(d.rcPath(n), []byte(d.conf(i, n)), 0o600); err != nil {
 			return fmt.Errorf("carpd-demo: %w", err)
 		}
 	}
 	return nil
 }
 
-func (d *run) rcPath(n node) string { return filepath.Join(d.dir, n.name+".rc.conf") }
+// newLab makes the lab: in etcd mode, the etcd cluster's, once it has a
+// leader.
+func (d *run) newLab(ctx context.Context) (*lab.Lab, error) {
+	if !d.o.Etcd {
+		return lab.New("carpdemo")
+	}
+	bin, err := etcdlab.Binary()
+	if err != nil {
+		return nil, err
+	}
+	c, err := etcdlab.New(bin, "carpdemo", etcdlab.Raft{})
+	if c != nil {
+		d.etcd = c
+	}
+	if err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if _, err := c.Leader(wait); err != nil {
+		return nil, fmt.Errorf("the etcd cluster has no leader: %w", err)
+	}
+	return c.Lab, nil
+}
+
+// conf is node i's configuration: the handbook's rc.conf, or in etcd
+// mode a carpd.toml.
+func (d *run) conf(i int, n node) string {
+	if d.etcd != nil {
+		return etcdConf(i, n, d.etcd.Endpoints())
+	}
+	return rcConf(n)
+}
+
+func (d *run) rcPath(n node) string {
+	if d.o.Etcd {
+		return filepath.Join(d.dir, n.name+".toml")
+	}
+	return filepath.Join(d.dir, n.name+".rc.conf")
+}
 
 func (d *run) carpdArgs(n node) []string {
 	// Each carpd its own control socket and state file.
-	args := []string{d.o.Carpd, "--rc-conf", d.rcPath(n),
+	flag := "--rc-conf"
+	if d.o.Etcd {
+		flag = "--config"
+	}
+	args := []string{d.o.Carpd, flag, d.rcPath(n),
 		"--control", filepath.Join(d.dir, n.name+".sock"), "--state-file", filepath.Join(d.dir, n.name+".state")}
 	if d.o.Preempt {
 		args = append(args, "--preempt")
@@ -286,7 +381,16 @@ func (d *run) carpdArgs(n node) []string {
 
 func (d *run) printIntro() {
 	p := d.out
-	p.printf("carpd-demo: FreeBSD's CARP walkthrough, in network namespaces (lab %s)\n\n", d.lab.ID)
+	if d.etcd != nil {
+		p.printf("carpd-demo: FreeBSD's CARP walkthrough with the vhid elected on etcd, in network namespaces (lab %s)\n\n", d.lab.ID)
+		p.printf("etcd: 3 members on segment %s: %s\n", etcdlab.Segment, strings.Join(d.etcd.Endpoints(), " "))
+		for i, n := range nodes {
+			p.printf("  %-7s ctl %s\n", n.name, ctlAddr(i))
+		}
+		p.printf("\n")
+	} else {
+		p.printf("carpd-demo: FreeBSD's CARP walkthrough, in network namespaces (lab %s)\n\n", d.lab.ID)
+	}
 	p.printf("One Ethernet segment (bridge %s in namespace %s):\n", lab.Bridge, d.lab.Switch)
 	for _, n := range nodes {
 		h := d.hosts[n.name]
@@ -294,9 +398,13 @@ func (d *run) printIntro() {
 	}
 	p.printf("  %-7s %-15s %s %s  netns %s\n", "client", client, d.client.Iface, d.client.MAC, d.client.NS)
 	p.printf("  virtual address %s, vhid %d\n", vip, vhid)
-	for _, n := range nodes {
-		p.printf("\n%s's /etc/rc.conf:\n", n.name)
-		for _, line := range strings.Split(strings.TrimSuffix(rcConf(n), "\n"), "\n") {
+	for i, n := range nodes {
+		file := "/etc/rc.conf"
+		if d.etcd != nil {
+			file = "/etc/carpd/carpd.toml"
+		}
+		p.printf("\n%s's %s:\n", n.name, file)
+		for _, line := range strings.Split(strings.TrimSuffix(d.conf(i, n), "\n"), "\n") {
 			p.printf("  %s\n", line)
 		}
 	}
@@ -487,8 +595,11 @@ func (d *run) conclude(slow, fast probe.Stats) error {
 	for _, n := range nodes {
 		states[n.name] = lastState(d.current(n.name).Output())
 	}
-	backup := nodes[1]
-	d.out.printf("\n%s", formatStats(vip, slow, fast.Outage, outageInterval, masterDownBound(advbase, backup.skew)))
+	bound, what := masterDownBound(advbase, nodes[1].skew), carpBound
+	if d.etcd != nil {
+		bound, what = etcdTTL+300*time.Millisecond, etcdBound
+	}
+	d.out.printf("\n%s", formatStats(vip, slow, fast.Outage, outageInterval, bound, what))
 	d.out.printf("%s is held by: %s\n", vip, heldBy(hs, states))
 	d.out.printf("\ncarpd's state changes:\n%s", d.logs(true))
 

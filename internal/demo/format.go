@@ -19,12 +19,13 @@ func masterDownBound(advbase, advskew int) time.Duration {
 
 // formatStats renders the end-of-walkthrough statistics: the printed pings'
 // counts, in Windows ping's words, and the outage as measured by a probe
-// every fine interval, next to the CARP bound.
-func formatStats(vip netip.Addr, s probe.Stats, outage, fine, bound time.Duration) string {
+// every fine interval, next to the bound (what says which: "CARP bound
+// 3*advbase + advskew/256").
+func formatStats(vip netip.Addr, s probe.Stats, outage, fine, bound time.Duration, what string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Ping statistics for %s:\n", vip)
 	fmt.Fprintf(&b, "    Packets: Sent = %d, Received = %d, Lost = %d (%d%% loss),\n", s.Sent, s.Received, s.Lost, s.LossPercent())
-	bnd := fmt.Sprintf("CARP bound 3*advbase + advskew/256 = %.2f s", bound.Seconds())
+	bnd := fmt.Sprintf("%s = %.2f s", what, bound.Seconds())
 	if outage == 0 {
 		fmt.Fprintf(&b, "Outage: none seen by a probe every %v (%s)\n", fine, bnd)
 	} else {

@@ -76,7 +76,7 @@ Outage: none seen by a probe every 100ms (CARP bound 3*advbase + advskew/256 = 3
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := formatStats(vip, tt.s, tt.outage, 100*time.Millisecond, bound)
+			got := formatStats(vip, tt.s, tt.outage, 100*time.Millisecond, bound, carpBound)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("formatStats (-want +got):\n%s", diff)
 			}

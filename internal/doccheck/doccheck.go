@@ -1,6 +1,6 @@
 // Package doccheck finds what the code accepts but the manual pages do not
 // document: TOML keys, command-line flags, carpctl's commands and the
-// hooks' environment. Its tests (here, in cmd/carpd and in cmd/carpctl)
+// hooks' environment. Its tests (here, in internal/service and in cmd/carpctl)
 // derive each set from the code itself and fail naming every word that a
 // page leaves out.
 package doccheck

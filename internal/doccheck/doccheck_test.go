@@ -13,9 +13,11 @@ import (
 
 // tables are the places a key can be written, as the start of a file.
 var tables = map[string]string{
+	"[etcd]":    "[etcd]\n",
 	"global":    "",
 	"[[vhid]]":  "[[vhid]]\n",
 	"[[check]]": "[[check]]\n",
+	"[bgp]":     "[bgp]\n",
 }
 
 // tomlKeys returns every key that config.ParseTOML accepts, with the
@@ -31,7 +33,7 @@ func tomlKeys(t *testing.T) map[string][]string {
 	}
 	keys := map[string][]string{}
 	for _, k := range KeyCandidates(lits) {
-		for _, table := range []string{"global", "[[vhid]]", "[[check]]"} {
+		for _, table := range []string{"global", "[[vhid]]", "[[check]]", "[etcd]", "[bgp]"} {
 			if accepted(tables[table], k) {
 				keys[k] = append(keys[k], table)
 			}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strconv"
@@ -27,14 +28,16 @@ import (
 // Host is the daemon's adapter set on this machine.
 type Host struct {
 	daemon.Host
-	ann *announce.Announcer
+	ann    *announce.Announcer
+	routes *routes // the bgp speaker, when some vhid has mover = "bgp"
 }
 
 // Open builds the adapters for cfg in the current network namespace: it
 // opens the protocol sockets of the address families cfg uses, with cfg's
 // TOS, and gives the virtual addresses the lifetime the daemon renews
-// (daemon.AddressLifetime). It needs CAP_NET_RAW and CAP_NET_ADMIN.
-func Open(cfg *config.Config) (*Host, error) {
+// (daemon.AddressLifetime); the bgp speaker logs through log. It needs
+// CAP_NET_RAW and CAP_NET_ADMIN.
+func Open(cfg *config.Config, log *slog.Logger) (*Host, error) {
 	addrs := vip.New(nil, vip.AddOptions{ValidLifetime: daemon.AddressLifetime(cfg)})
 	h := &Host{Host: daemon.Host{
 		Addresses:   addresses{addrs},
@@ -61,6 +64,14 @@ func Open(cfg *config.Config) (*Host, error) {
 	}
 	h.ann = announce.New()
 	h.Announcer = h.ann
+	if cfg.BGP != nil && usesBGP(cfg) {
+		r, err := startRoutes(context.Background(), cfg.BGP, log)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("starting the bgp speaker: %w", err)
+		}
+		h.routes, h.Routes = r, r
+	}
 	return h, nil
 }
 
@@ -75,6 +86,10 @@ func (h *Host) Close() error {
 	}
 	if h.ann != nil {
 		errs = append(errs, h.ann.Close())
+	}
+	if h.routes != nil {
+		// A NOTIFICATION Cease to each peer: they drop every route.
+		errs = append(errs, h.routes.sp.Close())
 	}
 	if a, ok := h.Addresses.(addresses); ok {
 		errs = append(errs, a.Close())

@@ -71,11 +71,15 @@ type fdTimer struct {
 	mu      sync.Mutex
 	stopped bool
 	its     unix.ItimerSpec // what arm sets; mu held
-	// due is the arming's deadline, as the time since base (the
+	// due is the deadline Reset asked for, as the time since base (the
 	// monotonic clock, which the timerfd's CLOCK_MONOTONIC is); 0:
-	// disarmed or fired.
+	// disarmed or fired. set is when the timerfd expires (0: expired or
+	// disarmed): at or before due. A Reset to a later deadline than set
+	// leaves the timerfd alone, and check, woken at set, arms it again
+	// for due (see Reset).
 	base time.Time
 	due  time.Duration
+	set  time.Duration
 
 	// The functions given to the RawConn, made once (a closure made at
 	// each call would be allocated at each call).
@@ -115,6 +119,13 @@ func (t *fdTimer) C() <-chan time.Time { return t.c }
 
 // Reset makes the timer fire after d, and only then: a fire still
 // waiting in c is taken out.
+//
+// A deadline later than the timerfd's expiration costs no system call:
+// the timerfd wakes check at its expiration, which finds the deadline
+// ahead and arms it again for the rest. A backup's loop moves its
+// master-down deadline later with every advert it hears (25,500 a second
+// with 255 vrids at 10 ms), and so arms the timerfd about once per
+// master-down interval, not once per advert.
 func (t *fdTimer) Reset(d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -126,7 +137,15 @@ func (t *fdTimer) Reset(d time.Duration) {
 	default:
 	}
 	// A zero it_value disarms: the shortest wait is a nanosecond.
-	t.arm(max(d, time.Nanosecond))
+	d = max(d, time.Nanosecond)
+	if t.backup == nil && t.set != 0 {
+		// Read before the kernel reads its clock (see arm).
+		if due := time.Since(t.base) + d; due >= t.set {
+			t.due = due
+			return
+		}
+	}
+	t.arm(d)
 }
 
 // Stop stops the timer for good: its timerfd is closed and its goroutine
@@ -154,10 +173,14 @@ func (t *fdTimer) arm(d time.Duration) {
 		// at or after due.
 		t.due = time.Since(t.base) + d
 	}
+	t.set = t.due
 	t.its = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
 	t.armErr = nil
 	if err := t.rc.Control(t.armCtl); err != nil {
 		t.armErr = err
+	}
+	if t.armErr != nil {
+		t.set = 0
 	}
 	if t.armErr == nil && t.backup == nil {
 		return
@@ -209,20 +232,37 @@ func (t *fdTimer) wait() {
 }
 
 // check is Read's callback, at its start and after each wake of the
-// poller: when the arming's deadline has passed, it delivers the fire
-// (once per arming). It always answers false: wait in the poller for the
-// next expiration's edge.
-func (t *fdTimer) check(uintptr) bool {
+// poller (and the backup's, with fd 0): when the deadline has passed, it
+// delivers the fire (once per Reset); when the timerfd expired before a
+// deadline that Reset moved later, it arms the timerfd again for the
+// rest. It always answers false: wait in the poller for the next
+// expiration's edge.
+func (t *fdTimer) check(fd uintptr) bool {
 	t.mu.Lock()
-	if t.due != 0 && !t.stopped {
-		if now := time.Now(); now.Sub(t.base) >= t.due {
-			t.due = 0
-			select {
-			case t.c <- now:
-			default:
-			}
+	defer t.mu.Unlock()
+	if t.due == 0 || t.stopped {
+		return false
+	}
+	now := time.Now()
+	at := now.Sub(t.base)
+	if at >= t.due {
+		t.due, t.set = 0, 0
+		select {
+		case t.c <- now:
+		default:
+		}
+		return false
+	}
+	if t.backup == nil && fd != 0 && t.set != 0 && at >= t.set {
+		// The timerfd expired at an earlier deadline: on to due.
+		t.set = t.due
+		t.its = unix.ItimerSpec{Value: unix.NsecToTimespec(int64(t.due - at))}
+		t.setTime(fd)
+		if t.armErr != nil {
+			t.set = 0
+			t.armFailed()
+			t.backup = time.AfterFunc(t.due-at, t.wake)
 		}
 	}
-	t.mu.Unlock()
 	return false
 }

@@ -165,3 +165,47 @@ func TestFDTimerArmFails(t *testing.T) {
 		t.Errorf("logged %d times after a second timer failed, want once", n)
 	}
 }
+
+// TestFDTimerLaterReset: a Reset to a deadline later than the timerfd's
+// expiration costs no system call; the timerfd, woken at its expiration,
+// is armed again for the rest, and the fire comes at the last deadline,
+// not before. A Reset to an earlier deadline arms at once.
+func TestFDTimerLaterReset(t *testing.T) {
+	tm, err := newFDTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tm.Stop()
+	calls := 0 // under tm.mu, as settime is called
+	tm.mu.Lock()
+	tm.settime = func(fd uintptr, its *unix.ItimerSpec) syscall.Errno {
+		calls++
+		return settime(fd, its)
+	}
+	tm.mu.Unlock()
+	count := func() int {
+		tm.mu.Lock()
+		defer tm.mu.Unlock()
+		return calls
+	}
+	start := time.Now()
+	tm.Reset(20 * time.Millisecond)
+	for i := 3; i <= 6; i++ {
+		tm.Reset(time.Duration(i)*10*time.Millisecond - time.Since(start))
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d timerfd_settime calls for a Reset and 4 later ones, want 1", n)
+	}
+	waitFire(t, tm, start, 60*time.Millisecond, "after Resets to later deadlines")
+	if n := count(); n != 2 {
+		t.Errorf("%d timerfd_settime calls in all, want 2 (the first arming, the one at its expiration)", n)
+	}
+	// Earlier: armed at once.
+	start = time.Now()
+	tm.Reset(time.Hour)
+	tm.Reset(10 * time.Millisecond)
+	waitFire(t, tm, start, 10*time.Millisecond, "after a Reset to an earlier deadline")
+	if n := count(); n != 4 {
+		t.Errorf("%d timerfd_settime calls in all, want 4", n)
+	}
+}

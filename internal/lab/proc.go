@@ -18,7 +18,7 @@ type Proc struct {
 	Name string
 
 	cmd  *exec.Cmd
-	out  syncBuffer
+	out  Buffer
 	done chan struct{} // closed once the process has been waited for
 	err  error         // Wait's result, set before done is closed
 }
@@ -33,7 +33,7 @@ func newProc(name string, cmd *exec.Cmd) *Proc {
 // start starts the process and a goroutine that reaps it. If the start
 // fails, done is closed at once.
 func (p *Proc) start() error {
-	if err := p.cmd.Start(); err != nil {
+	if err := StartCmd(p.cmd); err != nil {
 		p.err = err
 		close(p.done)
 		return err
@@ -141,19 +141,20 @@ func (p *Proc) WaitOutput(ctx context.Context, substr string) error {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for several writers and readers: a
+// process's output, or a log that goroutines write while a test reads it.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

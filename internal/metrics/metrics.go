@@ -1,7 +1,8 @@
 // Package metrics serves carpd's Prometheus metrics and /healthz over
-// HTTP. One collector takes a snapshot of the daemon through its event
-// loop at each scrape (a private registry: nothing of the Go runtime's
-// default registry leaks in unless asked for).
+// HTTP. One collector reads the snapshot the daemon's event loop last
+// published at each scrape, without entering the loop (a private
+// registry: nothing of the Go runtime's default registry leaks in unless
+// asked for).
 package metrics
 
 import (
@@ -27,13 +28,16 @@ import (
 // Prometheus default port allocations list).
 const DefaultListen = "127.0.0.1:9657"
 
-// Source is what the metrics are read from (*daemon.Daemon).
+// Source is what the metrics are read from (*daemon.Daemon): its status
+// and counters as last published, which never wait for the event loop,
+// and whether the loop runs and is not stuck.
 type Source interface {
 	Status(ctx context.Context) (api.Status, error)
 	Stats(ctx context.Context) (api.Stats, error)
+	Healthy() error
 }
 
-// scrapeTimeout bounds a snapshot; /healthz fails beyond it.
+// scrapeTimeout bounds a snapshot.
 const scrapeTimeout = 2 * time.Second
 
 var (
@@ -78,12 +82,35 @@ var (
 	descBuild = prometheus.NewDesc("carpd_build_info",
 		"carpd's version, as labels; always 1.", []string{"version", "goversion"}, nil)
 	descUp = prometheus.NewDesc("carpd_up",
-		"Whether carpd's event loop answered this scrape.", nil, nil)
+		"Whether carpd's event loop runs and is not stuck (busy with one input for over 2 s).", nil, nil)
 	descCheckUp = prometheus.NewDesc("carpd_check_up",
 		"Whether the health check is up (1) or failing (0).", []string{"check"}, nil)
+	descBGPPeerUp = prometheus.NewDesc("carpd_bgp_peer_up",
+		"Whether the bgp mover's session with the peer is established (1) or not (0).", []string{"peer", "as"}, nil)
+	descBGPPeerState = prometheus.NewDesc("carpd_bgp_peer_state",
+		"The bgp mover's session with the peer: 1 for its state (RFC 4271's, lower case), 0 for the others.", []string{"peer", "state"}, nil)
+	descBGPAdvertised = prometheus.NewDesc("carpd_bgp_peer_advertised_routes",
+		"Routes the bgp mover sent to the peer and did not withdraw.", []string{"peer"}, nil)
+	descBGPRoutes = prometheus.NewDesc("carpd_bgp_routes_announced",
+		"Host routes the bgp mover announces (the addresses of the vhids with mover = \"bgp\" this host holds).", nil, nil)
+	descMoverFailures = prometheus.NewDesc("carpd_mover_failures_total",
+		"Calls of a vhid's mover (mover = \"bgp\": an announcement or a withdrawal) that failed.", []string{"iface", "vhid", "proto", "af"}, nil)
 	descCheckDemotion = prometheus.NewDesc("carpd_check_demotion",
 		"The demotion a failing check applies (0 while up, or for action release).", []string{"check"}, nil)
+	descEtcdRenewLatency = prometheus.NewDesc("carpd_etcd_renew_latency_seconds",
+		"The round trip of an etcd vhid's last acknowledged lease renewal.", vhidLabels, nil)
+	descEtcdWatchRestarts = prometheus.NewDesc("carpd_etcd_watch_restarts_total",
+		"Watches of an etcd vhid's keys that broke (error, compaction, close) and were read again.", vhidLabels, nil)
+	descEtcdReadFailures = prometheus.NewDesc("carpd_etcd_read_failures_total",
+		"Linearizable reads of an etcd vhid's keys that failed.", vhidLabels, nil)
+	descEtcdFence = prometheus.NewDesc("carpd_etcd_fence_remaining_seconds",
+		"Time left to an etcd holder's fence deadline D, when it releases whatever the network does (0: not holding).", vhidLabels, nil)
+	descEtcdTenure = prometheus.NewDesc("carpd_etcd_leader_tenure",
+		"The create revision of an etcd vhid's leader key as last read (the holder's tenure; 0: no holder).", vhidLabels, nil)
 )
+
+// vhidLabels are the labels of a vhid's series.
+var vhidLabels = []string{"iface", "vhid", "proto", "af"}
 
 // Collector is the one collector of carpd's metrics.
 type Collector struct {
@@ -95,12 +122,15 @@ type Collector struct {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descTransitions, descSent, descSendFailed, descReceived, descDropped,
 		descSkew, descPriority, descMasterAdverInterval, descDemotion, descDemotionSource, descAnnouncements, descRestores, descLastTransition, descHookRuns,
-		descResyncs, descQueueDrops, descReload, descReloadTime, descBuild, descUp, descCheckUp, descCheckDemotion} {
+		descResyncs, descQueueDrops, descReload, descReloadTime, descBuild, descUp, descCheckUp, descCheckDemotion,
+		descBGPPeerUp, descBGPPeerState, descBGPAdvertised, descBGPRoutes, descMoverFailures,
+		descEtcdRenewLatency, descEtcdWatchRestarts, descEtcdReadFailures, descEtcdFence, descEtcdTenure} {
 		ch <- d
 	}
 }
 
-// Collect takes a snapshot through the daemon's loop.
+// Collect reads the daemon's last snapshot; carpd_up says whether its
+// loop is well.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuild, prometheus.GaugeValue, 1, version.String(), version.Go())
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
@@ -112,7 +142,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 0)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	up := 1.0
+	if err := c.src.Healthy(); err != nil {
+		c.log.Warn("carpd: metrics: the event loop is not well", "err", err)
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
 	gauge := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
@@ -147,14 +182,46 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSendFailed, k.SendFailed, l...)
 		counter(descAnnouncements, k.Announcements, l...)
 		counter(descRestores, k.AddressRestores, l...)
+		if v.Mover != "" {
+			counter(descMoverFailures, k.MoverFailures, l...)
+		}
 		for _, t := range k.TransitionsByKind {
 			counter(descTransitions, t.Count, with(t.To, Slug(t.Reason))...)
 		}
 		if v.LastChange != nil {
 			gauge(descLastTransition, float64(v.LastChange.Time.UnixNano())/1e9, l...)
 		}
+		if e := v.Etcd; e != nil {
+			gauge(descEtcdRenewLatency, e.RenewLatency, l...)
+			counter(descEtcdWatchRestarts, e.WatchRestarts, l...)
+			counter(descEtcdReadFailures, e.ReadFailures, l...)
+			gauge(descEtcdTenure, float64(e.Tenure), l...)
+			left := 0.0
+			if e.FenceDeadline != nil {
+				left = max(time.Until(*e.FenceDeadline).Seconds(), 0)
+			}
+			gauge(descEtcdFence, left, l...)
+		}
 	}
 	gauge(descDemotion, float64(st.Demotion))
+	if g := st.BGP; g != nil {
+		for _, p := range g.Peers {
+			up := 0.0
+			if p.State == "established" {
+				up = 1
+			}
+			gauge(descBGPPeerUp, up, p.Address, strconv.FormatUint(uint64(p.AS), 10))
+			for _, s := range bgpStates {
+				in := 0.0
+				if s == p.State {
+					in = 1
+				}
+				gauge(descBGPPeerState, in, p.Address, s)
+			}
+			gauge(descBGPAdvertised, float64(p.Advertised), p.Address)
+		}
+		gauge(descBGPRoutes, float64(len(g.Routes)))
+	}
 	for _, c := range st.Checks {
 		up := 0.0
 		if c.Up {
@@ -210,7 +277,7 @@ func Slug(reason string) string {
 }
 
 // Handler returns the HTTP handler: /metrics and /healthz (200 while the
-// event loop answers within 2 s).
+// event loop runs and has not been busy with one input for over 2 s).
 func Handler(src Source, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&Collector{src: src, log: log})
@@ -219,9 +286,7 @@ func Handler(src Source, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout)
-		defer cancel()
-		if _, err := src.Status(ctx); err != nil {
+		if err := src.Healthy(); err != nil {
 			http.Error(w, "event loop not answering: "+err.Error()+"\n", http.StatusServiceUnavailable)
 			return
 		}
@@ -277,3 +342,7 @@ func (s *Server) Close() error {
 	}
 	return s.srv.Close()
 }
+
+// bgpStates are the states of a BGP session (RFC 4271), as status names
+// them.
+var bgpStates = []string{"idle", "connect", "active", "opensent", "openconfirm", "established"}

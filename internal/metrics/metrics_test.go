@@ -18,12 +18,14 @@ import (
 
 // fakeSource serves a fixed status and counters.
 type fakeSource struct {
-	st    api.Status
-	stats api.Stats
+	st     api.Status
+	stats  api.Stats
+	health error
 }
 
 func (f *fakeSource) Status(context.Context) (api.Status, error) { return f.st, nil }
 func (f *fakeSource) Stats(context.Context) (api.Stats, error)   { return f.stats, nil }
+func (f *fakeSource) Healthy() error                             { return f.health }
 
 // scrape returns the families served by Handler(src).
 func scrape(t *testing.T, src Source) map[string]*dto.MetricFamily {
@@ -126,5 +128,52 @@ func checkOneFamilyLabel(t testing.TB, mf map[string]*dto.MetricFamily) {
 	}
 	if len(seen) > 1 {
 		t.Errorf("two address-family labels: af on %s, family on %s", seen["af"], seen["family"])
+	}
+}
+
+// TestEtcdMetrics: an etcd vhid's series (renewal latency, watch
+// restarts, read failures, tenure, time left to D) come from its status;
+// a CARP vhid has none; the time to D is 0 once D is past.
+func TestEtcdMetrics(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	src := &fakeSource{st: api.Status{Version: api.Version, VHIDs: []api.VHID{
+		{Interface: "eth0", VHID: 1, Protocol: "carp", State: "MASTER"},
+		{Interface: "eth0", VHID: 2, Protocol: "etcd", State: "MASTER", Etcd: &api.Etcd{
+			Node: "h1", Leader: "h1", Tenure: 42, RenewLatency: 0.003, WatchRestarts: 2, ReadFailures: 1, FenceDeadline: &d}},
+	}}}
+	one := func(mf map[string]*dto.MetricFamily, name string) *dto.Metric {
+		t.Helper()
+		f := mf[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			t.Fatalf("%s: want one series (the etcd vhid's), got %v", name, f)
+		}
+		m := f.GetMetric()[0]
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "vhid" && l.GetValue() != "2" || l.GetName() == "proto" && l.GetValue() != "etcd" {
+				t.Errorf("%s: label %s=%s", name, l.GetName(), l.GetValue())
+			}
+		}
+		return m
+	}
+	mf := scrape(t, src)
+	if v := one(mf, "carpd_etcd_renew_latency_seconds").GetGauge().GetValue(); v != 0.003 {
+		t.Errorf("renew latency %v", v)
+	}
+	if v := one(mf, "carpd_etcd_watch_restarts_total").GetCounter().GetValue(); v != 2 {
+		t.Errorf("watch restarts %v", v)
+	}
+	if v := one(mf, "carpd_etcd_read_failures_total").GetCounter().GetValue(); v != 1 {
+		t.Errorf("read failures %v", v)
+	}
+	if v := one(mf, "carpd_etcd_leader_tenure").GetGauge().GetValue(); v != 42 {
+		t.Errorf("tenure %v", v)
+	}
+	if v := one(mf, "carpd_etcd_fence_remaining_seconds").GetGauge().GetValue(); v < 3590 || v > 3600 {
+		t.Errorf("time to D %v, want about an hour", v)
+	}
+	past := time.Now().Add(-time.Second)
+	src.st.VHIDs[1].Etcd.FenceDeadline = &past
+	if v := one(scrape(t, src), "carpd_etcd_fence_remaining_seconds").GetGauge().GetValue(); v != 0 {
+		t.Errorf("time to a past D %v, want 0", v)
 	}
 }

@@ -34,6 +34,9 @@ func New(h *netlink.Handle, opts AddOptions) *Manager {
 		if x, err := newRefresher(); err == nil {
 			o.async = x
 		}
+		if x, err := newBatcher(); err == nil {
+			o.batch = x
+		}
 	}
 	return &Manager{os: o, opts: opts}
 }
@@ -51,19 +54,29 @@ func (m *Manager) EchoPort() uint32 {
 }
 
 // Close closes the Manager's renewal socket, which ends the goroutine
-// that reads it; renewals go through the netlink handle from then on. A
+// that reads it, and its socket for batches; renewals, additions and
+// removals go through the netlink handle from then on. A
 // handle given to New stays open: it is the caller's.
 func (m *Manager) Close() error {
-	if o, ok := m.os.(*netlinkOS); ok && o.async != nil {
-		return o.async.close()
+	o, ok := m.os.(*netlinkOS)
+	if !ok {
+		return nil
 	}
-	return nil
+	var errs []error
+	if o.batch != nil {
+		errs = append(errs, o.batch.close())
+	}
+	if o.async != nil {
+		errs = append(errs, o.async.close())
+	}
+	return errors.Join(errs...)
 }
 
 // netlinkOS is the real addrOS, through rtnetlink.
 type netlinkOS struct {
 	h     *netlink.Handle
 	async *refresher // nil: renewals through h
+	batch *batcher   // nil: additions and removals through h, one by one
 
 	mu    sync.Mutex
 	index map[string]int // interface indexes by name, for replace
@@ -120,6 +133,23 @@ func (o *netlinkOS) add(ifname string, r addReq) error {
 	return o.h.AddrAdd(l, netlinkAddr(r))
 }
 
+// usable reports whether the kernel routes packets for p's address to
+// this host: a route lookup through the interface finds a local route
+// (`ip route get ADDR oif IFNAME`, which in a VRF looks in its table).
+func (o *netlinkOS) usable(ifname string, p netip.Prefix) (bool, error) {
+	opts := &netlink.RouteGetOptions{Oif: ifname}
+	o.mu.Lock()
+	if idx, ok := o.index[ifname]; ok {
+		opts = &netlink.RouteGetOptions{OifIndex: idx}
+	}
+	o.mu.Unlock()
+	rs, err := o.h.RouteGetWithOptions(p.Addr().AsSlice(), opts)
+	if err != nil {
+		return false, err
+	}
+	return len(rs) > 0 && rs[0].Type == unix.RTN_LOCAL, nil
+}
+
 // replace is called at every advert: it looks the interface up by name
 // only once, and again if the cached index fails (the interface was
 // recreated). With the refresher, a renewal on the cached index is sent
@@ -149,8 +179,12 @@ func (o *netlinkOS) replace(ifname string, r addReq) error {
 
 // forgetFailed takes the refresher's failures: the interfaces they were
 // for are looked up by name again (every interface, for a failure whose
-// request is no longer known). It returns the failures and whether
-// ifname's cached index may be stale.
+// request is no longer known). A failure of a request sent to an index
+// the interface no longer has in the cache, which a lookup by name has
+// replaced since, is dropped: the renewal after that lookup went to the
+// right index (an interface made again refuses every renewal of the call
+// that found it stale, and their refusals arrive one by one). It returns
+// the failures and whether ifname's cached index may be stale.
 func (o *netlinkOS) forgetFailed(ifname string) (errs []error, stale bool) {
 	failed := o.async.failures()
 	if len(failed) == 0 {
@@ -159,6 +193,9 @@ func (o *netlinkOS) forgetFailed(ifname string) (errs []error, stale bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, f := range failed {
+		if idx, ok := o.index[f.ifname]; ok && f.ifname != "" && idx != f.index {
+			continue // superseded
+		}
 		if f.ifname == "" {
 			clear(o.index)
 		} else {

@@ -69,6 +69,14 @@ func (n *testNS) do(fn func() error) error {
 	return <-errc
 }
 
+// vethUp makes the veth pair v0, v1 in the namespace, both up.
+func (n *testNS) vethUp(t *testing.T) {
+	t.Helper()
+	n.ip(t, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+	n.ip(t, "link", "set", "v0", "up")
+	n.ip(t, "link", "set", "v1", "up")
+}
+
 // ip runs ip(8) inside the namespace.
 func (n *testNS) ip(t *testing.T, args ...string) {
 	t.Helper()

@@ -63,12 +63,14 @@ type refreshKey struct {
 type sentReq struct {
 	seq    uint32
 	ifname string
+	index  int // the interface's index it was sent to
 	r      addReq
 }
 
 // refreshFailure is a renewal the kernel refused.
 type refreshFailure struct {
 	ifname string // "" when the request is no longer known
+	index  int    // the index the request went to (with ifname)
 	err    error
 }
 
@@ -182,7 +184,7 @@ func (x *refresher) send(ifname string, idx int, r addReq) error {
 		x.seq++
 	}
 	(*unix.NlMsghdr)(unsafe.Pointer(&b[0])).Seq = x.seq
-	x.sent[x.seq%uint32(len(x.sent))] = sentReq{seq: x.seq, ifname: ifname, r: r}
+	x.sent[x.seq%uint32(len(x.sent))] = sentReq{seq: x.seq, ifname: ifname, index: idx, r: r}
 	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(x.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
 	if e != 0 {
 		return e
@@ -253,7 +255,7 @@ func (x *refresher) drainInto(failed []refreshFailure) []refreshFailure {
 				failed = append(failed, refreshFailure{err: fmt.Errorf("an earlier renewal of an address's lifetime: %w", errno)})
 				continue
 			}
-			failed = append(failed, refreshFailure{ifname: s.ifname, err: fmt.Errorf("an earlier %s: %w",
+			failed = append(failed, refreshFailure{ifname: s.ifname, index: s.index, err: fmt.Errorf("an earlier %s: %w",
 				replaceCommand(s.ifname, s.r), errno)})
 		}
 	}
@@ -269,9 +271,16 @@ func replaceCommand(ifname string, r addReq) string {
 // of index idx, as the netlink handle's AddrReplace builds it (see
 // netlinkAddr), but for NLM_F_ACK.
 func replaceRequest(idx int, r addReq) []byte {
+	return addrRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, idx, r)
+}
+
+// addrRequest is the request of type typ (RTM_NEWADDR, RTM_DELADDR) with
+// flags for r on the interface of index idx, as the netlink handle builds
+// it (see netlinkAddr).
+func addrRequest(typ, flags, idx int, r addReq) []byte {
 	a := netlinkAddr(r)
 	family := nl.GetIPFamily(a.IP)
-	req := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE)
+	req := nl.NewNetlinkRequest(typ, flags)
 	msg := nl.NewIfAddrmsg(family)
 	msg.Index = uint32(idx)
 	ones, bits := a.Mask.Size()

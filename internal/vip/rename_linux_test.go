@@ -119,6 +119,10 @@ func TestRefreshWithoutAck(t *testing.T) {
 	}
 	x.mu.Unlock()
 
+	o := m.os.(*netlinkOS)
+	o.mu.Lock()
+	staleIdx := o.index["eth0"]
+	o.mu.Unlock()
 	ns.ip(t, "link", "del", "eth0")
 	ns.ip(t, "link", "add", "eth0", "type", "veth", "peer", "name", "p1")
 	ns.ip(t, "link", "set", "eth0", "up")
@@ -149,6 +153,16 @@ func TestRefreshWithoutAck(t *testing.T) {
 	}
 	if err := m.Refresh("eth0", vips); err != nil {
 		t.Errorf("Refresh again: %v", err)
+	}
+	// A refusal of a renewal sent to the stale index that arrives only now
+	// (the other address's, read late by the watcher) is not reported:
+	// the renewals since went to the new index.
+	x.mu.Lock()
+	x.failed = append(x.failed, refreshFailure{ifname: "eth0", index: staleIdx, err: syscall.ENODEV})
+	x.nFailed.Add(1)
+	x.mu.Unlock()
+	if err := m.Refresh("eth0", vips); err != nil {
+		t.Errorf("Refresh after a late refusal on the stale index: %v", err)
 	}
 
 	// Close: the watcher ends, and a renewal goes by name through the

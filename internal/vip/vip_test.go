@@ -373,3 +373,72 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("Refresh without lifetimes: err %v, ops %q; want nothing done", err, f.ops)
 	}
 }
+
+// TestLease: Lease gives its own lifetime, rounded down (never later than
+// asked), whatever the Manager's options, and refuses less than a second.
+func TestLease(t *testing.T) {
+	f := &fakeOS{addrs: map[string][]netip.Prefix{"eth0": nil}}
+	m := &Manager{os: f, opts: AddOptions{ValidLifetime: 9 * time.Second}}
+	if err := m.Lease("eth0", pfx("192.0.2.50/32", "2001:db8::50/128"), 2900*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ip addr replace 192.0.2.50/32 dev eth0 valid_lft 2 preferred_lft 2",
+		"ip addr replace 2001:db8::50/128 dev eth0 nodad valid_lft 2 preferred_lft 2",
+	}
+	if diff := cmp.Diff(want, f.ops); diff != "" {
+		t.Errorf("operations (-want +got):\n%s", diff)
+	}
+	f.ops = nil
+	for _, d := range []time.Duration{999 * time.Millisecond, 0, -time.Second} {
+		if err := m.Lease("eth0", pfx("192.0.2.50/32"), d); err == nil || len(f.ops) != 0 {
+			t.Errorf("Lease %v: err %v, ops %q; want refused", d, err, f.ops)
+		}
+	}
+}
+
+// TestSetPaced: between is called before each batch of at most batchSize
+// removals, then of additions, so that the caller can do what came due
+// meanwhile.
+func TestSetPaced(t *testing.T) {
+	f := &fakeOS{addrs: map[string][]netip.Prefix{}}
+	m := &Manager{os: f}
+	var many []netip.Prefix
+	for i := range 200 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 51, byte(100 + i/250), byte(1 + i%250)}), 32))
+	}
+	var at []int // len(f.ops) at each call
+	between := func() { at = append(at, len(f.ops)) }
+	if _, err := m.SetPaced("eth0", many, many, between); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 64, 128, 192}; !slices.Equal(at, want) {
+		t.Errorf("adding 200: between at %v, want %v", at, want)
+	}
+	at = nil
+	if _, err := m.SetPaced("eth0", many, many[:130], between); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{200, 264}; !slices.Equal(at, want) {
+		t.Errorf("removing 70: between at %v, want %v", at, want)
+	}
+	at = nil
+	if _, err := m.SetPaced("eth0", many, many[:130], between); err != nil || len(at) != 0 {
+		t.Errorf("nothing to do: between called %d times (%v)", len(at), err)
+	}
+}
+
+// TestSetNothingManaged: with nothing managed, Set does not ask the kernel
+// for the interface's addresses (an interface that carries only etcd
+// vhids, whose addresses are the Lease's).
+func TestSetNothingManaged(t *testing.T) {
+	f := &fakeOS{addrs: map[string][]netip.Prefix{"eth0": pfx("192.0.2.50/32")}, listErr: errors.New("listed")}
+	m := &Manager{os: f}
+	done, err := m.Set("eth0", nil, nil)
+	if err != nil || len(done) != 0 || len(f.ops) != 0 {
+		t.Errorf("Set with nothing managed: %q, %v, ops %q; want nothing done and no list", done, err, f.ops)
+	}
+	if _, err := m.Set("eth0", nil, pfx("192.0.2.50/32")); err == nil {
+		t.Error("Set wanting an address not managed: no error")
+	}
+}

@@ -148,7 +148,9 @@ type Machine struct {
 	leaving      bool      // resigned, holding the addresses until a new master is heard
 	releasing    bool      // leaving for BACKUP (Release), not for INIT (Shutdown)
 	released     bool      // Release is on: never take over
-	leaveTimer   time.Time // give up waiting for the new master
+	leaveTimer   time.Time // give up waiting for the new master; once heard, the end of carp.HandOverHold
+	heardNew     bool      // leaving: the new master was heard
+	heardMAI     uint16    // its Master_Adver_Interval
 	ifDownDemote int
 	sendErrs     int
 	sendOKs      int
@@ -263,8 +265,24 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 // AppendStep is Step that appends the actions to out: a caller that reuses
 // its slice allocates nothing for them.
 func (m *Machine) AppendStep(out []Action, now time.Time, ev Event) []Action {
-	if m.stalled(now) {
-		// Before any event: a stalled master neither sends (a tick,
+	if r, ok := ev.(SendResult); ok && !r.Err && m.state == Master && !m.leaving && !m.sentAt.IsZero() {
+		// The advert went out: the caller hands its result over at the
+		// time it was sent, which is later than the step that asked for
+		// it by the work done in between (255 vrids becoming MASTER at
+		// once have their addresses added first). A stall is measured
+		// from there, not from the step: else that work, longer than
+		// StallBound on a busy machine, reads as a stall and the new
+		// master steps down after its first advert.
+		m.sentAt = now
+	}
+	// A Shutdown bows out all the same (the bow-out advert, the addresses
+	// kept until the new master is heard): a backup that took over during
+	// the stall is heard at once, one that did not takes over now rather
+	// than a master-down interval after the addresses went (the stall can
+	// be the stop's own: a loop held up past StallBound at 10 ms as the
+	// signal came).
+	if _, stop := ev.(Shutdown); m.stalled(now) && !stop {
+		// Before any other event: a stalled master neither sends (a tick,
 		// an advert queued while it stood still, a demotion) nor
 		// announces. As a BACKUP it hears the new master and stays,
 		// or preempts by the ordinary rule, or times out and takes
@@ -363,7 +381,7 @@ func (m *Machine) initialize(now time.Time, reason string, out []Action) []Actio
 func (m *Machine) resign(now time.Time, release bool, out []Action) []Action {
 	out = append(out, m.send(now, ResignPriority))
 	m.stopTimers()
-	m.leaving, m.releasing = true, release
+	m.leaving, m.releasing, m.heardNew = true, release, false
 	m.leaveTimer = now.Add(m.LeaveTimeout())
 	return out
 }
@@ -457,6 +475,9 @@ func (m *Machine) send(now time.Time, prio uint8) Action {
 func (m *Machine) tick(now time.Time, out []Action) []Action {
 	if m.leaving {
 		if !now.Before(m.leaveTimer) {
+			if m.heardNew {
+				return m.leave(now, m.heardMAI, true, out)
+			}
 			out = m.leave(now, m.cfg.Interval, false, out)
 		}
 		return out
@@ -541,14 +562,19 @@ func (m *Machine) greater(src netip.Addr) bool {
 // 6.4.3 (MASTER).
 func (m *Machine) receive(now time.Time, r Received, out []Action) []Action {
 	if reason, ok := m.check(r); !ok {
-		return append(out, Drop{Reason: reason})
+		return append(out, drop(reason))
 	}
 	a := r.Advert
 	if m.leaving {
 		// A new master speaks: the addresses can go now. Another
 		// resigning master's advert is not one.
-		if a.Priority != ResignPriority {
-			out = m.leave(now, a.Interval, true, out)
+		if a.Priority != ResignPriority && !m.heardNew {
+			// The addresses go carp.HandOverHold from now: the new
+			// master's gratuitous ARP may follow its advert.
+			m.heardNew, m.heardMAI = true, a.Interval
+			if t := now.Add(carp.HandOverHold); t.Before(m.leaveTimer) {
+				m.leaveTimer = t
+			}
 		}
 		return out
 	}

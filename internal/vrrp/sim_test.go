@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/carpd/carpd/internal/carp"
 )
 
 // simRouter is one router of simNet: a machine, its primary address and
@@ -163,9 +165,15 @@ func TestSimResignHandover(t *testing.T) {
 	if !n.routers[0].held {
 		t.Fatal("the stopping master released the addresses before a new master was heard")
 	}
+	// The backup takes over after Skew_Time (7.85 ms); the old master
+	// keeps the addresses carp.HandOverHold longer.
 	n.run(8 * time.Millisecond)
+	if want := []State{Master, Master}; !equalStates(n.states(), want) {
+		t.Fatalf("8 ms after the stop: states %v, want %v (the old master holding for carp.HandOverHold)", n.states(), want)
+	}
+	n.run(carp.HandOverHold)
 	if want := []State{Init, Master}; !equalStates(n.states(), want) {
-		t.Fatalf("8 ms after the stop: states %v, want %v", n.states(), want)
+		t.Fatalf("%v after the stop: states %v, want %v", 8*time.Millisecond+carp.HandOverHold, n.states(), want)
 	}
 	if !n.routers[0].m.Left() || n.gaps != 0 {
 		t.Fatalf("left %v, %v without a holder", n.routers[0].m.Left(), n.gaps)

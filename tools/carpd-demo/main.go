@@ -4,7 +4,11 @@
 // the backup takes the address over. It needs root. The test lab lives
 // here, not in the carpd binary.
 //
-//	carpd-demo [--carpd PATH] [--preempt]
+//	carpd-demo [--carpd PATH] [--preempt] [--etcd]
+//
+// With --etcd the vhid is elected on a real 3-member etcd cluster (the
+// helper command of e2e/etcdlab, built from the source tree unless
+// CARPD_ETCDLAB_BIN names it) instead of by CARP adverts.
 package main
 
 import (
@@ -34,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	carpd := fs.String("carpd", "", "the carpd binary to run on master and backup (default: carpd beside this program, else on $PATH)")
 	preempt := fs.Bool("preempt", false, "run both carpd with --preempt: the master takes its address back when it returns")
+	etcd := fs.Bool("etcd", false, "elect the vhid on a 3-member etcd cluster (electorate = \"etcd\") instead of by CARP adverts")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -49,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "carpd-demo: %v\n", err)
 		return 2
 	}
-	if err := demo.Run(ctx, demo.Options{Carpd: bin, Stdout: stdout, Preempt: *preempt}); err != nil {
+	if err := demo.Run(ctx, demo.Options{Carpd: bin, Stdout: stdout, Preempt: *preempt, Etcd: *etcd}); err != nil {
 		fmt.Fprintln(stderr, err) // demo's errors say "carpd-demo: ..."
 		return 1
 	}

@@ -3,12 +3,15 @@
 // program, a file, a kernel feature): a skip on a developer's machine, a
 // failure when CI is set. scripts/test.sh (the test command) sets CI, so
 // that a test meant to run there can never pass as skipped or degraded.
+// OpenDir and WriteFile make the files of a test that runs a program as
+// another user (nobody, the service's user).
 package labtest
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/carpd/carpd/internal/lab"
@@ -71,4 +74,30 @@ func New(t testing.TB, prefix string) *lab.Lab {
 		}
 	})
 	return l
+}
+
+// OpenDir returns a temporary directory, removed when the test ends, that
+// every user may search (and its parent too).
+func OpenDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// WriteFile writes body to path with the mode mode exactly (whatever the
+// umask), and returns path.
+func WriteFile(t testing.TB, path, body string, mode os.FileMode) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

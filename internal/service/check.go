@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"cmp"
@@ -24,15 +24,15 @@ const serviceUser = "carpd"
 // for the tests, whose files are in /tmp.
 var unitSandbox = access.Unit
 
-// validate is the one check of a configuration: the daemon's start,
+// Validate is the one check of a configuration: the daemon's start,
 // --check-config and --check all go through it, so that they refuse the
 // same things with the same messages (a reload reads the file with the
-// same f.load). It reads the file
+// same f.Load). It reads the file
 // (its format, every key, at least one vhid: config.Load) and applies the
 // flags; with onHost it also checks the configuration against this host:
 // the interfaces (daemon.Check) and the hooks (newHooks).
-func validate(f *flags, onHost bool) (*config.Config, error) {
-	cfg, err := f.load()
+func Validate(f *Flags, onHost bool) (*config.Config, error) {
+	cfg, err := f.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -60,19 +60,19 @@ func validate(f *flags, onHost bool) (*config.Config, error) {
 	return cfg, nil
 }
 
-// check is --check-config (the file alone, so that it can be checked on
+// Check is --check-config (the file alone, so that it can be checked on
 // another machine) and --check (against this host, and the files as the
 // service's user meets them). It prints every problem as file:line:
-// message and returns exitProblems, or prints that the configuration is
-// good and returns exitOK.
-func check(f *flags, stdout, stderr io.Writer) int {
-	cfg, err := validate(f, f.check)
+// message and returns ExitProblems, or prints that the configuration is
+// good and returns ExitOK.
+func Check(f *Flags, stdout, stderr io.Writer) int {
+	cfg, err := Validate(f, f.Check)
 	if err != nil {
-		printErrors(stderr, err)
-		return exitProblems
+		PrintErrors(stderr, err)
+		return ExitProblems
 	}
-	if f.check {
-		hookErr := checkHookUser(cfg, cmp.Or(f.checkUser, serviceUser), stdout)
+	if f.Check {
+		hookErr := checkHookUser(cfg, cmp.Or(f.CheckUser, serviceUser), stdout)
 		// A hook-user that cannot work is the problem to fix: the hooks
 		// are not checked as that user (its advice, e.g. to give it
 		// /etc/carpd, would be wrong).
@@ -81,18 +81,18 @@ func check(f *flags, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "carpd: %v\n", p)
 		}
 		if hookErr != nil {
-			printErrors(stderr, hookErr)
+			PrintErrors(stderr, hookErr)
 		}
 		if len(problems) > 0 || hookErr != nil {
-			return exitProblems
+			return ExitProblems
 		}
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%d vhid(s))\n", f.name(), len(cfg.VHIDs))
-	return exitOK
+	return ExitOK
 }
 
 // name is the configuration file's name as given.
-func (f *flags) name() string { return f.checkConfig + f.config + f.rcConf }
+func (f *Flags) name() string { return f.CheckConfig + f.Config + f.RCConf }
 
 // fileProblems checks the configuration file and every file it names
 // (fileTargets) as the service meets them: as the user --check-user
@@ -102,7 +102,7 @@ func (f *flags) name() string { return f.checkConfig + f.config + f.rcConf }
 // carpd's own user: they exist, programs are executable. A warning says so.
 // Without hookUserOK (hook-user itself refused) the hooks of hook-user are
 // not checked.
-func fileProblems(f *flags, cfg *config.Config, hookUserOK bool, stderr io.Writer) []access.Problem {
+func fileProblems(f *Flags, cfg *config.Config, hookUserOK bool, stderr io.Writer) []access.Problem {
 	u, hidden, problem := checkUser(f, stderr)
 	if problem != nil {
 		return []access.Problem{*problem}
@@ -130,11 +130,11 @@ func fileProblems(f *flags, cfg *config.Config, hookUserOK bool, stderr io.Write
 
 // checkUser returns the user --check checks the files as and the sandbox
 // that applies, or the problem that --check-user names no user.
-func checkUser(f *flags, stderr io.Writer) (*access.User, []access.Hidden, *access.Problem) {
-	if f.checkUser != "" {
-		u, err := access.LookupUser(f.checkUser)
+func checkUser(f *Flags, stderr io.Writer) (*access.User, []access.Hidden, *access.Problem) {
+	if f.CheckUser != "" {
+		u, err := access.LookupUser(f.CheckUser)
 		if err != nil {
-			return nil, nil, &access.Problem{Origin: "--check-user", Msg: fmt.Sprintf("%q: %v", f.checkUser, err)}
+			return nil, nil, &access.Problem{Origin: "--check-user", Msg: fmt.Sprintf("%q: %v", f.CheckUser, err)}
 		}
 		return u, unitSandbox, nil
 	}

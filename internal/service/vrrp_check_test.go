@@ -1,8 +1,7 @@
-package main
+package service
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,9 +25,9 @@ func TestCheckConfigVRRP(t *testing.T) {
 			t.Fatal(err)
 		}
 		var stdout, stderr bytes.Buffer
-		code := run(context.Background(), []string{"--check-config", path}, &stdout, &stderr)
-		if code != exitOK {
-			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, code, exitOK, stderr.String())
+		code := checkRun([]string{"--check-config", path}, &stdout, &stderr)
+		if code != ExitOK {
+			t.Errorf("%s: exit %d, want %d; stderr %q", tc.name, code, ExitOK, stderr.String())
 		}
 		if want := path + ": configuration OK (1 vhid(s))\n"; stdout.String() != want {
 			t.Errorf("%s: stdout %q, want %q", tc.name, stdout.String(), want)

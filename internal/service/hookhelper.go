@@ -1,4 +1,4 @@
-package main
+package service
 
 // carpd hook-helper [CARPD_ARGS...]: the root hook helper (see
 // internal/hooks/helper.go for why it exists and what it trusts). systemd
@@ -32,22 +32,22 @@ func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 	if req.Register {
 		if o.Result != hooks.ResultOK {
 			log.Error("carpd hook-helper: configuration not registered", "err", o.Error)
-			return exitFail
+			return ExitFail
 		}
 		log.Info("carpd hook-helper: configuration registered", "state", hooks.HelperStatePath())
-		return exitOK
+		return ExitOK
 	}
 	l := log.With("vhid", req.VHID, "iface", req.Interface, "hook", req.Hook, "argv", req.Argv, "result", o.Result)
 	switch o.Result {
 	case hooks.ResultRefused, hooks.ResultError:
 		l.Error("carpd hook-helper: hook not run", "err", o.Error)
-		return exitFail
+		return ExitFail
 	case hooks.ResultOK, hooks.ResultFailed:
 		l.Info("carpd hook-helper: hook ran", "exit", *o.Exit)
 	default:
 		l.Warn("carpd hook-helper: hook killed (timeout, or carpd gave up)")
 	}
-	return exitOK
+	return ExitOK
 }
 
 // helperAllowed returns what the helper serves a request against: the
@@ -57,10 +57,10 @@ func hookHelper(args []string, conn io.ReadWriter, stderr io.Writer) int {
 func helperAllowed(args []string, log *slog.Logger) (hooks.Allowed, time.Duration) {
 	var a hooks.Allowed
 	timeout := hooks.DefaultTimeout
-	f, err := parseFlags(args, io.Discard)
+	f, err := ParseFlags(args, io.Discard)
 	var cfg *config.Config
 	if err == nil {
-		cfg, err = f.load()
+		cfg, err = f.Load()
 	}
 	if err != nil {
 		a.LoadErr = err
@@ -99,7 +99,9 @@ func helperConn() *os.File {
 	return os.Stdin
 }
 
-func runHookHelper(args []string) int {
+// RunHookHelper is `carpd hook-helper`: it serves the connection systemd
+// gives it and returns carpd's exit status.
+func RunHookHelper(args []string) int {
 	conn := helperConn()
 	defer conn.Close()
 	if os.Geteuid() != 0 {

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"io"
@@ -35,7 +35,7 @@ func TestDefaultConfig(t *testing.T) {
 			saved := defaultConfigs
 			defaultConfigs = paths
 			defer func() { defaultConfigs = saved }()
-			f, err := parseFlags(nil, io.Discard)
+			f, err := ParseFlags(nil, io.Discard)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), paths[1]) {
 					t.Fatalf("err = %v, want one containing %q and %s", err, tc.err, paths[1])
@@ -51,8 +51,8 @@ func TestDefaultConfig(t *testing.T) {
 				}
 				return filepath.Join(dir, name)
 			}
-			if f.config != want(tc.config) || f.rcConf != want(tc.rcConf) {
-				t.Errorf("config %q, rc-conf %q; want %q, %q", f.config, f.rcConf, want(tc.config), want(tc.rcConf))
+			if f.Config != want(tc.config) || f.RCConf != want(tc.rcConf) {
+				t.Errorf("config %q, rc-conf %q; want %q, %q", f.Config, f.RCConf, want(tc.config), want(tc.rcConf))
 			}
 		})
 	}
@@ -64,15 +64,15 @@ func TestGivenConfigWins(t *testing.T) {
 	for _, args := range [][]string{
 		{"--config", "/x/a.toml"}, {"--rc-conf", "/x/rc.conf"}, {"--check-config", "/x/a.toml"},
 	} {
-		f, err := parseFlags(args, io.Discard)
+		f, err := ParseFlags(args, io.Discard)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		if got := f.config + f.rcConf + f.checkConfig; got != args[1] {
+		if got := f.Config + f.RCConf + f.CheckConfig; got != args[1] {
 			t.Errorf("%v: reads %q", args, got)
 		}
 	}
-	if _, err := parseFlags([]string{"--config", "/x/a.toml", "--rc-conf", "/x/rc.conf"}, io.Discard); err == nil {
+	if _, err := ParseFlags([]string{"--config", "/x/a.toml", "--rc-conf", "/x/rc.conf"}, io.Discard); err == nil {
 		t.Error("--config and --rc-conf together were accepted")
 	}
 }

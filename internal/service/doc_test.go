@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 // them, from its flag set) that carpd(8) does not mark up with Fl.
 func TestFlagsDocumented(t *testing.T) {
 	var usage bytes.Buffer
-	parseFlags([]string{"-help"}, &usage)
+	ParseFlags([]string{"-help"}, &usage)
 	flags := doccheck.FlagsInUsage(usage.String())
 	for _, f := range []string{"config", "preempt", "metrics-listen"} {
 		if !slices.Contains(flags, f) {

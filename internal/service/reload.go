@@ -1,14 +1,10 @@
-package main
+package service
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
-	"time"
-
-	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/carpd/carpd/internal/api"
 	"github.com/carpd/carpd/internal/checks"
@@ -20,8 +16,8 @@ import (
 // reloader re-reads the configuration (the same file and flags) and hands
 // it to the daemon and the hooks: SIGHUP and `carpctl reload`.
 type reloader struct {
-	f      *flags
-	d      *daemon.Daemon
+	load   func() (*config.Config, error)
+	d      reloadable
 	runner *hooks.Runner
 	checks *checks.Runner
 	log    *slog.Logger
@@ -45,7 +41,7 @@ func (r *reloader) reload(ctx context.Context, by string) (api.ReloadResult, err
 func (r *reloader) apply(ctx context.Context) (api.ReloadResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cfg, err := r.f.load()
+	cfg, err := r.load()
 	if err != nil {
 		r.d.ReloadFailed()
 		return api.ReloadResult{}, fmt.Errorf("%w: %w", daemon.ErrBadRequest, err)
@@ -64,8 +60,24 @@ func (r *reloader) apply(ctx context.Context) (api.ReloadResult, error) {
 		res.Warnings = append(res.Warnings, "hooks: "+err.Error())
 	}
 	registerHooks(r.runner, r.log)
-	// What only a restart changes.
-	old := r.cfg
+	for _, w := range restartOnly(r.cfg, cfg) {
+		res.Warnings = append(res.Warnings, w)
+		r.log.Warn("carpd: reload: " + w)
+	}
+	r.cfg = cfg
+	return res, nil
+}
+
+// reloadable is the daemon as a reload sees it (*daemon.Daemon).
+type reloadable interface {
+	Reload(ctx context.Context, cfg *config.Config) (api.ReloadResult, error)
+	ReloadFailed()
+}
+
+// restartOnly is the reload policy: what changed from old to cfg that
+// only a restart puts in force, one warning each.
+func restartOnly(old, cfg *config.Config) []string {
+	var ws []string
 	for _, c := range []struct {
 		what     string
 		old, new any
@@ -79,13 +91,10 @@ func (r *reloader) apply(ctx context.Context) (api.ReloadResult, error) {
 		{"manage-addresses", old.ManageAddresses, cfg.ManageAddresses},
 	} {
 		if c.old != c.new {
-			w := fmt.Sprintf("%s changed (%v -> %v): it takes effect when carpd restarts", c.what, c.old, c.new)
-			res.Warnings = append(res.Warnings, w)
-			r.log.Warn("carpd: reload: " + w)
+			ws = append(ws, fmt.Sprintf("%s changed (%v -> %v): it takes effect when carpd restarts", c.what, c.old, c.new))
 		}
 	}
-	r.cfg = cfg
-	return res, nil
+	return ws
 }
 
 // controlled is the daemon as the control API serves it, with the reload
@@ -99,24 +108,3 @@ type controlled struct {
 func (c controlled) ReloadConfig(ctx context.Context) (api.ReloadResult, error) {
 	return c.r.reload(ctx, "control")
 }
-
-// systemdNotify returns the notifier of systemd's Type=notify (nil when
-// carpd does not run under it: no NOTIFY_SOCKET) and the watchdog's
-// petting interval, half of WatchdogSec (0 when off).
-func systemdNotify(log *slog.Logger) (func(string), time.Duration) {
-	var notify func(string)
-	if sdSocketSet() {
-		notify = func(state string) {
-			if _, err := sddaemon.SdNotify(false, state); err != nil {
-				log.Debug("carpd: sd_notify", "err", err)
-			}
-		}
-	}
-	interval, err := sddaemon.SdWatchdogEnabled(false)
-	if err != nil || interval <= 0 {
-		return notify, 0
-	}
-	return notify, interval / 2
-}
-
-func sdSocketSet() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
