@@ -96,15 +96,27 @@ func BenchmarkLoad(b *testing.B) {
 		var r loadRun
 		for try := 1; ; try++ {
 			r = oneLoadRun(b, s)
-			if r.gapFault == "" {
+			if r.gapFault == "" && len(r.startFaults) == 0 {
 				break
 			}
-			if !r.gapMachine || try == loadTries {
-				b.Errorf("run %d: %s (try %d of at most %d); the gaps of %v and more: %s",
-					i+1, r.gapFault, try, loadTries, s.gapTarget, strings.Join(r.gapWhy, ", "))
+			if b.Failed() || !r.machineOnly() || try == loadTries {
+				if len(r.startFaults) > 0 {
+					b.Errorf("run %d: the start: %s (try %d of at most %d; the canary's longest oversleep in it %.1f ms)",
+						i+1, strings.Join(r.startFaults, "; "), try, loadTries, ms(r.startCanaryMax))
+				}
+				if r.gapFault != "" {
+					b.Errorf("run %d: %s (try %d of at most %d); the gaps of %v and more: %s",
+						i+1, r.gapFault, try, loadTries, s.gapTarget, strings.Join(r.gapWhy, ", "))
+				}
 				break
 			}
-			b.Logf("run %d, try %d not judged: %s, every such gap the machine's (%s)", i+1, try, r.gapFault, strings.Join(r.gapWhy, ", "))
+			if len(r.startFaults) > 0 {
+				b.Logf("run %d, try %d not judged: the start: %s; the machine stalled a thread at carpd's nice for %.1f ms in it (at least %v: the master's stall)",
+					i+1, try, strings.Join(r.startFaults, "; "), ms(r.startCanaryMax), startStall)
+			}
+			if r.gapFault != "" {
+				b.Logf("run %d, try %d not judged: %s, every such gap the machine's (%s)", i+1, try, r.gapFault, strings.Join(r.gapWhy, ", "))
+			}
 		}
 		b.Logf("run %d: %s", i+1, r)
 		fmt.Printf("load: vrids=%d burn=%v window=%v env=%v run %d: %s\n", s.vrids, s.burn, s.window, s.env, i+1, r)
@@ -134,9 +146,24 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// loadTries is how many times a run may be made: again only when its one
-// fault was an advert gap over the target that the machine made.
+// loadTries is how many times a run may be made: again only when its
+// only faults were the machine's: an advert gap over the target that the
+// machine made (loadGapsMachine), or a start that missed its targets
+// while the machine stalled a thread at carpd's nice for startStall or
+// more.
 const loadTries = 3
+
+// startStall is a stall of the machine that makes the start's targets
+// unreachable: a master that stands still that long, from an advert on,
+// goes one interval and 2 ms more (stallNeed) without one, which is the
+// backup's master-down interval (startBothMax): the backup takes over,
+// as the protocol has it, the VIP is on both hosts until the master runs
+// again, and the master, stalled past its stall bound, steps down and
+// takes its vrids back (MASTER twice). On CI's machine (stop 30) one such
+// start: the canary overslept 110.5 ms in it, the master's largest
+// advert gap 168.1 ms, every vrid MASTER twice on the master, a VIP on
+// both for 81.2 ms.
+var startStall = stallNeed(10 * time.Millisecond)(startBothMax)
 
 // loadGapsMachine judges the gaps of target and more between each vrid's
 // adverts in mine: whether there is one and each was the machine's, the
@@ -189,12 +216,23 @@ type loadRun struct {
 	// sleeping 1 ms at a time during the window; its longest oversleep
 	// and how many passed 10 ms. Long ones say the machine stalled a
 	// thread as favoured as carpd's: the window's figures then need a
-	// quiet machine. It explains a failure; it excuses none.
+	// quiet machine. It never passes a run: one it explains is made again.
 	canaryMax  time.Duration
 	canaryOver int
 	// The canary's longest oversleep from the start to the window.
 	startCanaryMax time.Duration
-	start          startFigures
+	// startFaults are the start's targets missed; startMachine, whether
+	// the machine stalled in it (startStall).
+	startFaults  []string
+	startMachine bool
+	start        startFigures
+}
+
+// machineOnly says whether each of the run's faults that BenchmarkLoad
+// judges (the largest gap, the start) was the machine's: a run made
+// again.
+func (r loadRun) machineOnly() bool {
+	return (r.gapFault == "" || r.gapMachine) && (len(r.startFaults) == 0 || r.startMachine)
 }
 
 func (r loadRun) String() string {
@@ -336,14 +374,14 @@ func oneLoadRun(b *testing.B, s loadSettings) loadRun {
 			start = time.Now()
 		}
 	}
+	var r loadRun
 	defer func() {
-		if b.Failed() {
+		if b.Failed() || len(r.startFaults) > 0 {
 			loadDump(b, procs, pids, output)
 		}
 	}()
 	all := mvRange(1, s.vrids)
 	held := func(h *lab.Host) []int { return scaleHeld(b, h, s.vrids) }
-	var r loadRun
 	for {
 		m, bk := held(master), held(backup)
 		if slices.Equal(m, all) && len(bk) == 0 {
@@ -363,16 +401,19 @@ func oneLoadRun(b *testing.B, s loadSettings) loadRun {
 	r.startCanaryMax, _ = startCan.stop()
 	r.start = trace.stop(b, backupLog, s.vrids, startCan)
 	r.start.masterTwice = mastersTwice(masterLog)
+	// Judged by BenchmarkLoad: run again when the machine stalled
+	// (startStall).
 	if r.settle > 2*time.Second || r.startMasters > s.vrids {
-		b.Errorf("the start: settled in %v with the backup MASTER %d times, want within 2 s and at most once per vrid (%d)",
-			r.settle.Round(time.Millisecond), r.startMasters, s.vrids)
+		r.startFaults = append(r.startFaults, fmt.Sprintf("settled in %v with the backup MASTER %d times, want within 2 s and at most once per vrid (%d)",
+			r.settle.Round(time.Millisecond), r.startMasters, s.vrids))
 	}
 	if len(r.start.twice) > 0 || len(r.start.masterTwice) > 0 {
-		b.Errorf("the start: vrids MASTER twice on the backup %v, on the master %v; want none", r.start.twice, r.start.masterTwice)
+		r.startFaults = append(r.startFaults, fmt.Sprintf("vrids MASTER twice on the backup %v, on the master %v; want none", short(r.start.twice), short(r.start.masterTwice)))
 	}
 	if r.start.bothMax > startBothMax {
-		b.Errorf("the start: %v on both hosts for %v, want at most %v", r.start.bothVIP, r.start.bothMax.Round(100*time.Microsecond), startBothMax)
+		r.startFaults = append(r.startFaults, fmt.Sprintf("%v on both hosts for %v, want at most %v", r.start.bothVIP, r.start.bothMax.Round(100*time.Microsecond), startBothMax))
 	}
+	r.startMachine = r.startCanaryMax >= startStall
 
 	if s.burn {
 		bp, err := other.Start("burner", "sh", "-c", "while :; do :; done")

@@ -421,3 +421,31 @@ func maxGap(ts []time.Time) time.Duration {
 	}
 	return g
 }
+
+// TestLoadMachineOnly: a run is made again only when every fault it had
+// was the machine's; a start that missed its targets without a stall of
+// startStall, or a gap the canary does not match, fails it.
+func TestLoadMachineOnly(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    loadRun
+		want bool
+	}{
+		{"no fault", loadRun{}, true},
+		{"a machine's gap", loadRun{gapFault: "gap", gapMachine: true}, true},
+		{"carpd's gap", loadRun{gapFault: "gap"}, false},
+		{"a start in a stall", loadRun{startFaults: []string{"twice"}, startMachine: true}, true},
+		{"a start without one", loadRun{startFaults: []string{"twice"}}, false},
+		{"a start in a stall, carpd's gap", loadRun{startFaults: []string{"twice"}, startMachine: true, gapFault: "gap"}, false},
+		{"a machine's gap, a start without a stall", loadRun{startFaults: []string{"both"}, gapFault: "gap", gapMachine: true}, false},
+	} {
+		if got := c.r.machineOnly(); got != c.want {
+			t.Errorf("%s: machineOnly() = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The stall that explains a start: the backup's master-down interval
+	// less one interval and 2 ms (stallNeed).
+	if want := 25850 * time.Microsecond; startStall < want-10*time.Microsecond || startStall > want+10*time.Microsecond {
+		t.Errorf("startStall = %v, want %v", startStall, want)
+	}
+}
