@@ -16,7 +16,8 @@
 #
 # and at the end the wall time of each step. At most 20 minutes on 2 cores
 # (the namespace tests about 13, with the tests whose bounds are seconds 4
-# at a time: e2e/parallel_test.go; the package's two tests about 3). It
+# at a time: e2e/parallel_test.go; the package's two tests about 2, its
+# two builds made while check runs). It
 # changes no kernel setting outside the network namespaces its tests
 # create. The benchmarks (scripts/bench.sh, scripts/vrrp-bench.sh,
 # scripts/flood.sh), the wake-phase tracer (scripts/trace-wake.sh, which
@@ -48,17 +49,42 @@ step setup
 # rather than by each test binary (etcdlab.Binary).
 (cd e2e/etcdlab && go build -o ../../bin/etcdlab .)
 export CARPD_ETCDLAB_BIN="$PWD/bin/etcdlab"
-scripts/check.sh
+# The Debian packages of the packaging step, built meanwhile (check's unit
+# tests spend much of their time waiting on real etcd clusters): the one a
+# user builds, then the newer version the systemd test upgrades to,
+# compressed with zstd (dpkg-deb's xz takes most of a package's build;
+# only the package checked is the one a user builds).
+debs=$(mktemp -d /tmp/carpd-test-debs.XXXXXX)
+events=$(mktemp /tmp/carpd-test-events.XXXXXX)
+trap 'rm -rf "$events" "$debs"' EXIT
+(
+	set -euo pipefail
+	make -s deb | tail -n 1 >"$debs/deb"
+	DPKG_DEB_COMPRESSOR_TYPE=zstd DEB_VERSION="$(dpkg-deb --field "$(cat "$debs/deb")" Version)+newer1" \
+		make -s deb | tail -n 1 >"$debs/newer"
+) >"$debs/log" 2>&1 &
+debs_pid=$!
+status=0
+scripts/check.sh || status=$?
+if [ "$status" -ne 0 ]; then
+	kill "$debs_pid" 2>/dev/null || true
+	wait "$debs_pid" 2>/dev/null || true
+	exit "$status"
+fi
+# Done before the namespace tests, whose timing a build beside them
+# would disturb.
+if ! wait "$debs_pid"; then
+	cat "$debs/log" >&2
+	echo "test: building the Debian packages failed (above)" >&2
+	exit 1
+fi
 step check
 echo "== namespace tests: e2e, internal/demo"
 # internal/demo's walkthrough test runs the binary CARPD_BIN names (the e2e
 # tests build their own).
 go build -o bin/carpd ./cmd/carpd
 export CARPD_BIN="$PWD/bin/carpd"
-events=$(mktemp /tmp/carpd-test-events.XXXXXX)
-trap 'rm -f "$events"' EXIT
 gotestsum=gotest.tools/gotestsum@v1.13.0
-status=0
 go run "$gotestsum" --format testname --jsonfile "$events" -- \
 	-count=1 -p 1 -parallel 4 -timeout 40m ./e2e ./internal/demo || status=$?
 echo "== the slowest namespace tests"
@@ -73,21 +99,9 @@ if [ "$status" -ne 0 ]; then
 	exit "$status"
 fi
 echo "== packaging (man pages, Debian package, systemd unit)"
-# Built once, for both package tests; the newer version the systemd test
-# upgrades to is built while package-test.sh checks the first, compressed
-# with zstd (dpkg-deb's xz takes most of a package's build; only the
-# package checked is the one a user builds).
-deb=$(make -s deb | tail -n 1)
-newer_out=$(mktemp /tmp/carpd-test-newer.XXXXXX)
-trap 'rm -f "$events" "$newer_out"' EXIT
-DPKG_DEB_COMPRESSOR_TYPE=zstd DEB_VERSION="$(dpkg-deb --field "$deb" Version)+newer1" make -s deb >"$newer_out" &
-newer_pid=$!
-PACKAGE_DEB=$deb scripts/package-test.sh || status=$?
-wait "$newer_pid"
-if [ "$status" -ne 0 ]; then
-	exit "$status"
-fi
-newer=$(tail -n 1 "$newer_out")
+deb=$(cat "$debs/deb")
+newer=$(cat "$debs/newer")
+PACKAGE_DEB=$deb scripts/package-test.sh
 step packaging
 echo "== the package under a real systemd (systemd-nspawn containers booting systemd as PID 1)"
 SYSTEMD_TEST_DEB=$deb SYSTEMD_TEST_DEB_NEWER=$newer scripts/systemd-test.sh

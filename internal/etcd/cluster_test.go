@@ -230,11 +230,15 @@ func pair(t *testing.T) (*etcdlab.Cluster, *cand, *cand) {
 	return c, better, worse
 }
 
+// labRoot skips in -short, and runs the test beside the other cluster
+// tests (go test's -parallel, GOMAXPROCS by default): each has a cluster
+// and namespaces of its own, and its bounds are seconds.
 func labRoot(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("a real etcd cluster: not in -short")
 	}
+	t.Parallel()
 }
 
 // TestClusterBetterWins: two candidates started together; the one with
