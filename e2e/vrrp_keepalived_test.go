@@ -319,21 +319,27 @@ func kaStates(out string) []string {
 	return s
 }
 
+// kaComplaintRE matches keepalived's words for an advert it found wrong
+// ("Invalid VRRPv3 checksum", "invalid TTL/HL", "wrong version", "bad
+// password", "interval mismatch", "not present in MASTER advert",
+// "discarding ..."), as whole words.
+var kaComplaintRE = regexp.MustCompile(`(?i)\b(checksum|invalid|mismatch|not present|discard\w*|bad|wrong|ttl)\b`)
+
+// kaAddressRE matches the addresses keepalived prints (IPv6, MAC): their
+// hex may spell a word ("Assigned address fe80::a484:b0ff:fe18:6bad").
+var kaAddressRE = regexp.MustCompile(`[0-9A-Fa-f]*(:[0-9A-Fa-f]*){2,}(\.[0-9]+)*`)
+
 // kaComplaints returns keepalived's lines about adverts it found wrong.
 func kaComplaints(out string) []string {
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
-		ll := strings.ToLower(l)
 		// "received lower priority (55) advert from ... - discarding" is
 		// a preempting backup's normal word.
-		if strings.Contains(ll, "lower priority") {
+		if strings.Contains(strings.ToLower(l), "lower priority") {
 			continue
 		}
-		for _, s := range []string{"checksum", "invalid", "mismatch", "not present", "discard", "bad ", "wrong", "ttl"} {
-			if strings.Contains(ll, s) {
-				lines = append(lines, l)
-				break
-			}
+		if kaComplaintRE.MatchString(kaAddressRE.ReplaceAllString(l, "")) {
+			lines = append(lines, l)
 		}
 	}
 	return lines
@@ -1560,5 +1566,32 @@ func TestVHIDGapsMachine(t *testing.T) {
 	}
 	if m, why := vhidGapsMachine(by, 40*time.Millisecond, &canary{}, need); m || len(why) != 0 {
 		t.Errorf("no gap over 40 ms: %v %q, want false and none", m, why)
+	}
+}
+
+// TestKAComplaints: keepalived's complaints about adverts are found, its
+// ordinary lines are not, whatever word an address's hex spells (CI's
+// run of 23:55: "Assigned address fe80::a484:b0ff:fe18:6bad for
+// interface eth0" read as "bad ").
+func TestKAComplaints(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want bool
+	}{
+		{"Mon Dec  7 23:55:17 2026: Assigned address fe80::a484:b0ff:fe18:6bad for interface eth0", false},
+		{"Mon Dec  7 23:55:17 2026: Assigned address fe80::bad:b0ff:fe18:1 for interface eth0", false},
+		{"Mon Dec  7 23:55:17 2026: Registering gratuitous ARP shared channel", false},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) received lower priority (55) advert from 192.0.2.22 - discarding", false},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) Invalid VRRPv3 checksum", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) invalid TTL/HL. Received 254 and expect 255", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) wrong version. Received 2 and expect 3", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) advertisement interval mismatch mine=1 sec rcv'd=2 sec", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) ip address associated with VRID 1 not present in MASTER advert: 2001:db8::50", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) discarding unicast packet on multicast instance", true},
+		{"Mon Dec  7 23:55:17 2026: (VI_1) IPSEC-AH : invalid IPSEC HMAC-MD5 value. Due to fields mutation or bad password !", true},
+	} {
+		if got := len(kaComplaints(c.line)) == 1; got != c.want {
+			t.Errorf("%q: a complaint %v, want %v", c.line, got, c.want)
+		}
 	}
 }
