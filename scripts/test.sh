@@ -49,11 +49,11 @@ step setup
 # rather than by each test binary (etcdlab.Binary).
 (cd e2e/etcdlab && go build -o ../../bin/etcdlab .)
 export CARPD_ETCDLAB_BIN="$PWD/bin/etcdlab"
-# The Debian packages of the packaging step, built meanwhile (check's unit
-# tests spend much of their time waiting on real etcd clusters): the one a
-# user builds, then the newer version the systemd test upgrades to,
-# compressed with zstd (dpkg-deb's xz takes most of a package's build;
-# only the package checked is the one a user builds).
+# The Debian packages of the packaging step, built while check runs (its
+# tests leave a core idle at times; the packaging step then only checks
+# them): the one a user builds, then the newer version the systemd test
+# upgrades to, compressed with zstd (dpkg-deb's xz takes most of a
+# package's build; only the package checked is the one a user builds).
 debs=$(mktemp -d /tmp/carpd-test-debs.XXXXXX)
 events=$(mktemp /tmp/carpd-test-events.XXXXXX)
 trap 'rm -rf "$events" "$debs"' EXIT
